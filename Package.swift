@@ -1,0 +1,40 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "vnic",
+    products: [
+        .library(name: "NICCore", targets: ["NICCore"]),
+        .library(name: "PCNet", targets: ["PCNet"]),
+        .library(name: "NetBackend", targets: ["NetBackend"]),
+        .library(name: "NICHarness", targets: ["NICHarness"]),
+        .executable(name: "vnic", targets: ["vnic"]),
+        .executable(name: "FuzzCards", targets: ["FuzzCards"]),
+    ],
+    targets: [
+        .target(name: "NICCore", swiftSettings: strict),
+        .target(name: "PCNet", dependencies: ["NICCore"], swiftSettings: strict),
+        .target(name: "NetBackend", dependencies: ["NICCore"], swiftSettings: strict),
+        .target(
+            name: "NICHarness",
+            dependencies: ["NICCore", "PCNet", "NetBackend"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "vnic",
+            dependencies: ["NICCore", "PCNet", "NetBackend", "NICHarness"],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "FuzzCards", dependencies: ["NICHarness"], swiftSettings: strict),
+        .testTarget(name: "NICCoreTests", dependencies: ["NICCore"], swiftSettings: strict),
+        .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
+        .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),
+        .testTarget(name: "NICHarnessTests", dependencies: ["NICHarness"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,190 @@
+import Synchronization
+
+/// A frame on its way to a card.
+public struct InboundFrame: Sendable {
+    /// The frame from destination address to payload end, without FCS.
+    public var bytes: [UInt8]
+    /// Offload state the backend attached.
+    public var metadata: FrameMetadata
+
+    public init(bytes: [UInt8], metadata: FrameMetadata = .none) {
+        self.bytes = bytes
+        self.metadata = metadata
+    }
+}
+
+/// Where a card meets its attachment, as QEMU's devices meet `NetClientInfo`.
+///
+/// The card calls ``transmit(_:metadata:)`` on its own thread. Backends call ``deliver(_:metadata:)`` and
+/// ``setCarrier(_:)`` from any thread: frames wait in a bounded queue until the card's thread drains it, and a full
+/// queue drops the frame and counts it instead of blocking the backend. ``onWork`` tells the host that the card has
+/// something to drain, so it can schedule ``NetworkCard/service()`` on the card's thread.
+public final class FramePort: @unchecked Sendable {
+    /// The inbound queue's default capacity in frames.
+    public static let defaultQueueCapacity = 256
+
+    private struct Queue {
+        var slots: [InboundFrame?]
+        var head = 0
+        var count = 0
+    }
+
+    private let queue: Mutex<Queue>
+    private let work = Atomic<Bool>(false)
+    private let carrierUp = Atomic<Bool>(false)
+    private let inboundDropCount = Atomic<UInt64>(0)
+    private let inboundCount = Atomic<UInt64>(0)
+    private let taps = Mutex<[any FrameTap]>([])
+    private let tapCount = Atomic<Int>(0)
+    private let wakeup = Mutex<(@Sendable () -> Void)?>(nil)
+
+    // Card-thread state.
+    private var attachmentStorage: (any NetworkAttachment)?
+    private var promiscuous = false
+    /// Frames the card transmitted into an attachment.
+    public private(set) var transmitted: UInt64 = 0
+    /// Frames the card transmitted while nothing was attached (dropped).
+    public private(set) var transmittedUnattached: UInt64 = 0
+
+    /// Creates a port whose inbound queue holds `capacity` frames (at least 1).
+    public init(queueCapacity capacity: Int = FramePort.defaultQueueCapacity) {
+        queue = Mutex(Queue(slots: Array(repeating: nil, count: max(1, capacity))))
+    }
+
+    // MARK: Host side
+
+    /// The attachment frames go to, if any.
+    public var attachment: (any NetworkAttachment)? { attachmentStorage }
+
+    /// Attaches the port to `attachment`, detaching it from the previous one. Carrier starts down; the attachment
+    /// raises it.
+    public func attach(_ attachment: any NetworkAttachment) {
+        detach()
+        attachmentStorage = attachment
+        attachment.didAttach(self)
+        if promiscuous { attachment.promiscuousModeChanged(true, on: self) }
+    }
+
+    /// Detaches the port: link down, frames from the card are dropped and counted.
+    public func detach() {
+        guard let old = attachmentStorage else { return }
+        attachmentStorage = nil
+        old.didDetach(self)
+        setCarrier(false)
+    }
+
+    /// Called from any thread when frames or a link change wait for the card's thread.
+    public var onWork: (@Sendable () -> Void)? {
+        get { wakeup.withLock { $0 } }
+        set { wakeup.withLock { $0 = newValue } }
+    }
+
+    /// Adds a tap that sees every frame through the port.
+    public func addTap(_ tap: any FrameTap) {
+        let count = taps.withLock { taps -> Int in
+            taps.append(tap)
+            return taps.count
+        }
+        tapCount.store(count, ordering: .relaxed)
+    }
+
+    /// Removes a tap added with ``addTap(_:)``.
+    public func removeTap(_ tap: any FrameTap) {
+        let count = taps.withLock { taps -> Int in
+            taps.removeAll { $0 === tap }
+            return taps.count
+        }
+        tapCount.store(count, ordering: .relaxed)
+    }
+
+    // MARK: Backend side (any thread)
+
+    /// Whether the attachment offers a link (a cable with something at the other end).
+    public var carrier: Bool { carrierUp.load(ordering: .acquiring) }
+
+    /// Sets the attachment's link state; the card applies it on its next ``NetworkCard/service()``.
+    public func setCarrier(_ up: Bool) {
+        let old = carrierUp.exchange(up, ordering: .acquiringAndReleasing)
+        if old != up { signalWork() }
+    }
+
+    /// Queues `bytes` for the card. Returns `false`, and counts a drop, when the queue is full.
+    @discardableResult
+    public func deliver(_ bytes: [UInt8], metadata: FrameMetadata = .none) -> Bool {
+        let accepted = queue.withLock { queue -> Bool in
+            guard queue.count < queue.slots.count else { return false }
+            queue.slots[(queue.head + queue.count) % queue.slots.count] = InboundFrame(bytes: bytes, metadata: metadata)
+            queue.count += 1
+            return true
+        }
+        guard accepted else {
+            inboundDropCount.add(1, ordering: .relaxed)
+            return false
+        }
+        inboundCount.add(1, ordering: .relaxed)
+        if tapCount.load(ordering: .relaxed) > 0 {
+            let observers = taps.withLock { $0 }
+            bytes.withUnsafeBytes { buffer in
+                for tap in observers { tap.observe(buffer, direction: .received) }
+            }
+        }
+        signalWork()
+        return true
+    }
+
+    /// Frames the inbound queue refused because it was full.
+    public var inboundDropped: UInt64 { inboundDropCount.load(ordering: .relaxed) }
+    /// Frames the inbound queue accepted.
+    public var inboundAccepted: UInt64 { inboundCount.load(ordering: .relaxed) }
+
+    private func signalWork() {
+        work.store(true, ordering: .releasing)
+        wakeup.withLock { $0 }?()
+    }
+
+    // MARK: Card side (card thread)
+
+    /// Whether frames or a link change may be waiting. Cheap: one atomic load.
+    public var hasPendingWork: Bool { work.load(ordering: .acquiring) }
+
+    /// Clears the pending-work flag; call before draining so a concurrent delivery re-raises it.
+    public func acknowledgeWork() { work.store(false, ordering: .releasing) }
+
+    /// Frames waiting in the inbound queue.
+    public var queuedFrames: Int { queue.withLock { $0.count } }
+
+    /// Removes and returns the oldest queued frame.
+    public func nextInbound() -> InboundFrame? {
+        queue.withLock { queue -> InboundFrame? in
+            guard queue.count > 0 else { return nil }
+            let frame = queue.slots[queue.head]
+            queue.slots[queue.head] = nil
+            queue.head = (queue.head + 1) % queue.slots.count
+            queue.count -= 1
+            return frame
+        }
+    }
+
+    /// Sends a frame the card transmitted to the attachment (or counts a drop). `frame` is borrowed for the call.
+    public func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata = .none) {
+        if tapCount.load(ordering: .relaxed) > 0 {
+            for tap in taps.withLock({ $0 }) { tap.observe(frame, direction: .transmitted) }
+        }
+        guard let attachmentStorage else {
+            transmittedUnattached &+= 1
+            return
+        }
+        transmitted &+= 1
+        attachmentStorage.transmit(frame, metadata: metadata, from: self)
+    }
+
+    /// Tells the attachment the card's promiscuous state, when it changes.
+    public func setPromiscuous(_ enabled: Bool) {
+        guard enabled != promiscuous else { return }
+        promiscuous = enabled
+        attachmentStorage?.promiscuousModeChanged(enabled, on: self)
+    }
+
+    /// Whether the card last reported itself promiscuous.
+    public var isPromiscuous: Bool { promiscuous }
+}

@@ -1,0 +1,58 @@
+/// A device's DMA path into guest memory: the PCI bus-master gate, a check that keeps DMA out of the device's own
+/// BARs, and the host's ``GuestMemory`` behind them.
+///
+/// Devices do all their DMA through this gate, so "DMA goes to RAM only" holds in one place.
+public final class BusMaster: GuestMemory {
+    /// The host's guest memory.
+    public let memory: any GuestMemory
+    private let config: PCIConfigSpace
+    private var cachedGeneration: UInt64 = .max
+    private var windows: [Range<UInt64>] = []
+    private var enabled = false
+
+    /// DMA accesses refused so far, by this gate or by the memory behind it.
+    public private(set) var faults: UInt64 = 0
+    /// The most recent refused access.
+    public private(set) var lastFault: DMAError?
+
+    /// Creates the gate for a device whose config space is `config`.
+    public init(memory: any GuestMemory, config: PCIConfigSpace) {
+        self.memory = memory
+        self.config = config
+    }
+
+    @inline(__always)
+    private func check(_ address: GuestAddress, _ count: Int, isWrite: Bool) throws(DMAError) {
+        if cachedGeneration != config.generation {
+            cachedGeneration = config.generation
+            enabled = config.command.contains(.busMaster)
+            windows = config.memoryWindows
+        }
+        guard enabled else {
+            throw fault(DMAError(.busMasterDisabled, address: address, length: count, isWrite: isWrite))
+        }
+        let (end, overflow) = address.rawValue.addingReportingOverflow(UInt64(count))
+        guard !overflow else {
+            throw fault(DMAError(.wrapsAddressSpace, address: address, length: count, isWrite: isWrite))
+        }
+        for window in windows where address.rawValue < window.upperBound && end > window.lowerBound {
+            throw fault(DMAError(.insideDeviceBAR, address: address, length: count, isWrite: isWrite))
+        }
+    }
+
+    private func fault(_ error: DMAError) -> DMAError {
+        faults &+= 1
+        lastFault = error
+        return error
+    }
+
+    public func read(at address: GuestAddress, into buffer: UnsafeMutableRawBufferPointer) throws(DMAError) {
+        try check(address, buffer.count, isWrite: false)
+        do throws(DMAError) { try memory.read(at: address, into: buffer) } catch { throw fault(error) }
+    }
+
+    public func write(at address: GuestAddress, from buffer: UnsafeRawBufferPointer) throws(DMAError) {
+        try check(address, buffer.count, isWrite: true)
+        do throws(DMAError) { try memory.write(at: address, from: buffer) } catch { throw fault(error) }
+    }
+}
