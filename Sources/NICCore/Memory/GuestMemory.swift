@@ -66,6 +66,28 @@ extension GuestMemory {
         if let failure { throw failure }
     }
 
+    /// Reads guest memory at `address` into `bytes[range]`.
+    public func read(at address: GuestAddress, into bytes: inout [UInt8], range: Range<Int>) throws(DMAError) {
+        var failure: DMAError?
+        bytes.withUnsafeMutableBytes { buffer in
+            do throws(DMAError) {
+                try read(at: address, into: UnsafeMutableRawBufferPointer(rebasing: buffer[range]))
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes `bytes[range]` to guest memory at `address`.
+    public func write(at address: GuestAddress, from bytes: [UInt8], range: Range<Int>) throws(DMAError) {
+        var failure: DMAError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(DMAError) {
+                try write(at: address, from: UnsafeRawBufferPointer(rebasing: buffer[range]))
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// Reads a little-endian integer at `address`.
     @inlinable
     public func readLittleEndian<T: FixedWidthInteger>(_: T.Type = T.self, at address: GuestAddress) throws(DMAError)

@@ -1,0 +1,45 @@
+import NICCore
+import PCNet
+
+/// The six adapter types, as the trace format and the CLI name them.
+public enum CardModel: String, CaseIterable, Sendable {
+    case am79c970a
+    case am79c973
+    case e82540em = "82540em"
+    case e82543gc = "82543gc"
+    case e82545em = "82545em"
+    case virtio
+
+    /// The models vnic implements so far.
+    public static var implemented: [CardModel] { allCases.filter(\.isImplemented) }
+
+    /// Whether the model exists yet.
+    public var isImplemented: Bool {
+        switch self {
+        case .am79c970a, .am79c973: return true
+        case .e82540em, .e82543gc, .e82545em, .virtio: return false
+        }
+    }
+
+    /// The card's name as VirtualBox shows it.
+    public var displayName: String {
+        switch self {
+        case .am79c970a: return "PCnet-PCI II (Am79C970A)"
+        case .am79c973: return "PCnet-FAST III (Am79C973)"
+        case .e82540em: return "PRO/1000 MT Desktop (82540EM)"
+        case .e82543gc: return "PRO/1000 T Server (82543GC)"
+        case .e82545em: return "PRO/1000 MT Server (82545EM)"
+        case .virtio: return "virtio-net"
+        }
+    }
+
+    /// Builds a card of this model.
+    public func make(macAddress: MACAddress, environment: CardEnvironment) throws(HarnessError) -> any NetworkCard {
+        switch self {
+        case .am79c970a: return PCNetCard(chip: .am79C970A, macAddress: macAddress, environment: environment)
+        case .am79c973: return PCNetCard(chip: .am79C973, macAddress: macAddress, environment: environment)
+        case .e82540em, .e82543gc, .e82545em, .virtio:
+            throw HarnessError("card model \(rawValue) is not implemented yet")
+        }
+    }
+}

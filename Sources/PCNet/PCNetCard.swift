@@ -1,0 +1,143 @@
+import NICCore
+
+/// An AMD PCnet-PCI II (Am79C970A) or PCnet-FAST III (Am79C973) Ethernet controller.
+///
+/// BAR0 is the 32-byte I/O window (APROM, then RDP/RAP/RESET/BDP in word or double-word mode); BAR1 is the same
+/// window mapped as memory. The card is a single-threaded state machine: the host serialises every call.
+public final class PCNetCard: NetworkCard {
+    /// The chip this card models.
+    public let chip: PCNetChip
+    public let macAddress: MACAddress
+    public let config: PCIConfigSpace
+    public let port: FramePort
+
+    let dma: BusMaster
+    let pin: INTxPin
+    let clock: any DeviceClock
+    var pollTimer: DeviceTimer?
+    var softwareTimer: DeviceTimer?
+
+    /// The 16-byte address PROM at the start of the I/O window.
+    var aprom: [UInt8]
+    var csr: [UInt16]
+    var bcr: [UInt16]
+    var rap: Int = 0
+    var phy = PCNetPHY()
+
+    /// Index of the current receive and transmit descriptors.
+    var rxIndex = 0
+    var txIndex = 0
+    /// The CSR0 interrupt flags the guest has read; only those may be cleared by a write of one.
+    var csr0SeenByGuest: UInt16 = 0
+    /// INIT was requested while bus mastering was off and is waiting for the next CSR0 read (VirtualBox's quirk for
+    /// drivers that toggle bus mastering around INIT).
+    var initPending = false
+    /// Re-entrancy guard: a transmit pass is running.
+    var transmitting = false
+    /// Frames looped back by the transmitter, waiting for the receiver (never processed recursively).
+    var loopbackQueue: [LoopbackFrame] = []
+    /// Assembly buffer for the frame being transmitted.
+    var transmitBuffer: [UInt8]
+    /// Scratch buffer for a received frame plus its FCS.
+    var receiveBuffer: [UInt8]
+    var statistics = PCNetStatistics()
+    private var lastLinkUp = false
+
+    /// Whether the virtual cable is plugged in.
+    public var cableConnected = true {
+        didSet { refreshLink() }
+    }
+
+    public var modelName: String { chip.rawValue }
+
+    /// Creates a card with `macAddress` in its APROM, using the host's `environment`.
+    public init(chip: PCNetChip, macAddress: MACAddress, environment: CardEnvironment) {
+        self.chip = chip
+        self.macAddress = macAddress
+        // The identity is a fixed table; constructing it cannot fail.
+        config = try! PCIConfigSpace(
+            identity: chip.identity,
+            bars: [0: BARLayout(.io, size: 32), 1: BARLayout(.memory32(prefetchable: false), size: 32)])
+        port = FramePort()
+        dma = BusMaster(memory: environment.memory, config: config)
+        pin = INTxPin(line: environment.interruptLine, config: config)
+        clock = environment.clock
+        aprom = Self.makeAPROM(macAddress)
+        csr = [UInt16](repeating: 0, count: 128)
+        bcr = [UInt16](repeating: 0, count: BCRTable.count)
+        transmitBuffer = [UInt8](repeating: 0, count: FrameLimits.maximum + 4)
+        receiveBuffer = [UInt8](repeating: 0, count: FrameLimits.maximum + 4)
+        pollTimer = DeviceTimer(clock: clock) { [weak self] in self?.pollTimerFired() }
+        softwareTimer = DeviceTimer(clock: clock) { [weak self] in self?.softwareTimerFired() }
+        hardReset()
+    }
+
+    /// The address PROM: MAC, reserved bytes, 0x11 for PCI, checksum of bytes 0-11 and 14-15, then "WW".
+    static func makeAPROM(_ mac: MACAddress) -> [UInt8] {
+        var prom = mac.bytes + [0, 0, 0, 0x11, 0, 0, 0, 0, 0x57, 0x57]
+        let sum = prom.reduce(UInt16(0)) { $0 &+ UInt16($1) }
+        prom[12] = UInt8(truncatingIfNeeded: sum)
+        prom[13] = UInt8(truncatingIfNeeded: sum >> 8)
+        return prom
+    }
+
+    // MARK: NetworkCard
+
+    public var linkUp: Bool { cableConnected && port.carrier }
+
+    public func reset() {
+        config.reset()
+        pin.refresh()
+        hardReset()
+    }
+
+    public func configDidChange(_ change: PCIConfigChange) {
+        if change.contains(.command) { pin.refresh() }
+    }
+
+    public func service() {
+        guard port.hasPendingWork else { return }
+        port.acknowledgeWork()
+        refreshLink()
+        var budget = FramePort.defaultQueueCapacity * 4
+        while budget > 0, let frame = port.nextInbound() {
+            budget -= 1
+            frame.bytes.withUnsafeBytes { receive($0, loopbackFCS: nil) }
+        }
+        updateInterrupts()
+    }
+
+    func refreshLink() {
+        let up = linkUp
+        guard up != lastLinkUp else { return }
+        lastLinkUp = up
+        phy.linkChanged(up: up)
+    }
+
+    /// H_RESET: the address PROM, every BCR and the PHY to power-on values, then S_RESET.
+    func hardReset() {
+        aprom = Self.makeAPROM(macAddress)
+        for index in 0..<BCRTable.count { bcr[index] = BCRTable.resetValue(index, chip: chip) }
+        phy = PCNetPHY()
+        lastLinkUp = !linkUp
+        refreshLink()
+        softReset()
+        softwareTimer?.cancel()
+    }
+
+    public var counters: [Counter] {
+        statistics.counters + [
+            Counter("missed_frame_count_csr112", UInt64(csr[112])),
+            Counter("dma_faults", dma.faults),
+            Counter("port_queue_dropped", port.inboundDropped),
+            Counter("port_unattached_dropped", port.transmittedUnattached),
+        ]
+    }
+}
+
+/// A frame the transmitter looped back to the receiver, with its FCS.
+struct LoopbackFrame {
+    var bytes: [UInt8]
+    /// The FCS as transmitted (computed by the chip or supplied by the guest).
+    var fcs: UInt32
+}
