@@ -1,3 +1,4 @@
+import Glibc
 import NICCore
 
 /// Guest RAM for tests, traces and benchmarks: `size` bytes from guest address 0.
@@ -40,11 +41,14 @@ public final class GuestRAM: GuestMemory {
             throw HarnessError("RAM size \(size) is not between 1 byte and \(Self.maximumSize / (1 << 20))M")
         }
         self.size = size
-        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
-        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        // Anonymous memory is zero-filled on first touch, so a large RAM costs only what the guest uses.
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            base != MAP_FAILED
+        else { throw HarnessError("cannot map \(size) bytes of guest RAM: \(String(cString: strerror(errno)))") }
+        storage = UnsafeMutableRawBufferPointer(start: base, count: size)
     }
 
-    deinit { storage.deallocate() }
+    deinit { munmap(storage.baseAddress, size) }
 
     @inline(__always)
     private func offset(_ address: GuestAddress, _ count: Int, isWrite: Bool) throws(DMAError) -> Int {

@@ -1,0 +1,180 @@
+import NICCore
+
+/// Datapath figures through the harness: a card, guest RAM, descriptor rings driven as a guest driver drives them,
+/// a null sink behind transmit and a frame source in front of receive. Meaningful in release builds only.
+public enum Benchmark {
+    /// One measured configuration.
+    public struct Result: Hashable, Sendable {
+        public var card: CardModel
+        /// `tx` or `rx`.
+        public var direction: String
+        public var frameBytes: Int
+        /// Descriptors handed over per doorbell (transmit) or frames delivered per service call (receive).
+        public var batch: Int
+        public var framesPerSecond: Double
+        public var gbps: Double { framesPerSecond * Double(frameBytes) * 8 / 1e9 }
+
+        /// The result as one JSON object.
+        public var json: String {
+            "{\"card\":\"\(card.rawValue)\",\"direction\":\"\(direction)\",\"frameBytes\":\(frameBytes),"
+                + "\"batch\":\(batch),\"framesPerSecond\":\(Int(framesPerSecond)),\"gbps\":\(rounded(gbps))}"
+        }
+    }
+
+    /// An attachment that counts frames and drops them: the transmit side's sink.
+    final class NullSink: NetworkAttachment, @unchecked Sendable {
+        var frames = 0
+        func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata, from port: FramePort) { frames += 1 }
+        func didAttach(_ port: FramePort) { port.setCarrier(true) }
+    }
+
+    /// Frame sizes measured.
+    public static let frameSizes = [64, 1514]
+    /// Batch sizes measured.
+    public static let batches = [1, 256]
+
+    /// Measures every configuration for every implemented card, spending about `seconds` on each.
+    public static func run(seconds: Double = 0.25, models: [CardModel] = CardModel.implemented) throws(HarnessError)
+        -> [Result]
+    {
+        var results: [Result] = []
+        for model in models {
+            for direction in ["tx", "rx"] {
+                for size in frameSizes {
+                    for batch in batches {
+                        let rate =
+                            direction == "tx"
+                            ? try transmitRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
+                            : try receiveRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
+                        results.append(
+                            Result(card: model, direction: direction, frameBytes: size, batch: batch,
+                                framesPerSecond: rate))
+                    }
+                }
+            }
+        }
+        return results
+    }
+
+    /// memcpy bandwidth of this machine in GB/s, the yardstick for the figures above.
+    public static func memcpyBandwidth(seconds: Double = 0.25) -> Double {
+        let size = 32 << 20
+        let source = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        defer {
+            source.deallocate()
+            destination.deallocate()
+        }
+        source.initializeMemory(as: UInt8.self, repeating: 1)
+        destination.initializeMemory(as: UInt8.self, repeating: 0)
+        var copied = 0
+        let start = ContinuousClock.now
+        var elapsed = 0.0
+        repeat {
+            destination.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: size)
+            copied += size
+            elapsed = (ContinuousClock.now - start).seconds
+        } while elapsed < seconds
+        return Double(copied) / elapsed / 1e9
+    }
+
+    private static func preparedDriver(model: CardModel) throws(HarnessError) -> (CardHarness, PCNetDriver) {
+        let harness = try CardHarness(model: model)
+        let driver = PCNetDriver(harness: harness)
+        driver.enableDevice()
+        _ = try driver.probe()
+        try driver.open(style: 2, receiveRingLog2: 9, transmitRingLog2: 9)
+        return (harness, driver)
+    }
+
+    static func transmitRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
+        -> Double
+    {
+        let (harness, _) = try preparedDriver(model: model)
+        let sink = NullSink()
+        harness.card.port.attach(sink)
+        harness.card.service()
+        let card = harness.card
+        let ring = PCNetDriver.Layout.transmitRing
+        let count = 512
+        let frame = Scenario.broadcast(from: card.macAddress) + [UInt8](repeating: 0x5A, count: max(0, frameBytes - 60))
+        for index in 0..<count {
+            let buffer = PCNetDriver.Layout.transmitBuffers + UInt64(index) * PCNetDriver.Layout.bufferStride
+            try harness.ram.store(Array(frame.prefix(frameBytes)), at: buffer)
+            try harness.ram.storeLittleEndian(UInt32(buffer), at: ring + UInt64(index) * 16)
+            try harness.ram.storeLittleEndian(PCNetDriver.negative(frameBytes), at: ring + UInt64(index) * 16 + 4)
+        }
+        var next = 0
+        var sent = 0
+        let start = ContinuousClock.now
+        var elapsed = 0.0
+        harness.ram.withUnsafeBytes { memory in
+            repeat {
+                for _ in 0..<64 {
+                    for _ in 0..<batch {
+                        memory.storeBytes(of: UInt16(0x8300).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
+                        next = (next + 1) % count
+                    }
+                    card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
+                    let csr0 = card.barRead(0, offset: 0x10, width: 2)
+                    card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+                    sent += batch
+                }
+                elapsed = (ContinuousClock.now - start).seconds
+            } while elapsed < seconds
+        }
+        guard sink.frames == sent else {
+            throw HarnessError("transmit benchmark: \(sent) handed over, \(sink.frames) transmitted")
+        }
+        return Double(sent) / elapsed
+    }
+
+    static func receiveRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
+        -> Double
+    {
+        let (harness, _) = try preparedDriver(model: model)
+        let card = harness.card
+        let ring = PCNetDriver.Layout.receiveRing
+        let count = 512
+        let frame = Scenario.unicast(to: card.macAddress, length: frameBytes)
+        var next = 0
+        var received = 0
+        let before = card.counters.first { $0.name == "rx_frames" }?.value ?? 0
+        let start = ContinuousClock.now
+        var elapsed = 0.0
+        harness.ram.withUnsafeBytes { memory in
+            repeat {
+                for _ in 0..<64 {
+                    for _ in 0..<batch { card.port.deliver(frame) }
+                    card.service()
+                    for _ in 0..<batch {
+                        memory.storeBytes(of: UInt16(0x8000).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
+                        next = (next + 1) % count
+                    }
+                    let csr0 = card.barRead(0, offset: 0x10, width: 2)
+                    card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+                    received += batch
+                }
+                elapsed = (ContinuousClock.now - start).seconds
+            } while elapsed < seconds
+        }
+        let after = card.counters.first { $0.name == "rx_frames" }?.value ?? 0
+        guard after - before == UInt64(received) else {
+            throw HarnessError("receive benchmark: \(received) delivered, \(after - before) received")
+        }
+        return Double(received) / elapsed
+    }
+}
+
+func rounded(_ value: Double) -> String {
+    let scaled = (value * 1000).rounded() / 1000
+    return String(scaled)
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    public var seconds: Double {
+        let (whole, fraction) = components
+        return Double(whole) + Double(fraction) / 1e18
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import NICHarness
+
+enum BenchCommand {
+    static let help = """
+        usage: vnic bench [--json] [--seconds S]
+
+        Measures transmit and receive through each implemented card in the harness (guest RAM,
+        descriptor rings, a null sink and a frame source) at 64 and 1514 bytes, with 1 and 256
+        descriptors per doorbell, and the machine's memcpy bandwidth as the yardstick. Build with
+        'swift run -c release vnic bench'; debug builds are many times slower.
+
+          --json        one JSON object per line instead of a table
+          --seconds S   time spent on each figure (default 0.25)
+        """
+
+    static func run(_ arguments: [String]) throws(CommandLineError) -> Int32 {
+        var json = false
+        var seconds = 0.25
+        var index = 0
+        while index < arguments.count {
+            switch arguments[index] {
+            case "-h", "--help":
+                print(help)
+                return 0
+            case "--json":
+                json = true
+            case "--seconds":
+                index += 1
+                guard index < arguments.count, let value = Double(arguments[index]), value > 0, value <= 60 else {
+                    throw CommandLineError(message: "bench: --seconds needs a number of seconds between 0 and 60")
+                }
+                seconds = value
+            default:
+                throw CommandLineError(message: "bench: unknown argument '\(arguments[index])'\n\n\(help)")
+            }
+            index += 1
+        }
+        #if DEBUG
+            if !json { print("note: debug build; run 'swift run -c release vnic bench' for real figures") }
+        #endif
+        let results: [Benchmark.Result]
+        do throws(HarnessError) {
+            results = try Benchmark.run(seconds: seconds)
+        } catch {
+            throw CommandLineError(message: "bench: \(error.message)", status: 1)
+        }
+        let memcpy = Benchmark.memcpyBandwidth(seconds: seconds)
+        if json {
+            for result in results { print(result.json) }
+            print("{\"memcpyGBps\":\(String(format: "%.3f", memcpy))}")
+            return 0
+        }
+        var header = "card        dir"
+        for size in Benchmark.frameSizes {
+            for batch in Benchmark.batches { header += pad("\(size)B x\(batch)", 26) }
+        }
+        print(header)
+        let keys = Dictionary(grouping: results) { "\($0.card.rawValue) \($0.direction)" }
+        for key in results.map({ "\($0.card.rawValue) \($0.direction)" }).uniqued() {
+            var line = pad(key.replacingOccurrences(of: " ", with: "  "), 15)
+            for size in Benchmark.frameSizes {
+                for batch in Benchmark.batches {
+                    guard let result = keys[key]?.first(where: { $0.frameBytes == size && $0.batch == batch }) else {
+                        continue
+                    }
+                    line += pad(String(format: "%.2f Mfps %.2f Gb/s", result.framesPerSecond / 1e6, result.gbps), 26)
+                }
+            }
+            print(line)
+        }
+        print(String(format: "memcpy: %.2f GB/s", memcpy))
+        return 0
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}
+
+extension Array where Element: Hashable {
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
+    }
+}
