@@ -1,0 +1,49 @@
+import Foundation
+import NICCore
+import Synchronization
+
+/// A locally administered unicast address ending in `last`.
+func mac(_ last: UInt8, _ high: UInt8 = 0) -> MACAddress {
+    MACAddress(rawValue: 0x0200_0000_0000 | UInt64(high) << 8 | UInt64(last))
+}
+
+/// An Ethernet frame from `source` to `destination` with an experimental EtherType and `tag` as its payload, padded
+/// to the 60-byte minimum.
+func frame(to destination: MACAddress, from source: MACAddress, tag: UInt32 = 0, length: Int = 60) -> [UInt8] {
+    var bytes = destination.bytes + source.bytes + [0x88, 0xB5]
+    bytes += (0..<4).map { UInt8(truncatingIfNeeded: tag >> (24 - 8 * $0)) }
+    if bytes.count < length { bytes += [UInt8](repeating: 0, count: length - bytes.count) }
+    return bytes
+}
+
+/// The tag a frame built by ``frame(to:from:tag:length:)`` carries.
+func tag(of bytes: [UInt8]) -> UInt32 {
+    bytes[14..<18].reduce(0) { $0 << 8 | UInt32($1) }
+}
+
+extension FramePort {
+    /// Transmits `bytes` as the card would.
+    func send(_ bytes: [UInt8], metadata: FrameMetadata = .none) {
+        bytes.withUnsafeBytes { transmit($0, metadata: metadata) }
+    }
+
+    /// Removes and returns every queued frame.
+    func drain() -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        while frames.count < 1_000_000, let next = nextInbound() { frames.append(next.bytes) }
+        return frames
+    }
+}
+
+/// A path for a scratch file in the temporary directory, unique per call.
+func temporaryPath(_ suffix: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("vnic-test-\(UUID().uuidString)-\(suffix)").path
+}
+
+/// A value several threads share behind a lock.
+final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { storage.withLock { body(&$0) } }
+    var value: Value { storage.withLock { $0 } }
+}
