@@ -33,8 +33,10 @@ public struct PcapError: Error, Hashable, Sendable, CustomStringConvertible {
 
 /// Reads classic libpcap files (either byte order, microsecond or nanosecond timestamps).
 public struct PcapReader: Sendable {
-    /// The link type from the file header (1 is Ethernet).
+    /// The link type from the file header (1 is Ethernet), without the FCS bits.
     public let linkType: UInt32
+    /// Bytes of FCS each captured frame carries, from the header's FCS bits (0 when absent).
+    public let fcsLength: Int
     /// The snapshot length from the file header.
     public let snapshotLength: UInt32
     /// The records in file order.
@@ -55,7 +57,10 @@ public struct PcapReader: Sendable {
             throw PcapError("bad magic 0x\(String(magicLE, radix: 16)) (pcapng is not supported)", offset: 0)
         }
         snapshotLength = Self.u32(data, 16, bigEndian: bigEndian)
-        linkType = Self.u32(data, 20, bigEndian: bigEndian)
+        let linkField = Self.u32(data, 20, bigEndian: bigEndian)
+        linkType = linkField & 0xFFFF
+        // Bit 28 says an FCS length is present; bits 31:29 give it in 16-bit words.
+        fcsLength = linkField & (1 << 28) != 0 ? Int(linkField >> 29) * 2 : 0
         var records: [PcapRecord] = []
         var offset = 24
         while offset < data.count {
@@ -114,6 +119,10 @@ public final class PcapWriter: Sendable {
     public static let ethernetLinkType: UInt32 = 1
 
     private let descriptor: Mutex<Int32>
+    private let failures = Atomic<UInt64>(0)
+
+    /// Frames that could not be written (a full disk, a closed file): the capture's drop counter.
+    public var failedWrites: UInt64 { failures.load(ordering: .relaxed) }
     /// The snapshot length: longer frames are truncated to it.
     public let snapshotLength: Int
 
@@ -121,7 +130,7 @@ public final class PcapWriter: Sendable {
     public init(path: String, snapshotLength: Int = 262_144) throws(PcapError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw PcapError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        self.snapshotLength = max(64, snapshotLength)
+        self.snapshotLength = min(max(64, snapshotLength), 262_144)
         var header: [UInt8] = []
         Self.append(&header, 0xA1B2_3C4D)
         Self.append16(&header, 2)
@@ -148,10 +157,8 @@ public final class PcapWriter: Sendable {
         Self.append(&record, UInt32(captured))
         Self.append(&record, UInt32(truncatingIfNeeded: frame.count))
         record.append(contentsOf: frame[0..<captured])
-        descriptor.withLock { fd in
-            guard fd >= 0 else { return }
-            _ = Self.writeAll(fd, record)
-        }
+        let written = descriptor.withLock { fd in fd >= 0 && Self.writeAll(fd, record) }
+        if !written { failures.add(1, ordering: .relaxed) }
     }
 
     /// Appends one frame.

@@ -41,6 +41,11 @@ public final class DeviceTimer {
         clock.cancel(self)
     }
 
+    /// Called by a clock that postponed the timer (a busy host skipping ticks).
+    func deadlineMoved(to deadline: Duration) {
+        if self.deadline != nil { self.deadline = deadline }
+    }
+
     /// Called by the clock when the deadline has passed; runs the action once.
     public func fire() {
         guard deadline != nil else { return }

@@ -38,6 +38,7 @@ public final class ManualClock: DeviceClock {
             // Periodic timers re-armed during the burst move past the target instead of firing again.
             for (key, entry) in pending where entry.deadline <= target {
                 pending[key] = (entry.timer, target + .nanoseconds(1))
+                entry.timer.deadlineMoved(to: target + .nanoseconds(1))
             }
         }
         now = target

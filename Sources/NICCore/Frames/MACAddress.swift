@@ -22,7 +22,9 @@ public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertibl
         guard fields.count == 6 else { return nil }
         var value: UInt64 = 0
         for field in fields {
-            guard field.count == 2, let octet = UInt8(field, radix: 16) else { return nil }
+            guard field.count == 2, field.allSatisfy(\.isHexDigit), let octet = UInt8(field, radix: 16) else {
+                return nil
+            }
             value = (value << 8) | UInt64(octet)
         }
         rawValue = value

@@ -66,8 +66,12 @@ extension GuestMemory {
         if let failure { throw failure }
     }
 
-    /// Reads guest memory at `address` into `bytes[range]`.
+    /// Reads guest memory at `address` into `bytes[range]`. A range outside `bytes` is refused as a DMA error (it
+    /// would be a device bug; refusing it keeps the host's memory intact).
     public func read(at address: GuestAddress, into bytes: inout [UInt8], range: Range<Int>) throws(DMAError) {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
+            throw DMAError(.outsideRAM, address: address, length: range.count, isWrite: false)
+        }
         var failure: DMAError?
         bytes.withUnsafeMutableBytes { buffer in
             do throws(DMAError) {
@@ -77,8 +81,11 @@ extension GuestMemory {
         if let failure { throw failure }
     }
 
-    /// Writes `bytes[range]` to guest memory at `address`.
+    /// Writes `bytes[range]` to guest memory at `address`. A range outside `bytes` is refused as a DMA error.
     public func write(at address: GuestAddress, from bytes: [UInt8], range: Range<Int>) throws(DMAError) {
+        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
+            throw DMAError(.outsideRAM, address: address, length: range.count, isWrite: true)
+        }
         var failure: DMAError?
         bytes.withUnsafeBytes { buffer in
             do throws(DMAError) {
