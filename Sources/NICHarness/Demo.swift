@@ -1,0 +1,158 @@
+import NICCore
+import NetBackend
+
+/// The main job on an embedded default: one card of each implemented type, each driven by its Linux-like driver
+/// script, all on one internal network; every step checked, as a table.
+public enum Demo {
+    /// The outcome of one step for one card.
+    public struct Outcome: Hashable, Sendable {
+        public var passed: Bool
+        public var detail: String
+    }
+
+    /// One row of the table: a step and each card's outcome, in card order.
+    public struct Row: Hashable, Sendable {
+        public var step: String
+        public var outcomes: [Outcome]
+    }
+
+    /// The whole run.
+    public struct Report: Sendable {
+        public var cards: [CardModel]
+        public var network: String
+        public var rows: [Row]
+
+        /// Whether every step worked for every card.
+        public var passed: Bool { rows.allSatisfy { $0.outcomes.allSatisfy(\.passed) } }
+
+        /// The report as a text table.
+        public var table: String {
+            let stepWidth = max(24, rows.map(\.step.count).max() ?? 0) + 2
+            let columnWidth = max(30, cards.map(\.displayName.count).max() ?? 0) + 2
+            func pad(_ text: String, _ width: Int) -> String {
+                text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+            }
+            var lines = [pad("step", stepWidth) + cards.map { pad($0.displayName, columnWidth) }.joined()]
+            lines.append(String(repeating: "-", count: stepWidth + columnWidth * cards.count))
+            for row in rows {
+                lines.append(
+                    pad(row.step, stepWidth)
+                        + row.outcomes.map { pad(($0.passed ? "ok   " : "FAIL ") + $0.detail, columnWidth) }.joined())
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    /// A card under test: its harness and its driver.
+    private final class Station {
+        let harness: CardHarness
+        let driver: PCNetDriver
+        var mac: MACAddress { harness.card.macAddress }
+        init(_ harness: CardHarness) {
+            self.harness = harness
+            driver = PCNetDriver(harness: harness)
+        }
+    }
+
+    /// Runs the demo with every implemented card on the internal network `network`.
+    public static func run(models: [CardModel] = CardModel.implemented, network name: String = "intnet") -> Report {
+        let hub = InternalNetworkHub()
+        let network = hub.network(named: name)
+        var stations: [Station] = []
+        var rows: [Row] = []
+        var setupRow = Row(step: "attach to intnet \"\(name)\"", outcomes: [])
+        for (index, model) in models.enumerated() {
+            let mac = MACAddress(rawValue: 0x5254_0000_0000 | UInt64(index + 1))
+            do throws(HarnessError) {
+                let station = Station(try CardHarness(model: model, macAddress: mac))
+                station.harness.card.port.attach(network)
+                station.harness.card.service()
+                stations.append(station)
+                setupRow.outcomes.append(Outcome(passed: station.harness.card.linkUp, detail: "\(mac)"))
+            } catch {
+                return Report(cards: models, network: name, rows: [Row(step: "create cards", outcomes: models.map { _ in Outcome(passed: false, detail: error.message) })])
+            }
+        }
+        rows.append(setupRow)
+
+        rows.append(step("probe", stations) { station in
+            station.driver.enableDevice()
+            let probe = try station.driver.probe()
+            return Outcome(passed: probe.promValid && probe.macAddress == station.mac, detail: probe.chipName)
+        })
+        rows.append(step("init (INIT, IDON, STRT)", stations) { station in
+            try station.driver.open()
+            return Outcome(passed: station.driver.linkUp(), detail: "link up")
+        })
+        rows.append(exchange("broadcast each way", stations) { sender, _ in Scenario.broadcast(from: sender.mac) })
+        rows.append(exchange("unicast each way", stations) { sender, receiver in
+            Scenario.unicast(to: receiver.mac, from: sender.mac, length: 128)
+        })
+        rows.append(step("cable unplugged", stations) { station in
+            station.harness.setLink(up: false)
+            let down = !station.driver.linkUp()
+            let errors = station.driver.transmitErrors
+            try station.driver.transmit(Scenario.broadcast(from: station.mac))
+            try station.driver.handleInterrupt()
+            return Outcome(passed: down && station.driver.transmitErrors == errors + 1, detail: "link down, LCAR")
+        })
+        rows.append(step("cable plugged back", stations) { station in
+            station.harness.setLink(up: true)
+            return Outcome(passed: station.driver.linkUp(), detail: "link up")
+        })
+        rows.append(exchange("unicast after link up", stations) { sender, receiver in
+            Scenario.unicast(to: receiver.mac, from: sender.mac, length: 64)
+        })
+        rows.append(step("stop", stations) { station in
+            let missed = station.driver.close()
+            return Outcome(passed: missed == 0, detail: "CSR112 = \(missed)")
+        })
+        return Report(cards: models, network: name, rows: rows)
+    }
+
+    private static func step(_ name: String, _ stations: [Station], _ body: (Station) throws -> Outcome) -> Row {
+        Row(step: name, outcomes: stations.map { station in
+            do { return try body(station) } catch { return Outcome(passed: false, detail: "\(error)") }
+        })
+    }
+
+    /// Each card sends one frame to the next card in the list (round robin); a card passes when its frame arrived
+    /// intact at the receiver and it received the frame meant for it, and nothing else.
+    private static func exchange(
+        _ name: String, _ stations: [Station], frame: (Station, Station) -> [UInt8]
+    ) -> Row {
+        guard stations.count > 1 else {
+            return Row(step: name, outcomes: stations.map { _ in Outcome(passed: false, detail: "needs two cards") })
+        }
+        var sentOK = [Bool](repeating: false, count: stations.count)
+        var receivedOK = [Bool](repeating: false, count: stations.count)
+        for (index, sender) in stations.enumerated() {
+            let receiver = stations[(index + 1) % stations.count]
+            let payload = frame(sender, receiver)
+            let before = stations.map { $0.driver.received.count }
+            let errorsBefore = sender.driver.transmitErrors
+            do {
+                try sender.driver.transmit(payload)
+                try sender.driver.handleInterrupt()
+                for station in stations where station !== sender {
+                    station.harness.card.service()
+                    try station.driver.handleInterrupt()
+                }
+            } catch {
+                continue
+            }
+            let broadcast = payload.prefix(6).allSatisfy { $0 == 0xFF }
+            let receiverIndex = (index + 1) % stations.count
+            sentOK[index] = sender.driver.transmitErrors == errorsBefore && receiver.driver.received.last == payload
+            receivedOK[receiverIndex] = receiver.driver.received.count == before[receiverIndex] + 1
+            for (other, station) in stations.enumerated() where other != index && other != receiverIndex {
+                // Broadcasts reach everyone; unicasts reach only their destination.
+                let expected = before[other] + (broadcast ? 1 : 0)
+                if station.driver.received.count != expected { sentOK[index] = false }
+            }
+        }
+        return Row(step: name, outcomes: stations.indices.map { i in
+            Outcome(passed: sentOK[i] && receivedOK[i], detail: sentOK[i] && receivedOK[i] ? "sent and received" : "sent \(sentOK[i]), received \(receivedOK[i])")
+        })
+    }
+}
