@@ -47,7 +47,8 @@ public enum Benchmark {
                             ? try transmitRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
                             : try receiveRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
                         results.append(
-                            Result(card: model, direction: direction, frameBytes: size, batch: batch,
+                            Result(
+                                card: model, direction: direction, frameBytes: size, batch: batch,
                                 framesPerSecond: rate))
                     }
                 }
@@ -112,7 +113,8 @@ public enum Benchmark {
             repeat {
                 for _ in 0..<64 {
                     for _ in 0..<batch {
-                        memory.storeBytes(of: UInt16(0x8300).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
+                        memory.storeBytes(
+                            of: UInt16(0x8300).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
                         next = (next + 1) % count
                     }
                     card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
@@ -148,7 +150,8 @@ public enum Benchmark {
                     for _ in 0..<batch { card.port.deliver(frame) }
                     card.service()
                     for _ in 0..<batch {
-                        memory.storeBytes(of: UInt16(0x8000).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
+                        memory.storeBytes(
+                            of: UInt16(0x8000).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
                         next = (next + 1) % count
                     }
                     let csr0 = card.barRead(0, offset: 0x10, width: 2)

@@ -63,7 +63,8 @@ public final class CardHarness {
     @discardableResult
     public func read(bar: Int, offset: UInt64, width: Int, comment: String? = nil) -> UInt64 {
         let value = card.barRead(bar, offset: offset, width: width)
-        record(.barRead(space(ofBAR: bar) ?? .memory, bar: bar, offset: offset, width: width, expect: .equals(value)),
+        record(
+            .barRead(space(ofBAR: bar) ?? .memory, bar: bar, offset: offset, width: width, expect: .equals(value)),
             comment)
         return value
     }

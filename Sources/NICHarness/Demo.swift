@@ -70,50 +70,65 @@ public enum Demo {
                 stations.append(station)
                 setupRow.outcomes.append(Outcome(passed: station.harness.card.linkUp, detail: "\(mac)"))
             } catch {
-                return Report(cards: models, network: name, rows: [Row(step: "create cards", outcomes: models.map { _ in Outcome(passed: false, detail: error.message) })])
+                return Report(
+                    cards: models, network: name,
+                    rows: [
+                        Row(
+                            step: "create cards",
+                            outcomes: models.map { _ in Outcome(passed: false, detail: error.message) })
+                    ])
             }
         }
         rows.append(setupRow)
 
-        rows.append(step("probe", stations) { station in
-            station.driver.enableDevice()
-            let probe = try station.driver.probe()
-            return Outcome(passed: probe.promValid && probe.macAddress == station.mac, detail: probe.chipName)
-        })
-        rows.append(step("init (INIT, IDON, STRT)", stations) { station in
-            try station.driver.open()
-            return Outcome(passed: station.driver.linkUp(), detail: "link up")
-        })
+        rows.append(
+            step("probe", stations) { station in
+                station.driver.enableDevice()
+                let probe = try station.driver.probe()
+                return Outcome(passed: probe.promValid && probe.macAddress == station.mac, detail: probe.chipName)
+            })
+        rows.append(
+            step("init (INIT, IDON, STRT)", stations) { station in
+                try station.driver.open()
+                return Outcome(passed: station.driver.linkUp(), detail: "link up")
+            })
         rows.append(exchange("broadcast each way", stations) { sender, _ in Scenario.broadcast(from: sender.mac) })
-        rows.append(exchange("unicast each way", stations) { sender, receiver in
-            Scenario.unicast(to: receiver.mac, from: sender.mac, length: 128)
-        })
-        rows.append(step("cable unplugged", stations) { station in
-            station.harness.setLink(up: false)
-            let down = !station.driver.linkUp()
-            let errors = station.driver.transmitErrors
-            try station.driver.transmit(Scenario.broadcast(from: station.mac))
-            try station.driver.handleInterrupt()
-            return Outcome(passed: down && station.driver.transmitErrors == errors + 1, detail: "link down, LCAR")
-        })
-        rows.append(step("cable plugged back", stations) { station in
-            station.harness.setLink(up: true)
-            return Outcome(passed: station.driver.linkUp(), detail: "link up")
-        })
-        rows.append(exchange("unicast after link up", stations) { sender, receiver in
-            Scenario.unicast(to: receiver.mac, from: sender.mac, length: 64)
-        })
-        rows.append(step("stop", stations) { station in
-            let missed = station.driver.close()
-            return Outcome(passed: missed == 0, detail: "CSR112 = \(missed)")
-        })
+        rows.append(
+            exchange("unicast each way", stations) { sender, receiver in
+                Scenario.unicast(to: receiver.mac, from: sender.mac, length: 128)
+            })
+        rows.append(
+            step("cable unplugged", stations) { station in
+                station.harness.setLink(up: false)
+                let down = !station.driver.linkUp()
+                let errors = station.driver.transmitErrors
+                try station.driver.transmit(Scenario.broadcast(from: station.mac))
+                try station.driver.handleInterrupt()
+                return Outcome(passed: down && station.driver.transmitErrors == errors + 1, detail: "link down, LCAR")
+            })
+        rows.append(
+            step("cable plugged back", stations) { station in
+                station.harness.setLink(up: true)
+                return Outcome(passed: station.driver.linkUp(), detail: "link up")
+            })
+        rows.append(
+            exchange("unicast after link up", stations) { sender, receiver in
+                Scenario.unicast(to: receiver.mac, from: sender.mac, length: 64)
+            })
+        rows.append(
+            step("stop", stations) { station in
+                let missed = station.driver.close()
+                return Outcome(passed: missed == 0, detail: "CSR112 = \(missed)")
+            })
         return Report(cards: models, network: name, rows: rows)
     }
 
     private static func step(_ name: String, _ stations: [Station], _ body: (Station) throws -> Outcome) -> Row {
-        Row(step: name, outcomes: stations.map { station in
-            do { return try body(station) } catch { return Outcome(passed: false, detail: "\(error)") }
-        })
+        Row(
+            step: name,
+            outcomes: stations.map { station in
+                do { return try body(station) } catch { return Outcome(passed: false, detail: "\(error)") }
+            })
     }
 
     /// Each card sends one frame to the next card in the list (round robin); a card passes when its frame arrived
@@ -151,8 +166,13 @@ public enum Demo {
                 if station.driver.received.count != expected { sentOK[index] = false }
             }
         }
-        return Row(step: name, outcomes: stations.indices.map { i in
-            Outcome(passed: sentOK[i] && receivedOK[i], detail: sentOK[i] && receivedOK[i] ? "sent and received" : "sent \(sentOK[i]), received \(receivedOK[i])")
-        })
+        return Row(
+            step: name,
+            outcomes: stations.indices.map { i in
+                Outcome(
+                    passed: sentOK[i] && receivedOK[i],
+                    detail: sentOK[i] && receivedOK[i]
+                        ? "sent and received" : "sent \(sentOK[i]), received \(receivedOK[i])")
+            })
     }
 }

@@ -37,7 +37,7 @@ enum BenchCommand {
             index += 1
         }
         #if DEBUG
-            if !json { print("note: debug build; run 'swift run -c release vnic bench' for real figures") }
+        if !json { print("note: debug build; run 'swift run -c release vnic bench' for real figures") }
         #endif
         let results: [Benchmark.Result]
         do throws(HarnessError) {
@@ -51,7 +51,7 @@ enum BenchCommand {
             print("{\"memcpyGBps\":\(String(format: "%.3f", memcpy))}")
             return 0
         }
-        var header = "card        dir"
+        var header = pad("card       dir", 15)
         for size in Benchmark.frameSizes {
             for batch in Benchmark.batches { header += pad("\(size)B x\(batch)", 26) }
         }

@@ -91,7 +91,9 @@ public struct PcapReader: Sendable {
     }
 
     private static func readFile(_ path: String) throws(PcapError) -> [UInt8] {
-        guard let file = fopen(path, "rb") else { throw PcapError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard let file = fopen(path, "rb") else {
+            throw PcapError("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
         defer { fclose(file) }
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)

@@ -24,7 +24,8 @@ public enum EthernetCRC {
         let count = bytes.count
         tables.withUnsafeBufferPointer { t in
             while index + 8 <= count {
-                let low = UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16
+                let low =
+                    UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16
                     | UInt32(bytes[index + 3]) << 24
                 let one = crc ^ low
                 crc =

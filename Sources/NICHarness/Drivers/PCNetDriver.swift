@@ -98,7 +98,8 @@ public final class PCNetDriver {
     }
 
     public func readRAP() -> UInt16 {
-        UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: doubleWordIO ? 0x14 : 0x12, width: doubleWordIO ? 4 : 2))
+        UInt16(
+            truncatingIfNeeded: harness.read(bar: 0, offset: doubleWordIO ? 0x14 : 0x12, width: doubleWordIO ? 4 : 2))
     }
 
     /// S_RESET through the RESET port of the current mode.
@@ -254,8 +255,12 @@ public final class PCNetDriver {
     private func writeInitBlock(mode: UInt16, style: Int, filter: UInt64 = 0) throws(HarnessError) {
         let mac = harness.card.macAddress.bytes
         var block: [UInt8] = []
-        func put16(_ value: UInt16) { block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)] }
-        func put32(_ value: UInt32) { put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16)) }
+        func put16(_ value: UInt16) {
+            block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+        }
+        func put32(_ value: UInt32) {
+            put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16))
+        }
         let receiveLog2 = UInt32(receiveCount.trailingZeroBitCount)
         let transmitLog2 = UInt32(transmitCount.trailingZeroBitCount)
         put16(mode)
@@ -280,13 +285,16 @@ public final class PCNetDriver {
         ring: UInt64, index: Int, buffer: UInt32, byteCount: UInt16, status: UInt16, misc: UInt32
     ) throws(HarnessError) {
         let address = ring + UInt64(index) * descriptorSize
-        func bytes16(_ value: UInt16) -> [UInt8] { [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)] }
+        func bytes16(_ value: UInt16) -> [UInt8] {
+            [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+        }
         func bytes32(_ value: UInt32) -> [UInt8] {
             bytes16(UInt16(truncatingIfNeeded: value)) + bytes16(UInt16(truncatingIfNeeded: value >> 16))
         }
         if style == 0 {
             // LADR, HADR | status, BCNT, misc: everything but the status byte first.
-            try harness.store(bytes16(UInt16(truncatingIfNeeded: buffer)) + [UInt8(truncatingIfNeeded: buffer >> 16)], at: address)
+            try harness.store(
+                bytes16(UInt16(truncatingIfNeeded: buffer)) + [UInt8(truncatingIfNeeded: buffer >> 16)], at: address)
             try harness.store(bytes16(byteCount) + bytes16(UInt16(truncatingIfNeeded: misc)), at: address + 4)
             try harness.store([UInt8(truncatingIfNeeded: status >> 8)], at: address + 3)
             return

@@ -50,7 +50,8 @@ public struct Scenario: Sendable {
         }
         var scenarios = [
             make("probe", "pcnet32 probe: WIO reset, CSR0 == 4, RAP check, chip ID, APROM, MII scan") { _ in },
-            make("dwio", "switch to DWIO with a 32-bit RDP write, reset and identify through the DWIO ports") { driver in
+            make("dwio", "switch to DWIO with a 32-bit RDP write, reset and identify through the DWIO ports") {
+                driver in
                 driver.switchToDoubleWordIO()
                 driver.reset()
                 _ = driver.readCSR(0)
@@ -62,7 +63,8 @@ public struct Scenario: Sendable {
         ]
         for style in [0, 2, 3] {
             scenarios.append(
-                make("init-swstyle\(style)", "open with software style \(style): INIT, IDON, STRT, then close") { driver in
+                make("init-swstyle\(style)", "open with software style \(style): INIT, IDON, STRT, then close") {
+                    driver in
                     try driver.open(style: style)
                     _ = driver.linkUp()
                     driver.close()
@@ -123,6 +125,7 @@ public struct Scenario: Sendable {
 
     /// A unicast IPv4-typed frame of `length` bytes.
     public static func unicast(to destination: MACAddress, from source: MACAddress = peer, length: Int) -> [UInt8] {
-        destination.bytes + source.bytes + [0x08, 0x00] + (0..<max(0, length - 14)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        destination.bytes + source.bytes + [0x08, 0x00]
+            + (0..<max(0, length - 14)).map { UInt8(truncatingIfNeeded: $0 * 7) }
     }
 }

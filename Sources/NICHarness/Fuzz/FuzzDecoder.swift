@@ -80,7 +80,9 @@ public struct FuzzDecoder {
 
     private mutating func run() -> Trace {
         var lines: [Trace.Line] = []
-        func emit(_ operation: TraceOperation) { lines.append(Trace.Line(number: lines.count + 2, operation: operation)) }
+        func emit(_ operation: TraceOperation) {
+            lines.append(Trace.Line(number: lines.count + 2, operation: operation))
+        }
         let models = CardModel.implemented
         let model = models[Int(byte() ?? 0) % models.count]
         let mac = MACAddress("52:54:00:12:34:56")!
@@ -107,13 +109,19 @@ public struct FuzzDecoder {
         case 2, 3:
             guard let offset = byte(), let width = width(), let value = word(4) else { return nil }
             let space: BARSpace = opcode % 14 == 2 ? .io : .memory
-            return [.barWrite(space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
-                value: value & mask(width))]
+            return [
+                .barWrite(
+                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
+                    value: value & mask(width))
+            ]
         case 4, 5:
             guard let offset = byte(), let width = width() else { return nil }
             let space: BARSpace = opcode % 14 == 4 ? .io : .memory
-            return [.barRead(space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
-                expect: .none)]
+            return [
+                .barRead(
+                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
+                    expect: .none)
+            ]
         case 6:
             guard let address = address(), let payload = data(maximum: 64) else { return nil }
             return [.memoryWrite(address: address % UInt64(Self.ramSize), bytes: payload)]
@@ -173,8 +181,12 @@ public struct FuzzDecoder {
         let tlen = UInt32(lengths >> 4) % 10
         let receiveRing: UInt32 = 0x1000
         let transmitRing: UInt32 = 0x3000
-        func put16(_ value: UInt16) { block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)] }
-        func put32(_ value: UInt32) { put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16)) }
+        func put16(_ value: UInt16) {
+            block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+        }
+        func put32(_ value: UInt32) {
+            put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16))
+        }
         put16(UInt16(mode & 0xFFFF) & ~0x0003)
         if softwareStyle == 0 {
             block += [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
@@ -212,7 +224,9 @@ public struct FuzzDecoder {
         let byteCount = UInt16(truncatingIfNeeded: length) | 0xF000
         var body: [UInt8] = []
         let address32 = UInt32(truncatingIfNeeded: buffer)
-        for shift in stride(from: 0, to: 32, by: 8) { body.append(UInt8(truncatingIfNeeded: address32 >> UInt32(shift))) }
+        for shift in stride(from: 0, to: 32, by: 8) {
+            body.append(UInt8(truncatingIfNeeded: address32 >> UInt32(shift)))
+        }
         body += [UInt8(truncatingIfNeeded: byteCount), UInt8(truncatingIfNeeded: byteCount >> 8)]
         body += [UInt8(truncatingIfNeeded: status), UInt8(truncatingIfNeeded: status >> 8)]
         body += [0, 0, 0, 0, 0, 0, 0, 0]

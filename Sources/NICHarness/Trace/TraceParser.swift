@@ -197,7 +197,8 @@ public enum TraceParser {
     private static func size(_ word: Substring) throws(ParseProblem) -> Int {
         var digits = word
         var scale: UInt64 = 1
-        if let last = word.last, last == "K" || last == "k" || last == "M" || last == "m" || last == "G" || last == "g" {
+        if let last = word.last, last == "K" || last == "k" || last == "M" || last == "m" || last == "G" || last == "g"
+        {
             scale = last == "K" || last == "k" ? 1 << 10 : last == "M" || last == "m" ? 1 << 20 : 1 << 30
             digits = word.dropLast()
         }

@@ -158,7 +158,11 @@ public enum TraceReplayer {
         }
         guard actual == space else {
             let name = actual == .io ? "an I/O" : "a memory"
-            throw .malformed(line: line, message: "BAR \(bar) of \(harness.model.rawValue) is \(name) BAR; use \(actual.rawValue)-read/\(actual.rawValue)-write")
+            throw .malformed(
+                line: line,
+                message:
+                    "BAR \(bar) of \(harness.model.rawValue) is \(name) BAR; use \(actual.rawValue)-read/\(actual.rawValue)-write"
+            )
         }
     }
 }
