@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the FuzzCards libFuzzer target (release, AddressSanitizer) and runs it against every implemented card.
+#
+#   Scripts/fuzz.sh [SECONDS] [JOBS]
+#
+# SECONDS (default 180) is the wall-clock budget, JOBS (default 1) the number of parallel fuzzing processes.
+# The corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces (trace text is a valid input: the fuzzer
+# mutates it and fuzzes the parser too). Crashes, timeouts and out-of-memory inputs land in .build-fuzz/findings/;
+# turn one into a regression trace with Scripts/crash-to-trace.sh. Exits non-zero when anything was found.
+#
+# SwiftPM passes -sanitize=fuzzer before -sanitize=address, and swiftc keeps only the last of the two, which drops
+# the coverage instrumentation; the extra -Xswiftc flag restores it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-180}"
+jobs="${2:-1}"
+scratch=.build-fuzz
+swift build -c release --product FuzzCards --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch"
+binary="$scratch/release/FuzzCards"
+corpus="$scratch/corpus"
+findings="$scratch/findings"
+mkdir -p "$corpus" "$findings"
+cp Fixtures/traces/*.trace "$corpus/"
+if compgen -G "Fixtures/traces/regressions/*.trace" > /dev/null; then cp Fixtures/traces/regressions/*.trace "$corpus/"; fi
+echo "fuzzing for ${seconds}s with ${jobs} job(s); corpus $corpus, findings $findings"
+status=0
+if [ "$jobs" -le 1 ]; then
+    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$findings/" "$corpus" || status=$?
+else
+    "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$findings/" -jobs="$jobs" -workers="$jobs" "$corpus" || status=$?
+fi
+found=$(find "$findings" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)
+if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
+    echo "fuzzing found $found problem input(s) (exit status $status) in $findings" >&2
+    exit 1
+fi
+echo "fuzzing finished: no crash, hang, leak or out-of-memory"
