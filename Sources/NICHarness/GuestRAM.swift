@@ -13,6 +13,12 @@ public final class GuestRAM: GuestMemory {
         public var length: Int
         public var isWrite: Bool
 
+        public init(address: GuestAddress, length: Int, isWrite: Bool) {
+            self.address = address
+            self.length = length
+            self.isWrite = isWrite
+        }
+
         public var description: String { "\(isWrite ? "write" : "read") \(length)@\(address)" }
     }
 

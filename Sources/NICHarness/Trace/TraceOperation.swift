@@ -77,12 +77,12 @@ public enum TraceOperation: Hashable, Sendable {
             return "\(space.rawValue)-write \(bar) \(Hex.number(offset)) \(width) \(Hex.number(value))"
         case .barRead(let space, let bar, let offset, let width, let expect):
             return "\(space.rawValue)-read \(bar) \(Hex.number(offset)) \(width)" + expect.text
-        case .memoryWrite(let address, let bytes): return "mem-write \(Hex.number(address)) \(Hex.encode(bytes))"
+        case .memoryWrite(let address, let bytes): return "mem-write \(Hex.number(address)) \(payload(bytes))"
         case .memoryFill(let address, let count, let byte):
             return "mem-fill \(Hex.number(address)) \(count) \(Hex.number(byte))"
-        case .memoryExpect(let address, let bytes): return "mem-expect \(Hex.number(address)) \(Hex.encode(bytes))"
-        case .receive(let bytes): return "rx \(Hex.encode(bytes))"
-        case .transmitExpect(let bytes): return "tx-expect \(Hex.encode(bytes))"
+        case .memoryExpect(let address, let bytes): return "mem-expect \(Hex.number(address)) \(payload(bytes))"
+        case .receive(let bytes): return "rx \(payload(bytes))"
+        case .transmitExpect(let bytes): return "tx-expect \(payload(bytes))"
         case .transmitCount(let count): return "tx-count = \(count)"
         case .interrupt(let level): return "irq = \(level ? 1 : 0)"
         case .msix(let vector, let count): return "msix \(vector) = \(count)"
@@ -95,6 +95,9 @@ public enum TraceOperation: Hashable, Sendable {
         }
     }
 }
+
+/// Hex data as a trace line writes it: `-` when empty.
+private func payload(_ bytes: [UInt8]) -> String { bytes.isEmpty ? "-" : Hex.encode(bytes) }
 
 /// A parsed trace: its operations with the line numbers they came from.
 public struct Trace: Hashable, Sendable {

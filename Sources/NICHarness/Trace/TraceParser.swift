@@ -187,6 +187,7 @@ public enum TraceParser {
     }
 
     private static func hex(_ word: Substring, limit: Int) throws(ParseProblem) -> [UInt8] {
+        if word == "-" { return [] }
         guard word.utf8.count <= 2 * limit else { throw ParseProblem("hex data longer than \(limit) bytes") }
         guard let bytes = Hex.decode(word) else {
             throw ParseProblem("bad hex data '\(word.prefix(40))' (an even number of hex digits)")
