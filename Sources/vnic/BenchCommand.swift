@@ -51,24 +51,32 @@ enum BenchCommand {
             print("{\"memcpyGBps\":\(String(format: "%.3f", memcpy))}")
             return 0
         }
-        var header = pad("card       dir", 15)
-        for size in Benchmark.frameSizes {
-            for batch in Benchmark.batches { header += pad("\(size)B x\(batch)", 26) }
+        // One row per card; each cell is "frames per second / Gbit/s".
+        var header = pad("card", 11)
+        for direction in ["tx", "rx"] {
+            for size in Benchmark.frameSizes {
+                for batch in Benchmark.batches { header += pad("\(direction) \(size)B x\(batch)", 16) }
+            }
         }
         print(header)
-        let keys = Dictionary(grouping: results) { "\($0.card.rawValue) \($0.direction)" }
-        for key in results.map({ "\($0.card.rawValue) \($0.direction)" }).uniqued() {
-            var line = pad(key.replacingOccurrences(of: " ", with: "  "), 15)
-            for size in Benchmark.frameSizes {
-                for batch in Benchmark.batches {
-                    guard let result = keys[key]?.first(where: { $0.frameBytes == size && $0.batch == batch }) else {
-                        continue
+        for model in results.map(\.card).uniqued() {
+            var line = pad(model.rawValue, 11)
+            for direction in ["tx", "rx"] {
+                for size in Benchmark.frameSizes {
+                    for batch in Benchmark.batches {
+                        guard
+                            let result = results.first(where: {
+                                $0.card == model && $0.direction == direction && $0.frameBytes == size
+                                    && $0.batch == batch
+                            })
+                        else { continue }
+                        line += pad(String(format: "%.2fM %.2fG", result.framesPerSecond / 1e6, result.gbps), 16)
                     }
-                    line += pad(String(format: "%.2f Mfps %.2f Gb/s", result.framesPerSecond / 1e6, result.gbps), 26)
                 }
             }
             print(line)
         }
+        print("cells: million frames per second, Gbit/s")
         print(String(format: "memcpy: %.2f GB/s", memcpy))
         return 0
     }
