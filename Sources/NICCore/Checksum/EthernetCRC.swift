@@ -1,15 +1,15 @@
 /// The IEEE 802.3 CRC-32 (reflected polynomial 0xEDB88320) that forms an Ethernet frame check sequence, computed
-/// slice-by-8.
+/// slice-by-16.
 public enum EthernetCRC {
     private static let tables: [UInt32] = {
-        var tables = [UInt32](repeating: 0, count: 256 * 8)
+        var tables = [UInt32](repeating: 0, count: 256 * 16)
         for byte in 0..<256 {
             var crc = UInt32(byte)
             for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
             tables[byte] = crc
         }
         for byte in 0..<256 {
-            for slice in 1..<8 {
+            for slice in 1..<16 {
                 let previous = tables[(slice - 1) * 256 + byte]
                 tables[slice * 256 + byte] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
             }
@@ -23,17 +23,19 @@ public enum EthernetCRC {
         var index = 0
         let count = bytes.count
         tables.withUnsafeBufferPointer { t in
-            while index + 8 <= count {
+            @inline(__always) func lookup(_ slice: Int, _ word: UInt64, _ shift: UInt64) -> UInt32 {
+                t[slice * 256 + Int((word >> shift) & 0xFF)]
+            }
+            while index + 16 <= count {
                 let low =
-                    UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16
-                    | UInt32(bytes[index + 3]) << 24
-                let one = crc ^ low
+                    UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ UInt64(crc)
+                let high = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
                 crc =
-                    t[7 * 256 + Int(one & 0xFF)] ^ t[6 * 256 + Int((one >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((one >> 16) & 0xFF)] ^ t[4 * 256 + Int(one >> 24)]
-                    ^ t[3 * 256 + Int(bytes[index + 4])] ^ t[2 * 256 + Int(bytes[index + 5])]
-                    ^ t[1 * 256 + Int(bytes[index + 6])] ^ t[Int(bytes[index + 7])]
-                index += 8
+                    lookup(15, low, 0) ^ lookup(14, low, 8) ^ lookup(13, low, 16) ^ lookup(12, low, 24)
+                    ^ lookup(11, low, 32) ^ lookup(10, low, 40) ^ lookup(9, low, 48) ^ lookup(8, low, 56)
+                    ^ lookup(7, high, 0) ^ lookup(6, high, 8) ^ lookup(5, high, 16) ^ lookup(4, high, 24)
+                    ^ lookup(3, high, 32) ^ lookup(2, high, 40) ^ lookup(1, high, 48) ^ lookup(0, high, 56)
+                index += 16
             }
             while index < count {
                 crc = (crc >> 8) ^ t[Int((crc ^ UInt32(bytes[index])) & 0xFF)]
