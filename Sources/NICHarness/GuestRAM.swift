@@ -31,15 +31,15 @@ public final class GuestRAM: GuestMemory {
     /// Whether device accesses are logged in ``log``.
     public var logging = false
     /// The most recent device accesses (at most ``logCapacity``), oldest first, when ``logging`` is on.
-    public private(set) var log: [Access] = []
+    @exclusivity(unchecked) public private(set) var log: [Access] = []
     /// How many accesses ``log`` keeps.
     public var logCapacity = 4096
     /// Device accesses made, successful or not.
-    public private(set) var accessCount: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var accessCount: UInt64 = 0
     /// Device accesses refused because they left RAM.
-    public private(set) var faultCount: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var faultCount: UInt64 = 0
     /// The last refused device access.
-    public private(set) var lastFault: DMAError?
+    @exclusivity(unchecked) public private(set) var lastFault: DMAError?
 
     /// Allocates `size` bytes of zeroed RAM (1 byte to ``maximumSize``).
     public init(size: Int) throws(HarnessError) {

@@ -39,12 +39,12 @@ public final class FramePort: @unchecked Sendable {
     private let wakeup = Mutex<(@Sendable () -> Void)?>(nil)
 
     // Card-thread state.
-    private var attachmentStorage: (any NetworkAttachment)?
-    private var promiscuous = false
+    @exclusivity(unchecked) private var attachmentStorage: (any NetworkAttachment)?
+    @exclusivity(unchecked) private var promiscuous = false
     /// Frames the card transmitted into an attachment.
-    public private(set) var transmitted: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var transmitted: UInt64 = 0
     /// Frames the card transmitted while nothing was attached (dropped).
-    public private(set) var transmittedUnattached: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var transmittedUnattached: UInt64 = 0
 
     /// Creates a port whose inbound queue holds `capacity` frames (at least 1).
     public init(queueCapacity capacity: Int = FramePort.defaultQueueCapacity) {

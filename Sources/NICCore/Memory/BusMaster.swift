@@ -2,18 +2,21 @@
 /// BARs, and the host's ``GuestMemory`` behind them.
 ///
 /// Devices do all their DMA through this gate, so "DMA goes to RAM only" holds in one place.
+///
+/// Like the devices, the gate is used from one thread at a time; its hot state opts out of dynamic exclusivity
+/// checks (`@exclusivity(unchecked)`), which otherwise cost more than the copy itself.
 public final class BusMaster: GuestMemory {
     /// The host's guest memory.
     public let memory: any GuestMemory
     private let config: PCIConfigSpace
-    private var cachedGeneration: UInt64 = .max
-    private var windows: [Range<UInt64>] = []
-    private var enabled = false
+    @exclusivity(unchecked) private var cachedGeneration: UInt64 = .max
+    @exclusivity(unchecked) private var windows: [Range<UInt64>] = []
+    @exclusivity(unchecked) private var enabled = false
 
     /// DMA accesses refused so far, by this gate or by the memory behind it.
-    public private(set) var faults: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var faults: UInt64 = 0
     /// The most recent refused access.
-    public private(set) var lastFault: DMAError?
+    @exclusivity(unchecked) public private(set) var lastFault: DMAError?
 
     /// Creates the gate for a device whose config space is `config`.
     public init(memory: any GuestMemory, config: PCIConfigSpace) {

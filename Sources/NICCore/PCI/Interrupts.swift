@@ -16,9 +16,9 @@ public final class INTxPin {
     private let line: (any InterruptLine)?
     private let config: PCIConfigSpace
     /// The device's internal interrupt state, before the interrupt-disable bit.
-    public private(set) var requested = false
+    @exclusivity(unchecked) public private(set) var requested = false
     /// The level last driven onto the line.
-    public private(set) var asserted = false
+    @exclusivity(unchecked) public private(set) var asserted = false
 
     /// Creates the pin of a device with `config`, wired to `line` (or to nothing).
     public init(line: (any InterruptLine)?, config: PCIConfigSpace) {

@@ -19,7 +19,7 @@ public final class PCIConfigSpace {
     /// The size of the configuration space in bytes.
     public static let size = 256
 
-    private var bytes: [UInt8]
+    @exclusivity(unchecked) private var bytes: [UInt8]
     private var defaults: [UInt8]
     private var writable: [UInt8]
     private var writeOneToClear: [UInt8]
@@ -30,7 +30,7 @@ public final class PCIConfigSpace {
     public let barLayouts: [BARLayout?]
 
     /// Bumped on every change that moves a memory window, so DMA checks can cache.
-    public private(set) var generation: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var generation: UInt64 = 0
 
     /// Creates the config space of a device with `identity` and `bars` keyed by slot (0...5).
     public init(identity: PCIIdentity, bars: [Int: BARLayout]) throws(PCIConfigError) {
