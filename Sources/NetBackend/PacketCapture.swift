@@ -12,6 +12,7 @@ public final class PacketCapture: FrameTap {
         var lastTimestamp: UInt64 = 0
         var frames: UInt64 = 0
         var closed = false
+        var droppedAfterClose: UInt64 = 0
     }
 
     private let writer: PcapWriter
@@ -37,12 +38,26 @@ public final class PacketCapture: FrameTap {
     /// Frames written so far.
     public var capturedFrames: UInt64 { state.withLock { $0.frames } }
 
+    /// Frames that could not be written to the file (a full disk): the capture's drop counter.
+    public var failedWrites: UInt64 { writer.failedWrites }
+
+    /// Frames seen after ``close()``, not written.
+    public var droppedAfterClose: UInt64 { state.withLock { $0.droppedAfterClose } }
+
     /// The counters by name.
-    public var counters: [Counter] { [Counter("captured", capturedFrames)] }
+    public var counters: [Counter] {
+        [
+            Counter("captured", capturedFrames), Counter("write_failures", failedWrites),
+            Counter("dropped_after_close", droppedAfterClose),
+        ]
+    }
 
     public func observe(_ frame: UnsafeRawBufferPointer, direction: FrameDirection) {
         state.withLock { state in
-            guard !state.closed else { return }
+            guard !state.closed else {
+                state.droppedAfterClose += 1
+                return
+            }
             let stamp = max(timestamp(), state.lastTimestamp)
             state.lastTimestamp = stamp
             state.frames += 1
