@@ -79,7 +79,10 @@ import Testing
         port.send(frame(to: .broadcast, from: mac(1)))
         capture.close()
         #expect(try PcapReader(path: capture.path).records.count == 1)
-        #expect(capture.counters == [Counter("captured", 1)])
+        #expect(capture.counters.first { $0.name == "captured" }?.value == 1)
+        capture.observe(UnsafeRawBufferPointer(start: nil, count: 0), direction: .received)
+        #expect(capture.droppedAfterClose == 1)
+        #expect(capture.failedWrites == 0)
     }
 
     @Test func timestampsNeverGoBackwards() throws {
