@@ -146,7 +146,8 @@ extension PCNetCard {
     private func writeCSR0(_ value: UInt16) {
         var state = csr[0]
         state &= ~(value & CSR0.writeOneToClear.rawValue & csr0SeenByGuest)
-        state = (state & ~CSR0.interruptEnable.rawValue)
+        state =
+            (state & ~CSR0.interruptEnable.rawValue)
             | (value & (CSR0.interruptEnable.rawValue | CSR0.transmitDemand.rawValue))
         csr[0] = state
         var commands = value & 0x7
