@@ -118,6 +118,8 @@ extension PCNetCard {
             csr[7] = (value & ~0x0800) | (csr[7] & 0x0800 & ~value)
             updateInterrupts()
         case 15:
+            // MODE takes writes only while stopped or suspended (Linux suspends around set_multicast_list).
+            guard stoppedOrSuspended else { return }
             csr[15] = value
             port.setPromiscuous(value & CSR15.promiscuous != 0)
         case 16, 17:
