@@ -23,8 +23,16 @@ extension PCNetCard {
     /// length of descriptors. A chain that breaks before ENP is an underflow (BUFF, UFLO, ERR; TXON drops unless
     /// DXSUFLO). Never re-entered: loopback frames queue and reach the receiver after the pass.
     func transmitPass() {
+        let started = csr[0] & (CSR0.start.rawValue | CSR0.stop.rawValue) == CSR0.start.rawValue
+        guard started, csr[0] & CSR0.transmitOn.rawValue != 0 else {
+            // Without TXON a demand is dropped.
+            csr[0] &= ~CSR0.transmitDemand.rawValue
+            return
+        }
+        // While suspended a demand stays pending; leaving suspend serves it.
+        guard csr[5] & CSR5.suspend == 0 else { return }
         csr[0] &= ~CSR0.transmitDemand.rawValue
-        guard !transmitting, isRunning, csr[0] & CSR0.transmitOn.rawValue != 0 else { return }
+        guard !transmitting else { return }
         transmitting = true
         defer { transmitting = false }
 
