@@ -44,18 +44,22 @@ extension PCNetCard {
             while budget > 0 {
                 let address = descriptorAddress(.transmit, txIndex)
                 guard try descriptorOwned(at: address) else { break }
-                budget -= 1
                 var descriptor = try readDescriptor(at: address, ring: .transmit)
+                let startsFrame = descriptor.status & DescriptorStatus.startOfPacket != 0
+                if startsFrame, let previous = held {
+                    // A new frame started before the last one ended: the old chain is abandoned as an underflow,
+                    // which turns the transmitter off unless DXSUFLO. Then the new frame waits, still owned.
+                    try finishBrokenChain(previous.descriptor, at: previous.address)
+                    held = nil
+                    frame = nil
+                    statistics.transmitChainErrors &+= 1
+                    guard csr[0] & CSR0.transmitOn.rawValue != 0 else { break }
+                }
+                budget -= 1
                 txIndex = (txIndex + 1) % transmitRingLength
 
                 var current: TransmitFrame
-                if descriptor.status & DescriptorStatus.startOfPacket != 0 {
-                    if let previous = held {
-                        // A new frame started before the last one ended: the old chain is abandoned.
-                        try finishBrokenChain(previous.descriptor, at: previous.address)
-                        held = nil
-                        statistics.transmitChainErrors &+= 1
-                    }
+                if startsFrame {
                     current = TransmitFrame(
                         appendFCS: csr[15] & CSR15.disableTransmitFCS == 0
                             || (softwareStyle != 1 && descriptor.status & DescriptorStatus.addFCS != 0))
