@@ -180,8 +180,9 @@ extension PCNetCard {
     /// The ring counter (CSR72/74): two's complement, zero at the last descriptor of the ring.
     static func ringCounter(index: Int, length: Int) -> UInt16 { UInt16(truncatingIfNeeded: index + 1 - length) }
 
+    /// The descriptor index a written ring counter names: the inverse of ``ringCounter(index:length:)`` modulo 2^16
+    /// (rings may be up to 65535 long, so the counter is not a signed 16-bit number), folded into the ring.
     static func ringIndex(counter: UInt16, length: Int) -> Int {
-        let position = (Int(Int16(bitPattern: counter)) + length - 1) % length
-        return position < 0 ? position + length : position
+        ((Int(counter) + length - 1) & 0xFFFF) % length
     }
 }
