@@ -63,7 +63,9 @@ struct PCNetDataPathTests {
     func ringCountersMoveOnlyWhileStopped(model: CardModel) throws {
         let bench = try PCNetBench.running(model)
         bench.setCSR(72, 0)
+        bench.setCSR(76, 0)
         #expect(bench.csr(72) == ringCounter(0, 32))
+        #expect(bench.csr(76) == UInt16(truncatingIfNeeded: -32))
         bench.stop()
         bench.setCSR(72, 0)  // the last descriptor
         #expect(bench.csr(72) == 0)
