@@ -208,6 +208,20 @@ struct PCNetDataPathTests {
         #expect(bench.driver.close() == 3)
     }
 
+    /// CSR15 DTX and DRX: STRT leaves the disabled side off.
+    @Test(arguments: pcnetModels)
+    func disabledTransmitterAndReceiver(model: CardModel) throws {
+        let bench = try PCNetBench.running(model, mode: 0x0003)  // DTX | DRX
+        #expect(bench.csr(0) & (CSR0Bits.txon | CSR0Bits.rxon) == 0)
+        try bench.driver.transmit(makeFrame(to: peerAddress))
+        #expect(bench.sentFrames().isEmpty)
+        #expect(try bench.transmitRing.isOwned(0))
+        #expect(bench.csr(0) & CSR0Bits.tdmd == 0)
+        bench.harness.receive(makeFrame(to: bench.mac))
+        #expect(bench.counter("rx_dropped_stopped") == 1)
+        #expect(try bench.receiveRing.isOwned(0))
+    }
+
     // MARK: Loopback
 
     @Test(arguments: pcnetModels)

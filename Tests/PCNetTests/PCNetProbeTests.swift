@@ -176,6 +176,53 @@ struct PCNetProbeTests {
         #expect(try fresh.probe().wordIO)
     }
 
+    /// BAR1 is the same register window as memory; each BAR answers only while its space is enabled.
+    @Test(arguments: ChipIdentity.all)
+    func memoryAliasAndDecodeEnables(chip: ChipIdentity) throws {
+        let bench = try PCNetBench(chip.model, ramSize: 1 << 20)
+        let harness = bench.harness
+        harness.write(bar: 1, offset: 0x12, width: 2, value: 88)
+        #expect(harness.read(bar: 1, offset: 0x10, width: 2) == UInt64(chip.chipIDLow))
+        #expect(harness.read(bar: 0, offset: 0x12, width: 2) == 88)  // one RAP behind both BARs
+        harness.write(bar: 1, offset: 0x12, width: 2, value: 18)
+        #expect(harness.read(bar: 1, offset: 0x16, width: 2) == 0x9001)
+        // I/O off: BAR0 reads all-ones and ignores writes; BAR1 still works.
+        harness.configWrite(0x04, width: 2, value: 0x0006)
+        #expect(harness.read(bar: 0, offset: 0x12, width: 2) == 0xFFFF)
+        harness.write(bar: 0, offset: 0x12, width: 2, value: 3)
+        #expect(harness.read(bar: 1, offset: 0x12, width: 2) == 18)
+        // Memory off: BAR1 is dark too.
+        harness.configWrite(0x04, width: 2, value: 0x0005)
+        #expect(harness.read(bar: 1, offset: 0x00, width: 1) == 0xFF)
+        #expect(harness.read(bar: 0, offset: 0x00, width: 1) == UInt64(bench.mac.bytes[0]))
+        // A 32-bit write to RDP through BAR1 selects DWIO as well.
+        harness.configWrite(0x04, width: 2, value: 0x0007)
+        harness.write(bar: 1, offset: 0x10, width: 4, value: 0)
+        #expect(harness.read(bar: 0, offset: 0x12, width: 2) == 0xFFFF)
+        #expect(harness.read(bar: 0, offset: 0x14, width: 4) == 18)
+    }
+
+    /// CSR0 commands: STOP wins over STRT and INIT written with it, and STRT alone runs on what the registers hold.
+    @Test(arguments: pcnetModels)
+    func csr0Commands(model: CardModel) throws {
+        let bench = try PCNetBench.running(model)
+        #expect(
+            bench.csr(0) & 0x00FF == CSR0Bits.iena | CSR0Bits.rxon | CSR0Bits.txon | CSR0Bits.strt | CSR0Bits.initialize
+        )
+        bench.setCSR(0, 0x0047)  // STOP | STRT | INIT | IENA
+        #expect(bench.csr(0) == CSR0Bits.stop)
+        #expect(!bench.interrupt)
+        bench.setCSR(0, CSR0Bits.strt)
+        #expect(bench.csr(0) == CSR0Bits.strt | CSR0Bits.txon | CSR0Bits.rxon)
+        let outgoing = makeFrame(to: peerAddress)
+        try bench.queueTransmit(outgoing, index: 0)
+        bench.transmitDemand()
+        #expect(bench.sentFrames() == [outgoing])
+        // STOP clears IENA and every flag.
+        bench.setCSR(0, CSR0Bits.stop | CSR0Bits.iena)
+        #expect(bench.csr(0) == CSR0Bits.stop)
+    }
+
     @Test(arguments: pcnetModels)
     func softResetValues(model: CardModel) throws {
         let bench = try PCNetBench(model, ramSize: 1 << 20)
