@@ -245,6 +245,26 @@ struct PCNetProbeTests {
         #expect(bench.csr(112) == 0)
     }
 
+    /// H_RESET returns every CSR to its power-on value, not only those S_RESET touches.
+    @Test(arguments: pcnetModels)
+    func hardResetClearsEveryCSR(model: CardModel) throws {
+        let bench = try PCNetBench.running(model)
+        bench.stop()
+        bench.setCSR(47, 0xF000)
+        bench.setCSR(1, 0x1234)
+        bench.setCSR(15, 0x0080)
+        bench.setCSR(7, 0x0400)
+        bench.setCSR(0, CSR0Bits.iena)
+        bench.card.reset()
+        let fresh = PCNetDriver(harness: bench.harness)
+        fresh.enableDevice()
+        for index in [1, 2, 7, 15, 24, 25, 30, 31, 47] {
+            #expect(fresh.readCSR(index) == 0, "CSR\(index)")
+        }
+        #expect(fresh.readCSR(0) == 4)
+        #expect(fresh.readCSR(4) == 0x0115)
+    }
+
     @Test(arguments: pcnetModels)
     func hardResetValues(model: CardModel) throws {
         let bench = try PCNetBench(model, ramSize: 1 << 20)
