@@ -52,6 +52,11 @@ extension PCNetCard {
             statistics.receiveDroppedStopped &+= 1
             return
         }
+        if loopbackFCS == nil, !linkUp {
+            // Nothing arrives over an unplugged cable, whatever the attachment still delivers.
+            statistics.receiveDroppedLinkDown &+= 1
+            return
+        }
         if csr[15] & CSR15.loopback != 0, loopbackFCS == nil {
             statistics.receiveDroppedLoopbackMode &+= 1
             return

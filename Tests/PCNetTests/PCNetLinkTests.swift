@@ -82,6 +82,22 @@ struct PCNetLinkTests {
         #expect(bench.bcr(4) == 0x7FC0)
     }
 
+    /// An unplugged card hears nothing, whatever its attachment still delivers.
+    @Test(arguments: pcnetModels)
+    func noReceiveWhileTheLinkIsDown(model: CardModel) throws {
+        let bench = try PCNetBench.running(model)
+        bench.harness.setLink(up: false)
+        bench.harness.receive(makeFrame(to: bench.mac))
+        #expect(try bench.receiveRing.isOwned(0))
+        #expect(bench.counter("rx_dropped_link_down") == 1)
+        #expect(!bench.interrupt)
+        bench.harness.setLink(up: true)
+        let incoming = makeFrame(to: bench.mac, seed: 4)
+        bench.harness.receive(incoming)
+        try bench.driver.handleInterrupt()
+        #expect(bench.driver.received == [incoming])
+    }
+
     @Test func bmsrLinkStatusLatchesLow() throws {
         let bench = try PCNetBench.running(.am79c973)
         _ = bench.mdioRead(register: 1)
