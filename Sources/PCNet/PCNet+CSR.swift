@@ -118,6 +118,8 @@ extension PCNetCard {
             csr[7] = (value & ~0x0800) | (csr[7] & 0x0800 & ~value)
             updateInterrupts()
         case 15:
+            // MODE takes writes only while stopped or suspended (Linux suspends around set_multicast_list).
+            guard stoppedOrSuspended else { return }
             csr[15] = value
             port.setPromiscuous(value & CSR15.promiscuous != 0)
         case 16, 17:
@@ -146,7 +148,8 @@ extension PCNetCard {
     private func writeCSR0(_ value: UInt16) {
         var state = csr[0]
         state &= ~(value & CSR0.writeOneToClear.rawValue & csr0SeenByGuest)
-        state = (state & ~CSR0.interruptEnable.rawValue)
+        state =
+            (state & ~CSR0.interruptEnable.rawValue)
             | (value & (CSR0.interruptEnable.rawValue | CSR0.transmitDemand.rawValue))
         csr[0] = state
         var commands = value & 0x7
@@ -177,8 +180,9 @@ extension PCNetCard {
     /// The ring counter (CSR72/74): two's complement, zero at the last descriptor of the ring.
     static func ringCounter(index: Int, length: Int) -> UInt16 { UInt16(truncatingIfNeeded: index + 1 - length) }
 
+    /// The descriptor index a written ring counter names: the inverse of ``ringCounter(index:length:)`` modulo 2^16
+    /// (rings may be up to 65535 long, so the counter is not a signed 16-bit number), folded into the ring.
     static func ringIndex(counter: UInt16, length: Int) -> Int {
-        let position = (Int(Int16(bitPattern: counter)) + length - 1) % length
-        return position < 0 ? position + length : position
+        ((Int(counter) + length - 1) & 0xFFFF) % length
     }
 }

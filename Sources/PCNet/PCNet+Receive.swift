@@ -10,10 +10,11 @@ struct AddressMatch {
 extension PCNetCard {
     /// The station address filter from CSR12-14.
     var physicalAddress: MACAddress {
-        MACAddress(rawValue: (0..<3).reduce(UInt64(0)) { value, i in
-            let word = csr[12 + i]
-            return value << 16 | UInt64(word & 0xFF) << 8 | UInt64(word >> 8)
-        })
+        MACAddress(
+            rawValue: (0..<3).reduce(UInt64(0)) { value, i in
+                let word = csr[12 + i]
+                return value << 16 | UInt64(word & 0xFF) << 8 | UInt64(word >> 8)
+            })
     }
 
     /// The 64-bit logical address filter from CSR8-11.
@@ -49,6 +50,11 @@ extension PCNetCard {
     func receive(_ frame: UnsafeRawBufferPointer, loopbackFCS: UInt32?) {
         guard isRunning, csr[0] & CSR0.receiveOn.rawValue != 0 else {
             statistics.receiveDroppedStopped &+= 1
+            return
+        }
+        if loopbackFCS == nil, !linkUp {
+            // Nothing arrives over an unplugged cable, whatever the attachment still delivers.
+            statistics.receiveDroppedLinkDown &+= 1
             return
         }
         if csr[15] & CSR15.loopback != 0, loopbackFCS == nil {

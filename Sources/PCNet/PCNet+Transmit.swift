@@ -23,8 +23,16 @@ extension PCNetCard {
     /// length of descriptors. A chain that breaks before ENP is an underflow (BUFF, UFLO, ERR; TXON drops unless
     /// DXSUFLO). Never re-entered: loopback frames queue and reach the receiver after the pass.
     func transmitPass() {
+        let started = csr[0] & (CSR0.start.rawValue | CSR0.stop.rawValue) == CSR0.start.rawValue
+        guard started, csr[0] & CSR0.transmitOn.rawValue != 0 else {
+            // Without TXON a demand is dropped.
+            csr[0] &= ~CSR0.transmitDemand.rawValue
+            return
+        }
+        // While suspended a demand stays pending; leaving suspend serves it.
+        guard csr[5] & CSR5.suspend == 0 else { return }
         csr[0] &= ~CSR0.transmitDemand.rawValue
-        guard !transmitting, isRunning, csr[0] & CSR0.transmitOn.rawValue != 0 else { return }
+        guard !transmitting else { return }
         transmitting = true
         defer { transmitting = false }
 
@@ -36,18 +44,22 @@ extension PCNetCard {
             while budget > 0 {
                 let address = descriptorAddress(.transmit, txIndex)
                 guard try descriptorOwned(at: address) else { break }
-                budget -= 1
                 var descriptor = try readDescriptor(at: address, ring: .transmit)
+                let startsFrame = descriptor.status & DescriptorStatus.startOfPacket != 0
+                if startsFrame, let previous = held {
+                    // A new frame started before the last one ended: the old chain is abandoned as an underflow,
+                    // which turns the transmitter off unless DXSUFLO. Then the new frame waits, still owned.
+                    try finishBrokenChain(previous.descriptor, at: previous.address)
+                    held = nil
+                    frame = nil
+                    statistics.transmitChainErrors &+= 1
+                    guard csr[0] & CSR0.transmitOn.rawValue != 0 else { break }
+                }
+                budget -= 1
                 txIndex = (txIndex + 1) % transmitRingLength
 
                 var current: TransmitFrame
-                if descriptor.status & DescriptorStatus.startOfPacket != 0 {
-                    if let previous = held {
-                        // A new frame started before the last one ended: the old chain is abandoned.
-                        try finishBrokenChain(previous.descriptor, at: previous.address)
-                        held = nil
-                        statistics.transmitChainErrors &+= 1
-                    }
+                if startsFrame {
                     current = TransmitFrame(
                         appendFCS: csr[15] & CSR15.disableTransmitFCS == 0
                             || (softwareStyle != 1 && descriptor.status & DescriptorStatus.addFCS != 0))

@@ -114,9 +114,11 @@ public final class PCNetCard: NetworkCard {
         phy.linkChanged(up: up)
     }
 
-    /// H_RESET: the address PROM, every BCR and the PHY to power-on values, then S_RESET.
+    /// H_RESET: the address PROM, every CSR and BCR and the PHY to power-on values, then S_RESET.
     func hardReset() {
         aprom = Self.makeAPROM(macAddress)
+        // S_RESET leaves many CSRs alone (IADR, POLLINT, the Am79C973's CSR7...); H_RESET clears them all first.
+        for index in csr.indices { csr[index] = 0 }
         for index in 0..<BCRTable.count { bcr[index] = BCRTable.resetValue(index, chip: chip) }
         phy = PCNetPHY()
         lastLinkUp = !linkUp

@@ -15,6 +15,7 @@ struct PCNetStatistics {
     var receiveDroppedOversize: UInt64 = 0
     var receiveDroppedRunt: UInt64 = 0
     var receiveDroppedStopped: UInt64 = 0
+    var receiveDroppedLinkDown: UInt64 = 0
     var receiveDroppedLoopbackMode: UInt64 = 0
     var receiveFiltered: UInt64 = 0
     var receiveBufferErrors: UInt64 = 0
@@ -37,6 +38,7 @@ struct PCNetStatistics {
             Counter("rx_dropped_oversize", receiveDroppedOversize),
             Counter("rx_dropped_runt", receiveDroppedRunt),
             Counter("rx_dropped_stopped", receiveDroppedStopped),
+            Counter("rx_dropped_link_down", receiveDroppedLinkDown),
             Counter("rx_dropped_loopback_mode", receiveDroppedLoopbackMode),
             Counter("rx_filtered", receiveFiltered),
             Counter("rx_buffer_errors", receiveBufferErrors),
