@@ -3,7 +3,9 @@ import NICCore
 /// An AMD PCnet-PCI II (Am79C970A) or PCnet-FAST III (Am79C973) Ethernet controller.
 ///
 /// BAR0 is the 32-byte I/O window (APROM, then RDP/RAP/RESET/BDP in word or double-word mode); BAR1 is the same
-/// window mapped as memory. The card is a single-threaded state machine: the host serialises every call.
+/// window mapped as memory. The card is a single-threaded state machine: the host serialises every call, so its
+/// register and ring state opts out of dynamic exclusivity checks (`@exclusivity(unchecked)`), which would otherwise
+/// dominate the data path.
 public final class PCNetCard: NetworkCard {
     /// The chip this card models.
     public let chip: PCNetChip
@@ -18,29 +20,29 @@ public final class PCNetCard: NetworkCard {
     var softwareTimer: DeviceTimer?
 
     /// The 16-byte address PROM at the start of the I/O window.
-    var aprom: [UInt8]
-    var csr: [UInt16]
-    var bcr: [UInt16]
-    var rap: Int = 0
-    var phy = PCNetPHY()
+    @exclusivity(unchecked) var aprom: [UInt8]
+    @exclusivity(unchecked) var csr: [UInt16]
+    @exclusivity(unchecked) var bcr: [UInt16]
+    @exclusivity(unchecked) var rap: Int = 0
+    @exclusivity(unchecked) var phy = PCNetPHY()
 
     /// Index of the current receive and transmit descriptors.
-    var rxIndex = 0
-    var txIndex = 0
+    @exclusivity(unchecked) var rxIndex = 0
+    @exclusivity(unchecked) var txIndex = 0
     /// The CSR0 interrupt flags the guest has read; only those may be cleared by a write of one.
-    var csr0SeenByGuest: UInt16 = 0
+    @exclusivity(unchecked) var csr0SeenByGuest: UInt16 = 0
     /// INIT was requested while bus mastering was off and is waiting for the next CSR0 read (VirtualBox's quirk for
     /// drivers that toggle bus mastering around INIT).
-    var initPending = false
+    @exclusivity(unchecked) var initPending = false
     /// Re-entrancy guard: a transmit pass is running.
-    var transmitting = false
+    @exclusivity(unchecked) var transmitting = false
     /// Frames looped back by the transmitter, waiting for the receiver (never processed recursively).
-    var loopbackQueue: [LoopbackFrame] = []
+    @exclusivity(unchecked) var loopbackQueue: [LoopbackFrame] = []
     /// Assembly buffer for the frame being transmitted.
-    var transmitBuffer: [UInt8]
+    @exclusivity(unchecked) var transmitBuffer: [UInt8]
     /// Scratch buffer for a received frame plus its FCS.
-    var receiveBuffer: [UInt8]
-    var statistics = PCNetStatistics()
+    @exclusivity(unchecked) var receiveBuffer: [UInt8]
+    @exclusivity(unchecked) var statistics = PCNetStatistics()
     private var lastLinkUp = false
 
     /// Whether the virtual cable is plugged in.

@@ -601,7 +601,7 @@ struct PCNetHostileInputTests {
             }
         }
         harness.receive(makeFrame(to: bench.mac))
-        try? bench.driver.transmit(makeFrame(to: peerAddress))
+        _ = try? bench.driver.transmit(makeFrame(to: peerAddress))
         bench.harness.advance(nanoseconds: 10_000_000)
         bench.driver.reset()
         #expect(bench.csr(88) & 0xFFF == 3)
