@@ -17,14 +17,16 @@ jobs="${2:-1}"
 scratch=.build-fuzz
 swift build -c release --product FuzzCards --sanitize=fuzzer --sanitize=address \
     -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch"
-binary="$scratch/release/FuzzCards"
-corpus="$scratch/corpus"
-findings="$scratch/findings"
+root=$(pwd)
+binary="$root/$scratch/release/FuzzCards"
+corpus="$root/$scratch/corpus"
+findings="$root/$scratch/findings"
 mkdir -p "$corpus" "$findings"
 cp Fixtures/traces/*.trace "$corpus/"
 if compgen -G "Fixtures/traces/regressions/*.trace" > /dev/null; then cp Fixtures/traces/regressions/*.trace "$corpus/"; fi
 echo "fuzzing for ${seconds}s with ${jobs} job(s); corpus $corpus, findings $findings"
 status=0
+cd "$scratch"  # libFuzzer writes its per-job logs (fuzz-N.log) into the working directory
 if [ "$jobs" -le 1 ]; then
     "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$findings/" "$corpus" || status=$?
