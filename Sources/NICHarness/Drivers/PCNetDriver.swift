@@ -59,43 +59,30 @@ public final class PCNetDriver {
 
     // MARK: Register access (pcnet32_wio_* / pcnet32_dwio_*)
 
-    public func readCSR(_ index: Int) -> UInt16 {
-        if doubleWordIO {
-            harness.write(bar: 0, offset: 0x14, width: 4, value: UInt64(index))
-            return UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: 0x10, width: 4))
-        }
-        harness.write(bar: 0, offset: 0x12, width: 2, value: UInt64(index))
-        return UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: 0x10, width: 2))
+    /// The two data ports behind RAP.
+    private enum DataPort {
+        case csr, bcr
     }
 
-    public func writeCSR(_ index: Int, _ value: UInt16) {
-        if doubleWordIO {
-            harness.write(bar: 0, offset: 0x14, width: 4, value: UInt64(index))
-            harness.write(bar: 0, offset: 0x10, width: 4, value: UInt64(value))
-        } else {
-            harness.write(bar: 0, offset: 0x12, width: 2, value: UInt64(index))
-            harness.write(bar: 0, offset: 0x10, width: 2, value: UInt64(value))
+    /// Selects register `index` through RAP, then reads or writes it through `port`, in the current I/O mode.
+    private func access(_ port: DataPort, _ index: Int, write value: UInt16? = nil) -> UInt16 {
+        let width = doubleWordIO ? 4 : 2
+        let data: UInt64 = port == .csr ? 0x10 : doubleWordIO ? 0x1C : 0x16
+        harness.write(bar: 0, offset: doubleWordIO ? 0x14 : 0x12, width: width, value: UInt64(index))
+        if let value {
+            harness.write(bar: 0, offset: data, width: width, value: UInt64(value))
+            return value
         }
+        return UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: data, width: width))
     }
 
-    public func readBCR(_ index: Int) -> UInt16 {
-        if doubleWordIO {
-            harness.write(bar: 0, offset: 0x14, width: 4, value: UInt64(index))
-            return UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: 0x1C, width: 4))
-        }
-        harness.write(bar: 0, offset: 0x12, width: 2, value: UInt64(index))
-        return UInt16(truncatingIfNeeded: harness.read(bar: 0, offset: 0x16, width: 2))
-    }
+    public func readCSR(_ index: Int) -> UInt16 { access(.csr, index) }
 
-    public func writeBCR(_ index: Int, _ value: UInt16) {
-        if doubleWordIO {
-            harness.write(bar: 0, offset: 0x14, width: 4, value: UInt64(index))
-            harness.write(bar: 0, offset: 0x1C, width: 4, value: UInt64(value))
-        } else {
-            harness.write(bar: 0, offset: 0x12, width: 2, value: UInt64(index))
-            harness.write(bar: 0, offset: 0x16, width: 2, value: UInt64(value))
-        }
-    }
+    public func writeCSR(_ index: Int, _ value: UInt16) { _ = access(.csr, index, write: value) }
+
+    public func readBCR(_ index: Int) -> UInt16 { access(.bcr, index) }
+
+    public func writeBCR(_ index: Int, _ value: UInt16) { _ = access(.bcr, index, write: value) }
 
     public func readRAP() -> UInt16 {
         UInt16(
