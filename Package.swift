@@ -19,7 +19,8 @@ let package = Package(
     targets: [
         .target(name: "NICCore", swiftSettings: strict),
         .target(name: "PCNet", dependencies: ["NICCore"], swiftSettings: strict),
-        .target(name: "NetBackend", dependencies: ["NICCore"], swiftSettings: strict),
+        .target(name: "CNetShims"),
+        .target(name: "NetBackend", dependencies: ["NICCore", "CNetShims"], swiftSettings: strict),
         .target(
             name: "NICHarness",
             dependencies: ["NICCore", "PCNet", "NetBackend"],

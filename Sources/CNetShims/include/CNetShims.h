@@ -1,0 +1,17 @@
+// What NetBackend needs from the C library that Swift's Glibc module does not export: epoll, eventfd and the
+// socket ioctls. Header only; shims.c exists because SwiftPM needs a source file in a C target.
+#ifndef CNETSHIMS_H
+#define CNETSHIMS_H
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+/// Bytes in a socket's send queue not yet acknowledged by the peer (SIOCOUTQ); -1 on error.
+static inline int cnet_outq(int fd) {
+    int value = 0;
+    return ioctl(fd, SIOCOUTQ, &value) == 0 ? value : -1;
+}
+
+#endif

@@ -1,0 +1,152 @@
+/// An IPv4 address, host byte order in ``rawValue``.
+public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The address as a number: `10.0.2.15` is `0x0A00_020F`.
+    public var rawValue: UInt32
+
+    /// 0.0.0.0.
+    public static let any = IPv4Address(rawValue: 0)
+    /// 255.255.255.255, the limited broadcast address.
+    public static let broadcast = IPv4Address(rawValue: 0xFFFF_FFFF)
+    /// 127.0.0.1.
+    public static let loopback = IPv4Address(127, 0, 0, 1)
+
+    /// Wraps a number.
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Creates `a.b.c.d`.
+    public init(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) {
+        rawValue = UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
+    }
+
+    /// Parses a dotted quad (`10.0.2.15`); `nil` for anything else.
+    public init?(_ text: some StringProtocol) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard (1...3).contains(part.count), part.allSatisfy(\.isASCII), part.allSatisfy(\.isNumber),
+                let octet = UInt8(part)
+            else { return nil }
+            value = value << 8 | UInt32(octet)
+        }
+        rawValue = value
+    }
+
+    /// Reads four bytes at `offset`; `nil` when they are not all there.
+    init?(in bytes: [UInt8], at offset: Int) {
+        guard offset >= 0, offset <= bytes.count - 4 else { return nil }
+        rawValue =
+            UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+    }
+
+    /// The four octets in network order.
+    public var bytes: [UInt8] {
+        [
+            UInt8(truncatingIfNeeded: rawValue >> 24), UInt8(truncatingIfNeeded: rawValue >> 16),
+            UInt8(truncatingIfNeeded: rawValue >> 8), UInt8(truncatingIfNeeded: rawValue),
+        ]
+    }
+
+    /// Whether the address is in 127.0.0.0/8.
+    public var isLoopback: Bool { rawValue >> 24 == 127 }
+    /// Whether the address is in 224.0.0.0/4.
+    public var isMulticast: Bool { rawValue >> 28 == 0xE }
+    /// Whether the address is in 0.0.0.0/8 ("this network").
+    public var isThisNetwork: Bool { rawValue >> 24 == 0 }
+    /// Whether the address is in 240.0.0.0/4 (reserved, including the limited broadcast address).
+    public var isReserved: Bool { rawValue >> 28 == 0xF }
+
+    public static func < (lhs: IPv4Address, rhs: IPv4Address) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { bytes.map(String.init).joined(separator: ".") }
+}
+
+/// An IPv4 prefix such as `10.0.2.0/24`.
+public struct IPv4Network: Hashable, Sendable, CustomStringConvertible {
+    /// The network address (host bits zero).
+    public let address: IPv4Address
+    /// The prefix length, 0 to 32.
+    public let prefixLength: Int
+
+    /// Creates the network of `address` with `prefixLength` bits; host bits of `address` are cleared. `nil` when the
+    /// length is outside 0...32.
+    public init?(address: IPv4Address, prefixLength: Int) {
+        guard (0...32).contains(prefixLength) else { return nil }
+        self.prefixLength = prefixLength
+        self.address = IPv4Address(rawValue: address.rawValue & Self.mask(prefixLength))
+    }
+
+    /// Parses `10.0.2.0/24`, or VirtualBox's short form with missing trailing octets (`192.168/16`, `10/8`). A bare
+    /// address is a /32.
+    public init?(_ text: some StringProtocol) {
+        let halves = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard halves.count <= 2, let first = halves.first else { return nil }
+        var length = 32
+        if halves.count == 2 {
+            let digits = halves[1]
+            guard (1...2).contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+                let parsed = Int(digits)
+            else { return nil }
+            length = parsed
+        }
+        var octets = first.split(separator: Character("."), omittingEmptySubsequences: false).map { String($0) }
+        guard (1...4).contains(octets.count) else { return nil }
+        if halves.count == 2 { while octets.count < 4 { octets.append("0") } }
+        guard let address = IPv4Address(octets.joined(separator: ".")) else { return nil }
+        self.init(address: address, prefixLength: length)
+    }
+
+    /// The netmask as a number.
+    public var mask: UInt32 { Self.mask(prefixLength) }
+    /// The netmask as an address (`255.255.255.0`).
+    public var netmask: IPv4Address { IPv4Address(rawValue: mask) }
+    /// The directed broadcast address.
+    public var broadcast: IPv4Address { IPv4Address(rawValue: address.rawValue | ~mask) }
+    /// The number of addresses in the network.
+    public var size: UInt64 { UInt64(1) << UInt64(32 - prefixLength) }
+
+    /// Whether `candidate` lies in the network.
+    public func contains(_ candidate: IPv4Address) -> Bool { candidate.rawValue & mask == address.rawValue }
+
+    /// The address `offset` from the network address (`host(2)` of 10.0.2.0/24 is 10.0.2.2); `nil` if it falls
+    /// outside the network.
+    public func host(_ offset: UInt32) -> IPv4Address? {
+        guard UInt64(offset) < size else { return nil }
+        return IPv4Address(rawValue: address.rawValue | offset)
+    }
+
+    public var description: String { "\(address)/\(prefixLength)" }
+
+    private static func mask(_ length: Int) -> UInt32 {
+        length <= 0 ? 0 : length >= 32 ? 0xFFFF_FFFF : ~(UInt32(0xFFFF_FFFF) >> UInt32(length))
+    }
+}
+
+/// An IPv4 address and a port.
+public struct IPv4Endpoint: Hashable, Sendable, CustomStringConvertible {
+    /// The address.
+    public var address: IPv4Address
+    /// The port.
+    public var port: UInt16
+
+    /// Creates `address:port`.
+    public init(_ address: IPv4Address, _ port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// Parses `1.2.3.4` (with `defaultPort`) or `1.2.3.4:5353`.
+    public init?(_ text: some StringProtocol, defaultPort: UInt16) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let address = IPv4Address(parts[0]) else { return nil }
+        var port = defaultPort
+        if parts.count == 2 {
+            guard let parsed = UInt16(parts[1]), parsed != 0 else { return nil }
+            port = parsed
+        }
+        self.init(address, port)
+    }
+
+    public var description: String { "\(address):\(port)" }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Glibc
+
+/// A port forward's listening socket.
+struct ForwardListener {
+    var rule: PortForwardRule
+    var fd: Int32
+}
+
+extension NATEngine {
+    /// The lowest port an unprivileged process may bind (`net.ipv4.ip_unprivileged_port_start`, 1024 by default).
+    static var unprivilegedPortStart: Int {
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8),
+            let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return 1024 }
+        return value
+    }
+
+    /// Opens the listening socket for `rule`; throws, changing nothing, on any failure.
+    func addForward(_ rule: PortForwardRule) throws(NATError) {
+        guard forwards[rule.name] == nil else { throw .ruleName(rule.name, reason: "a rule with this name exists") }
+        if Int(rule.hostPort) < Self.unprivilegedPortStart, !isPrivileged {
+            throw .configuration(
+                "rule '\(rule.name)': host port \(rule.hostPort) is below \(Self.unprivilegedPortStart) and needs"
+                    + " privilege (CAP_NET_BIND_SERVICE)")
+        }
+        let type = rule.transport == .tcp ? HostSocket.stream : HostSocket.datagram
+        let fd = HostSocket.open(type: type)
+        guard fd >= 0 else { throw .system("rule '\(rule.name)': socket", errno: -fd) }
+        if rule.transport == .tcp { HostSocket.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
+        let endpoint = IPv4Endpoint(rule.hostAddress ?? .any, rule.hostPort)
+        let bound = HostSocket.bind(fd, to: endpoint)
+        guard bound == 0 else {
+            close(fd)
+            if bound == EADDRINUSE {
+                throw .configuration("rule '\(rule.name)': host port \(endpoint) is in use")
+            }
+            throw .system("rule '\(rule.name)': bind \(endpoint)", errno: bound)
+        }
+        if rule.transport == .tcp, listen(fd, 128) != 0 {
+            let code = errno
+            close(fd)
+            throw .system("rule '\(rule.name)': listen \(endpoint)", errno: code)
+        }
+        guard register(fd, .listener(rule.name), events: NATPoller.readable) else {
+            throw .system("rule '\(rule.name)': epoll_ctl", errno: errno)
+        }
+        forwards[rule.name] = ForwardListener(rule: rule, fd: fd)
+    }
+
+    /// Closes the listening socket of the rule named `name`.
+    func removeForward(named name: String) throws(NATError) {
+        guard let listener = forwards.removeValue(forKey: name) else {
+            throw .ruleName(name, reason: "no rule has this name")
+        }
+        for (key, flow) in udpFlows where flow.fd == listener.fd { udpFlows[key] = nil }
+        release(listener.fd)
+    }
+
+    /// The address a host peer appears as to the guest: the gateway for host loopback, the peer itself otherwise.
+    func guestVisible(_ peer: IPv4Endpoint) -> IPv4Endpoint {
+        peer.address.isLoopback ? IPv4Endpoint(config.gateway, peer.port) : peer
+    }
+
+    func listenerReadable(_ name: String) {
+        guard let listener = forwards[name] else { return }
+        switch listener.rule.transport {
+        case .tcp: acceptForwarded(listener)
+        case .udp: receiveForwarded(listener)
+        }
+    }
+
+    private func acceptForwarded(_ listener: ForwardListener) {
+        for _ in 0..<16 {
+            let fd = HostSocket.accept(listener.fd)
+            guard fd >= 0 else { return }
+            counts.bump(.forwardAccepted)
+            guard let guest = listener.rule.guestAddress ?? defaultGuestAddress, guestMAC != nil,
+                tcpFlows.count < config.limits.tcpFlows
+            else {
+                counts.bump(.forwardErrors)
+                HostSocket.abort(fd)
+                close(fd)
+                continue
+            }
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            }
+            let key = TCPFlowKey(
+                guest: IPv4Endpoint(guest, listener.rule.guestPort), remote: guestVisible(HostSocket.endpoint(address)))
+            guard named == 0, tcpFlows[key] == nil else {
+                counts.bump(.forwardErrors)
+                close(fd)
+                continue
+            }
+            HostSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            let flow = TCPFlow(fd: fd, state: .synSent, initialSequence: UInt32.random(in: 0...UInt32.max))
+            // Nothing is read from the host until the guest answers.
+            flow.interest = 0
+            guard register(fd, .tcp(key), events: 0) else {
+                counts.bump(.forwardErrors)
+                continue
+            }
+            tcpFlows[key] = flow
+            flow.deadline = now &+ nanoseconds(config.timeouts.tcpConnect)
+            flow.retransmitDeadline = now &+ retransmitInterval(flow)
+            arm(flow.retransmitDeadline ?? now)
+            sendSegment(key, flow, flags: TCPFlag.syn, sequence: flow.initialSequence, synOptions: true)
+        }
+    }
+
+    private func receiveForwarded(_ listener: ForwardListener) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for _ in 0..<64 {
+            let (count, sender) = buffer.withUnsafeMutableBytes { HostSocket.receive(listener.fd, into: $0) }
+            guard count >= 0, let sender else { return }
+            guard let guest = listener.rule.guestAddress ?? defaultGuestAddress else {
+                counts.bump(.forwardErrors)
+                continue
+            }
+            let key = UDPFlowKey(guest: IPv4Endpoint(guest, listener.rule.guestPort), remote: guestVisible(sender))
+            if udpFlows[key] == nil {
+                guard udpFlows.count < config.limits.udpFlows else {
+                    counts.bump(.dropUDPFlowLimit)
+                    continue
+                }
+                counts.bump(.forwardAccepted)
+                udpFlows[key] = UDPFlow(
+                    fd: listener.fd, deadline: 0, idle: nanoseconds(config.timeouts.udpIdle), forwardPeer: sender)
+            }
+            udpFlows[key]?.deadline = now &+ nanoseconds(config.timeouts.udpIdle)
+            arm(now &+ nanoseconds(config.timeouts.udpIdle))
+            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(buffer[0..<count]))
+        }
+    }
+}

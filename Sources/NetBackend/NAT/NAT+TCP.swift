@@ -1,0 +1,588 @@
+import CNetShims
+import Glibc
+
+/// A parsed TCP segment from the guest.
+struct TCPSegment {
+    var sourcePort: UInt16
+    var destinationPort: UInt16
+    var sequence: UInt32
+    var acknowledgment: UInt32
+    var flags: UInt8
+    var window: UInt16
+    var mss: Int?
+    var windowShift: UInt8?
+    var payload: [UInt8]
+
+    func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
+
+    /// A segment with no options or payload (for answering a SYN that never made a flow).
+    init(sourcePort: UInt16, destinationPort: UInt16, sequence: UInt32, flags: UInt8) {
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.sequence = sequence
+        acknowledgment = 0
+        self.flags = flags
+        window = 0
+        payload = []
+    }
+
+    /// Parses `segment`; `nil` when the header or its options are malformed.
+    init?(_ segment: [UInt8]) {
+        guard segment.count >= 20 else { return nil }
+        let dataOffset = Int(segment[12] >> 4) * 4
+        guard dataOffset >= 20, dataOffset <= segment.count else { return nil }
+        sourcePort = segment.u16(0)
+        destinationPort = segment.u16(2)
+        sequence = segment.u32(4)
+        acknowledgment = segment.u32(8)
+        flags = segment[13]
+        window = segment.u16(14)
+        payload = dataOffset == segment.count ? [] : Array(segment[dataOffset...])
+        var index = 20
+        // Each pass consumes at least one byte.
+        while index < dataOffset {
+            let kind = segment[index]
+            if kind == 0 { break }
+            if kind == 1 {
+                index += 1
+                continue
+            }
+            guard index + 1 < dataOffset else { return nil }
+            let length = Int(segment[index + 1])
+            guard length >= 2, index + length <= dataOffset else { return nil }
+            if kind == 2, length == 4 { mss = Int(segment.u16(index + 2)) }
+            if kind == 3, length == 3 { windowShift = min(14, segment[index + 2]) }
+            index += length
+        }
+    }
+}
+
+extension NATEngine {
+    static let ourWindowShift: UInt8 = 7
+    static let maxRetries = 8
+
+    /// The largest segment payload we send the guest.
+    func segmentSize(_ flow: TCPFlow) -> Int { max(64, min(flow.guestMSS, config.mtu - 40)) }
+
+    // MARK: From the guest
+
+    func handleTCP(_ packet: IPv4Packet, checksummed: Bool) {
+        guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
+        guard !packet.destination.isMulticast, packet.destination != .broadcast,
+            packet.destination != config.network.broadcast
+        else { return counts.bump(.dropIPDestination) }
+        if !checksummed {
+            let sum = transportChecksum(
+                source: packet.source, destination: packet.destination, proto: IPProtocolNumber.tcp,
+                segment: packet.payload)
+            guard sum == 0 else { return counts.bump(.dropTCPChecksum) }
+        }
+        guard let segment = TCPSegment(packet.payload) else { return counts.bump(.dropTCPMalformed) }
+        let key = TCPFlowKey(
+            guest: IPv4Endpoint(packet.source, segment.sourcePort),
+            remote: IPv4Endpoint(packet.destination, segment.destinationPort))
+        guard let flow = tcpFlows[key] else {
+            if segment.has(TCPFlag.syn), !segment.has(TCPFlag.ack), !segment.has(TCPFlag.rst) {
+                return openConnection(key, segment, packet)
+            }
+            counts.bump(.dropTCPNoFlow)
+            if !segment.has(TCPFlag.rst) { sendReset(key, replyingTo: segment) }
+            return
+        }
+        switch flow.state {
+        case .connecting:
+            if segment.has(TCPFlag.rst) { closeFlow(key, abort: true) }
+        case .synSent:
+            handleSynSent(key, flow, segment)
+        case .established:
+            handleEstablished(key, flow, segment)
+        }
+    }
+
+    private func openConnection(_ key: TCPFlowKey, _ segment: TCPSegment, _ packet: IPv4Packet) {
+        let target: IPv4Endpoint
+        switch route(to: key.remote.address, port: key.remote.port, proto: IPProtocolNumber.tcp) {
+        case .host(let endpoint): target = endpoint
+        case .deny(let counter):
+            counts.bump(counter)
+            if counter == .dropIPDestination { return }
+            return sendReset(key, replyingTo: segment)
+        }
+        guard tcpFlows.count < config.limits.tcpFlows else {
+            counts.bump(.dropTCPFlowLimit)
+            return sendReset(key, replyingTo: segment)
+        }
+        let fd = HostSocket.open(type: HostSocket.stream)
+        guard fd >= 0 else {
+            counts.bump(.dropTCPSocket)
+            return sendReset(key, replyingTo: segment)
+        }
+        HostSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        let result = HostSocket.connect(fd, to: target)
+        guard result == 0 || result == EINPROGRESS else {
+            close(fd)
+            return connectFailed(key, segment: segment, packet: packet, error: result)
+        }
+        let flow = TCPFlow(fd: fd, state: .connecting, initialSequence: UInt32.random(in: 0...UInt32.max))
+        flow.guestISN = segment.sequence
+        flow.receiveNext = segment.sequence &+ 1
+        flow.guestMSS = segment.mss ?? 536
+        if let shift = segment.windowShift {
+            flow.guestWindowShift = shift
+            flow.ourWindowShift = Self.ourWindowShift
+        }
+        flow.guestWindow = Int(segment.window)
+        var head = packet
+        head.payload = Array(packet.payload.prefix(8))
+        flow.synPacket = head
+        flow.interest = NATPoller.writable
+        guard register(fd, .tcp(key), events: flow.interest) else {
+            counts.bump(.dropTCPSocket)
+            return sendReset(key, replyingTo: segment)
+        }
+        flow.deadline = now &+ nanoseconds(config.timeouts.tcpConnect)
+        arm(flow.deadline)
+        tcpFlows[key] = flow
+        counts.bump(.tcpConnects)
+    }
+
+    /// Answers a failed host connect the way the peers do: RST for refused, ICMP unreachable otherwise.
+    private func connectFailed(_ key: TCPFlowKey, segment: TCPSegment, packet: IPv4Packet, error: Int32) {
+        if error == ECONNREFUSED {
+            counts.bump(.tcpRefused)
+            sendReset(key, replyingTo: segment)
+        } else {
+            counts.bump(.tcpUnreachable)
+            sendICMPError(type: 3, code: error == ENETUNREACH ? 0 : 1, about: packet)
+        }
+    }
+
+    private func handleSynSent(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
+        if segment.has(TCPFlag.rst) {
+            if segment.has(TCPFlag.ack), segment.acknowledgment == flow.initialSequence &+ 1 {
+                closeFlow(key, abort: true)
+            }
+            return
+        }
+        guard segment.has(TCPFlag.syn), segment.has(TCPFlag.ack),
+            segment.acknowledgment == flow.initialSequence &+ 1
+        else {
+            counts.bump(.dropTCPOutOfOrder)
+            return
+        }
+        flow.state = .established
+        flow.receiveNext = segment.sequence &+ 1
+        flow.guestISN = segment.sequence
+        flow.guestMSS = segment.mss ?? 536
+        if let shift = segment.windowShift {
+            flow.guestWindowShift = shift
+            flow.ourWindowShift = Self.ourWindowShift
+        }
+        flow.guestWindow = Int(segment.window)  // the window in a SYN is never scaled
+        flow.retransmitDeadline = nil
+        flow.retries = 0
+        touch(flow)
+        sendSegment(key, flow, flags: TCPFlag.ack)
+        pump(key, flow)
+    }
+
+    private func handleEstablished(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
+        if segment.has(TCPFlag.rst) {
+            // Accept a reset anywhere in the window we offered (RFC 5961 would want exactly receiveNext).
+            let offset = segment.sequence &- flow.receiveNext
+            if offset <= UInt32(max(1, advertisedWindow(flow))) { closeFlow(key, abort: true) }
+            return
+        }
+        if segment.has(TCPFlag.syn) {
+            // Our SYN-ACK was lost and the guest sent its SYN again: send it again.
+            if !segment.has(TCPFlag.ack), segment.sequence == flow.guestISN {
+                sendSegment(
+                    key, flow, flags: TCPFlag.syn | TCPFlag.ack, sequence: flow.initialSequence, synOptions: true)
+            } else {
+                sendSegment(key, flow, flags: TCPFlag.ack)
+            }
+            return
+        }
+        guard segment.has(TCPFlag.ack) else { return counts.bump(.dropTCPMalformed) }
+        touch(flow)
+        processAck(key, flow, segment)
+        guard tcpFlows[key] === flow else { return }
+        var needAck = false
+        if !segment.payload.isEmpty {
+            needAck = true
+            receiveData(key, flow, segment)
+            guard tcpFlows[key] === flow else { return }
+        }
+        if segment.has(TCPFlag.fin), !flow.guestFinished {
+            let finSequence = segment.sequence &+ UInt32(truncatingIfNeeded: segment.payload.count)
+            if finSequence == flow.receiveNext {
+                flow.guestFinished = true
+                flow.receiveNext = flow.receiveNext &+ 1
+                if flow.fd >= 0 { _ = Glibc.shutdown(flow.fd, Int32(SHUT_WR)) }
+            }
+            needAck = true
+        }
+        if needAck { sendSegment(key, flow, flags: TCPFlag.ack) }
+        pump(key, flow)
+        finishIfDone(key, flow)
+    }
+
+    private func processAck(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
+        let acknowledged = segment.acknowledgment &- flow.sendUnacknowledged
+        let outstanding = UInt32(truncatingIfNeeded: flow.sentCount) &+ (flow.finSent ? 1 : 0)
+        let window = Int(segment.window) << Int(flow.guestWindowShift)
+        if acknowledged == 0 || acknowledged > outstanding {
+            // Nothing new (or an acknowledgment of what we never sent): count duplicates for a fast retransmit.
+            if acknowledged == 0, segment.payload.isEmpty, outstanding > 0, window == flow.guestWindow,
+                !segment.has(TCPFlag.fin)
+            {
+                flow.duplicateAcks += 1
+                if flow.duplicateAcks == 3 { retransmit(flow) }
+            }
+            if acknowledged == 0 { flow.guestWindow = window }
+            return
+        }
+        let dataAcknowledged = min(Int(acknowledged), flow.sentCount)
+        tcpBuffered -= min(tcpBuffered, dataAcknowledged)
+        flow.consume(dataAcknowledged)
+        if flow.finSent, Int(acknowledged) == dataAcknowledged + 1 {
+            flow.finAcknowledged = true
+            flow.sendUnacknowledged = flow.sendUnacknowledged &+ 1
+            flow.finSent = false
+        }
+        flow.guestWindow = window
+        flow.duplicateAcks = 0
+        flow.retries = 0
+        flow.retransmitDeadline = flow.sentCount > 0 || flow.finSent ? now &+ retransmitInterval(flow) : nil
+    }
+
+    private func receiveData(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
+        guard !flow.guestFinished, flow.fd >= 0 else { return }
+        var payload = segment.payload
+        let offset = flow.receiveNext &- segment.sequence
+        if offset != 0 {
+            // Before receiveNext (a retransmission, maybe partly new) or after it (a gap).
+            guard Int32(bitPattern: offset) > 0 else { return counts.bump(.dropTCPOutOfOrder) }
+            guard Int(offset) < payload.count else { return }
+            payload.removeFirst(Int(offset))
+        }
+        let sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
+        if sent < 0 {
+            if sent == -Int(EAGAIN) {
+                counts.bump(.tcpSendPartial)
+                flow.waitingWritable = true
+                updateInterest(flow)
+                return
+            }
+            counts.bump(.dropTCPSocket)
+            return resetFlow(key, flow)
+        }
+        flow.receiveNext = flow.receiveNext &+ UInt32(truncatingIfNeeded: sent)
+        if sent < payload.count {
+            counts.bump(.tcpSendPartial)
+            flow.waitingWritable = true
+            updateInterest(flow)
+        }
+    }
+
+    // MARK: From the host
+
+    func tcpEvent(_ key: TCPFlowKey, events: UInt32) {
+        guard let flow = tcpFlows[key] else { return }
+        switch flow.state {
+        case .connecting:
+            let error = HostSocket.pendingError(flow.fd)
+            guard error == 0 else {
+                let syn = flow.synPacket
+                let segment = TCPSegment(
+                    sourcePort: key.guest.port, destinationPort: key.remote.port, sequence: flow.guestISN,
+                    flags: TCPFlag.syn)
+                removeFlow(key, flow)
+                if let syn { connectFailed(key, segment: segment, packet: syn, error: error) }
+                return
+            }
+            guard events & NATPoller.writable != 0 else { return }
+            flow.state = .established
+            flow.interest = 0
+            touch(flow)
+            sendSegment(key, flow, flags: TCPFlag.syn | TCPFlag.ack, sequence: flow.initialSequence, synOptions: true)
+            pump(key, flow)
+        case .synSent:
+            if events & NATPoller.hangup != 0 {
+                resetFlow(key, flow)
+            }
+        case .established:
+            if events & UInt32(EPOLLERR.rawValue) != 0 {
+                let error = HostSocket.pendingError(flow.fd)
+                if error != 0 {
+                    counts.bump(.dropTCPSocket)
+                    return resetFlow(key, flow)
+                }
+            }
+            if events & NATPoller.writable != 0, flow.waitingWritable {
+                flow.waitingWritable = false
+                sendSegment(key, flow, flags: TCPFlag.ack)  // the window update
+            }
+            pump(key, flow)
+            if events & UInt32(EPOLLHUP.rawValue) != 0, tcpFlows[key] === flow, flow.hostFinished {
+                // Both directions are closed on the host: the socket has nothing more to say.
+                detachSocket(flow)
+            }
+            if tcpFlows[key] === flow { finishIfDone(key, flow) }
+        }
+    }
+
+    /// Reads from the host what the guest's window allows and sends the guest what it has room for.
+    func pump(_ key: TCPFlowKey, _ flow: TCPFlow) {
+        guard flow.state == .established else { return }
+        readFromHost(key, flow)
+        guard tcpFlows[key] === flow else { return }
+        let size = segmentSize(flow)
+        var segments = 0
+        while flow.unsent > 0, segments < 4096 {
+            let room = flow.guestWindow - flow.sentCount
+            guard room > 0 else { break }
+            let length = min(size, flow.unsent, room)
+            let start = flow.head + flow.sentCount
+            let payload = Array(flow.buffer[start..<(start + length)])
+            let sequence = flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount)
+            flow.sentCount += length
+            let last = flow.unsent == 0
+            sendSegment(
+                key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload)
+            segments += 1
+        }
+        if flow.hostFinished, flow.unsent == 0, !flow.finSent, !flow.finAcknowledged {
+            sendSegment(
+                key, flow, flags: TCPFlag.fin | TCPFlag.ack,
+                sequence: flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount))
+            flow.finSent = true
+        }
+        if (flow.sentCount > 0 || flow.finSent || (flow.unsent > 0 && flow.guestWindow <= flow.sentCount)),
+            flow.retransmitDeadline == nil
+        {
+            flow.retransmitDeadline = now &+ retransmitInterval(flow)
+            arm(flow.retransmitDeadline ?? now)
+        }
+        updateInterest(flow)
+    }
+
+    private func readFromHost(_ key: TCPFlowKey, _ flow: TCPFlow) {
+        guard flow.fd >= 0, !flow.hostFinished else { return }
+        for _ in 0..<16 {
+            let budget =
+                min(
+                    flow.guestWindow, config.limits.tcpBufferPerFlow) - flow.buffered
+            let total = config.limits.tcpBufferTotal - tcpBuffered
+            let length = min(budget, total, 256 << 10)
+            guard length > 0 else {
+                if total <= 0 { counts.bump(.tcpBufferLimited) }
+                return
+            }
+            let start = flow.buffer.count
+            flow.buffer.append(contentsOf: repeatElement(0, count: length))
+            let received = flow.buffer.withUnsafeMutableBytes { buffer in
+                recv(
+                    flow.fd, buffer.baseAddress.map { $0 + start }, length, Int32(MSG_DONTWAIT))
+            }
+            let code = errno
+            flow.buffer.removeLast(length - max(0, received))
+            if received > 0 {
+                tcpBuffered += received
+                if received < length { return }
+                continue
+            }
+            if received == 0 {
+                flow.hostFinished = true
+                return
+            }
+            if code == EAGAIN || code == EINTR { return }
+            counts.bump(.dropTCPSocket)
+            return resetFlow(key, flow)
+        }
+    }
+
+    /// The window we offer the guest: the host socket's free send space, 0 once the guest has finished.
+    func advertisedWindow(_ flow: TCPFlow) -> Int {
+        guard flow.fd >= 0, !flow.guestFinished else { return 0 }
+        let capacity = Int(HostSocket.option(flow.fd, SOL_SOCKET, SO_SNDBUF))
+        let free = max(0, capacity - HostSocket.unsentBytes(flow.fd))
+        return min(free, 65_535 << Int(flow.ourWindowShift))
+    }
+
+    // MARK: Timers
+
+    func retransmitInterval(_ flow: TCPFlow) -> UInt64 {
+        nanoseconds(config.timeouts.tcpRetransmit) << UInt64(min(flow.retries, 6))
+    }
+
+    private func retransmit(_ flow: TCPFlow) {
+        counts.bump(.tcpRetransmits)
+        flow.sentCount = 0
+        flow.finSent = false
+        flow.duplicateAcks = 0
+    }
+
+    func runTCPTimers() -> UInt64? {
+        var next: UInt64? = nil
+        for (key, flow) in tcpFlows {
+            if let deadline = flow.retransmitDeadline, deadline <= now {
+                flow.retransmitDeadline = nil
+                flow.retries += 1
+                if flow.retries > Self.maxRetries {
+                    counts.bump(.tcpFlowsTimedOut)
+                    resetFlow(key, flow)
+                    continue
+                }
+                if flow.state == .synSent {
+                    sendSegment(key, flow, flags: TCPFlag.syn, sequence: flow.initialSequence, synOptions: true)
+                    flow.retransmitDeadline = now &+ retransmitInterval(flow)
+                } else if flow.sentCount == 0, !flow.finSent, flow.unsent > 0 {
+                    // A zero window: probe with one byte past it.
+                    let probe = Array(flow.buffer[flow.head..<(flow.head + 1)])
+                    flow.sentCount = 1
+                    sendSegment(key, flow, flags: TCPFlag.ack, sequence: flow.sendUnacknowledged, payload: probe)
+                    flow.retransmitDeadline = now &+ retransmitInterval(flow)
+                } else {
+                    retransmit(flow)
+                    pump(key, flow)
+                }
+            }
+            if flow.deadline <= now {
+                counts.bump(.tcpFlowsTimedOut)
+                if flow.state == .connecting, let syn = flow.synPacket {
+                    removeFlow(key, flow)
+                    counts.bump(.tcpUnreachable)
+                    sendICMPError(type: 3, code: 1, about: syn)
+                } else {
+                    resetFlow(key, flow)
+                }
+                continue
+            }
+            guard tcpFlows[key] === flow else { continue }
+            next = min(next ?? flow.deadline, flow.deadline)
+            if let pending = flow.retransmitDeadline { next = min(next ?? pending, pending) }
+        }
+        return next
+    }
+
+    /// Pushes the flow's idle deadline out.
+    private func touch(_ flow: TCPFlow) {
+        let halfClosed = flow.guestFinished || flow.hostFinished
+        flow.deadline = now &+ nanoseconds(halfClosed ? config.timeouts.tcpFinWait : config.timeouts.tcpIdle)
+    }
+
+    // MARK: Teardown
+
+    private func finishIfDone(_ key: TCPFlowKey, _ flow: TCPFlow) {
+        if flow.guestFinished, flow.finAcknowledged { removeFlow(key, flow) }
+    }
+
+    /// Resets the connection on both sides.
+    func resetFlow(_ key: TCPFlowKey, _ flow: TCPFlow) {
+        counts.bump(.tcpResetsSent)
+        sendSegment(key, flow, flags: TCPFlag.rst | TCPFlag.ack)
+        closeFlow(key, abort: true)
+    }
+
+    /// Closes the host socket (with a reset when `abort`) and forgets the flow.
+    func closeFlow(_ key: TCPFlowKey, abort: Bool) {
+        guard let flow = tcpFlows[key] else { return }
+        if abort, flow.fd >= 0 { HostSocket.abort(flow.fd) }
+        removeFlow(key, flow)
+    }
+
+    private func removeFlow(_ key: TCPFlowKey, _ flow: TCPFlow) {
+        detachSocket(flow)
+        tcpBuffered -= min(tcpBuffered, flow.buffered)
+        tcpFlows[key] = nil
+    }
+
+    private func detachSocket(_ flow: TCPFlow) {
+        guard flow.fd >= 0 else { return }
+        release(flow.fd)
+        flow.fd = -1
+        flow.interest = 0
+    }
+
+    private func updateInterest(_ flow: TCPFlow) {
+        guard flow.fd >= 0, flow.state != .connecting else { return }
+        var interest: UInt32 = 0
+        let room = min(flow.guestWindow, config.limits.tcpBufferPerFlow) - flow.buffered
+        if !flow.hostFinished, room > 0, tcpBuffered < config.limits.tcpBufferTotal { interest |= NATPoller.readable }
+        if flow.waitingWritable { interest |= NATPoller.writable }
+        if interest != flow.interest {
+            flow.interest = interest
+            poller.modify(flow.fd, events: interest)
+        }
+    }
+
+    // MARK: Segments to the guest
+
+    /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current).
+    func sendSegment(
+        _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
+        synOptions: Bool = false
+    ) {
+        var options: [UInt8] = []
+        if synOptions {
+            options = [2, 4]
+            options.append16(UInt16(clamping: config.mtu - 40))
+            if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
+        }
+        let window = flags & TCPFlag.syn != 0 ? min(65_535, advertisedWindow(flow)) : advertisedWindow(flow)
+        let field = flags & TCPFlag.syn != 0 ? window : window >> Int(flow.ourWindowShift)
+        if field == 0, flags & TCPFlag.rst == 0, !flow.guestFinished, flow.fd >= 0, !flow.waitingWritable {
+            flow.waitingWritable = true
+            updateInterest(flow)
+        }
+        emitSegment(
+            from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
+            acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
+            flags: flags, window: UInt16(clamping: field), options: options, payload: payload)
+    }
+
+    /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").
+    func sendReset(_ key: TCPFlowKey, replyingTo segment: TCPSegment) {
+        counts.bump(.tcpResetsSent)
+        if segment.has(TCPFlag.ack) {
+            emitSegment(
+                from: key.remote, to: key.guest, sequence: segment.acknowledgment, acknowledgment: 0,
+                flags: TCPFlag.rst, window: 0)
+        } else {
+            var length = UInt32(truncatingIfNeeded: segment.payload.count)
+            if segment.has(TCPFlag.syn) { length &+= 1 }
+            if segment.has(TCPFlag.fin) { length &+= 1 }
+            emitSegment(
+                from: key.remote, to: key.guest, sequence: 0, acknowledgment: segment.sequence &+ length,
+                flags: TCPFlag.rst | TCPFlag.ack, window: 0)
+        }
+    }
+
+    func emitSegment(
+        from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+    ) {
+        var padded = options
+        while padded.count % 4 != 0 { padded.append(0) }
+        var segment: [UInt8] = []
+        segment.reserveCapacity(20 + padded.count + payload.count)
+        segment.append16(source.port)
+        segment.append16(destination.port)
+        segment.append32(sequence)
+        segment.append32(acknowledgment)
+        segment.append(UInt8((20 + padded.count) / 4) << 4)
+        segment.append(flags)
+        segment.append16(window)
+        segment.append16(0)
+        segment.append16(0)
+        segment += padded
+        segment += payload
+        let sum = transportChecksum(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
+        segment.put16(sum, at: 16)
+        sendToGuest(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, payload: segment,
+            dontFragment: true)
+    }
+}

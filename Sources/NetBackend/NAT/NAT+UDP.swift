@@ -1,0 +1,141 @@
+import Glibc
+import NICCore
+
+/// A UDP flow: one guest endpoint talking to one (guest-visible) remote endpoint.
+struct UDPFlowKey: Hashable {
+    var guest: IPv4Endpoint
+    var remote: IPv4Endpoint
+}
+
+struct UDPFlow {
+    /// A connected socket the flow owns, or a forward's listening socket it shares.
+    var fd: Int32
+    var deadline: UInt64
+    var idle: UInt64
+    /// The last datagram's IP header and first 8 payload bytes, for ICMP errors about it.
+    var lastPacket: IPv4Packet?
+    /// For a flow a port forward created: the host peer replies go to through the shared socket.
+    var forwardPeer: IPv4Endpoint?
+}
+
+extension NATEngine {
+    /// Handles a UDP datagram from the guest: DHCP here, everything else through a host socket.
+    func handleUDP(_ packet: IPv4Packet, checksummed: Bool) {
+        let segment = packet.payload
+        guard segment.count >= 8 else { return counts.bump(.dropUDPMalformed) }
+        let length = Int(segment.u16(4))
+        guard length >= 8, length <= segment.count else { return counts.bump(.dropUDPMalformed) }
+        let datagram = length == segment.count ? segment : Array(segment[0..<length])
+        if datagram.u16(6) != 0, !checksummed {
+            let sum = transportChecksum(
+                source: packet.source, destination: packet.destination, proto: IPProtocolNumber.udp, segment: datagram)
+            guard sum == 0 else { return counts.bump(.dropUDPChecksum) }
+        }
+        let sourcePort = datagram.u16(0)
+        let destinationPort = datagram.u16(2)
+        let payload = Array(datagram[8...])
+        if destinationPort == 67, sourcePort == 68,
+            packet.destination == .broadcast || packet.destination == config.gateway
+        {
+            return handleDHCP(payload, from: packet)
+        }
+        guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
+        let key = UDPFlowKey(
+            guest: IPv4Endpoint(packet.source, sourcePort), remote: IPv4Endpoint(packet.destination, destinationPort))
+        if udpFlows[key] == nil {
+            let target: IPv4Endpoint
+            switch route(to: packet.destination, port: destinationPort, proto: IPProtocolNumber.udp) {
+            case .host(let endpoint): target = endpoint
+            case .deny(let counter):
+                counts.bump(counter)
+                let code: UInt8 = counter == .dropPortClosed || counter == .dnsNoServer ? 3 : 13
+                if counter != .dropIPDestination { sendICMPError(type: 3, code: code, about: packet) }
+                return
+            }
+            guard udpFlows.count < config.limits.udpFlows else { return counts.bump(.dropUDPFlowLimit) }
+            let fd = HostSocket.open(type: HostSocket.datagram)
+            guard fd >= 0 else { return counts.bump(.dropUDPSocket) }
+            guard HostSocket.connect(fd, to: target) == 0 else {
+                close(fd)
+                counts.bump(.dropUDPSocket)
+                sendICMPError(type: 3, code: 1, about: packet)
+                return
+            }
+            guard register(fd, .udp(key), events: NATPoller.readable) else { return counts.bump(.dropUDPSocket) }
+            let dns = packet.destination == config.dnsAddress
+            let idle = nanoseconds(dns ? config.timeouts.dnsIdle : config.timeouts.udpIdle)
+            udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle)
+        }
+        guard var flow = udpFlows[key] else { return }
+        var head = packet
+        head.payload = Array(datagram.prefix(8))
+        flow.lastPacket = head
+        flow.deadline = now &+ flow.idle
+        udpFlows[key] = flow
+        arm(flow.deadline)
+        let sent: Int
+        if let peer = flow.forwardPeer {
+            sent = HostSocket.send(flow.fd, payload, to: peer)
+        } else {
+            sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
+        }
+        if sent == -Int(ECONNREFUSED) {
+            counts.bump(.dropPortClosed)
+            sendICMPError(type: 3, code: 3, about: packet, from: packet.destination)
+        } else if sent < 0 {
+            counts.bump(.dropUDPSend)
+        }
+    }
+
+    /// Reads what a flow's host socket received and passes it to the guest.
+    func udpReadable(_ key: UDPFlowKey) {
+        guard var flow = udpFlows[key] else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        for _ in 0..<64 {
+            let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
+            if count == -Int(ECONNREFUSED) {
+                counts.bump(.dropPortClosed)
+                if let last = flow.lastPacket { sendICMPError(type: 3, code: 3, about: last, from: key.remote.address) }
+                continue
+            }
+            guard count >= 0 else { break }
+            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(buffer[0..<count]))
+            flow.deadline = now &+ flow.idle
+        }
+        udpFlows[key] = flow
+    }
+
+    func expireUDP() -> UInt64? {
+        var next: UInt64? = nil
+        for (key, flow) in udpFlows {
+            if flow.deadline <= now {
+                if flow.forwardPeer == nil { release(flow.fd) }
+                udpFlows[key] = nil
+                counts.bump(.udpFlowsExpired)
+            } else {
+                next = min(next ?? flow.deadline, flow.deadline)
+            }
+        }
+        return next
+    }
+
+    /// Sends a UDP datagram to the guest.
+    func sendUDPToGuest(
+        from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8], mac: MACAddress? = nil
+    ) {
+        guard payload.count <= 65_507 else { return counts.bump(.dropUDPMalformed) }
+        var datagram: [UInt8] = []
+        datagram.reserveCapacity(8 + payload.count)
+        datagram.append16(source.port)
+        datagram.append16(destination.port)
+        datagram.append16(UInt16(8 + payload.count))
+        datagram.append16(0)
+        datagram += payload
+        let sum = transportChecksum(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, segment: datagram)
+        datagram.put16(sum == 0 ? 0xFFFF : sum, at: 6)
+        sendToGuest(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, payload: datagram,
+            mac: mac)
+    }
+}

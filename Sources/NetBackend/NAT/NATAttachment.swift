@@ -1,0 +1,237 @@
+import CNetShims
+import Foundation
+import NICCore
+import Synchronization
+
+/// A private user-mode router for one card, as VirtualBox's NAT mode: the guest gets an address by DHCP and reaches
+/// the outside world through the host's sockets, with no privileges and no host configuration.
+///
+/// ```swift
+/// var configuration = NATConfiguration(slot: 0)          // 10.0.2.0/24, gateway .2, DNS .3, DHCP from .15
+/// configuration.portForwards = [try PortForwardRule(parsing: "guestssh,tcp,127.0.0.1,2222,,22")]
+/// let nat = try NATAttachment(configuration: configuration)
+/// port.attach(nat)                                       // raises the port's carrier
+/// ...
+/// nat.close()                                            // stops the event loop, closes every socket
+/// ```
+///
+/// Frames from the guest are handled on the card's thread as ``transmit(_:metadata:from:)`` is called; host
+/// sockets and timers are served by one event loop thread (epoll) per instance. Both run under one lock, and frames
+/// for the guest are delivered to the port after it is released. Every drop and error is counted in ``counters``.
+public final class NATAttachment: NetworkAttachment {
+    /// The configuration the NAT was created with (its port forwarding rules as of creation).
+    public let configuration: NATConfiguration
+    let runtime: NATRuntime
+
+    /// Creates the NAT, opens the configured port forwards and starts its event loop. Throws when the
+    /// configuration is invalid or a port forward cannot be opened (the error names the rule).
+    public convenience init(configuration: NATConfiguration = NATConfiguration()) throws(NATError) {
+        try self.init(configuration: configuration, clock: monotonicNanoseconds)
+    }
+
+    /// Creates the NAT with `clock` (nanoseconds, monotonic) as its time source.
+    init(configuration: NATConfiguration, clock: @escaping @Sendable () -> UInt64) throws(NATError) {
+        try configuration.validate()
+        self.configuration = configuration
+        runtime = try NATRuntime(configuration: configuration, clock: clock)
+    }
+
+    deinit {
+        runtime.close()
+    }
+
+    /// Stops the event loop and closes every host socket. Frames transmitted afterwards are dropped and counted.
+    public func close() { runtime.close() }
+
+    /// The counters by name: one for every drop and error path.
+    public var counters: [Counter] { runtime.counters }
+
+    /// The value of the counter named `name` (0 if there is none).
+    public func counter(_ name: String) -> UInt64 { counters.first { $0.name == name }?.value ?? 0 }
+
+    /// The port forwarding rules in effect now.
+    public var portForwards: [PortForwardRule] {
+        runtime.withEngine { engine in engine.forwards.values.map(\.rule).sorted { $0.name < $1.name } }
+    }
+
+    /// Adds a port forwarding rule while running. Throws, and changes nothing, when the name is taken, the host port
+    /// is below 1024 without privilege, or the port is in use; other rules keep working.
+    public func addPortForward(_ rule: PortForwardRule) throws(NATError) {
+        try runtime.engine.withLock { engine throws(NATError) in try engine.addForward(rule) }
+    }
+
+    /// Removes the rule named `name`; its listening socket closes, connections it made stay up.
+    public func removePortForward(named name: String) throws(NATError) {
+        try runtime.engine.withLock { engine throws(NATError) in try engine.removeForward(named: name) }
+    }
+
+    /// The address the guest was leased or last used, if any.
+    public var guestAddress: IPv4Address? { runtime.withEngine { $0.defaultGuestAddress } }
+
+    /// Open TCP connections, UDP flows and ICMP echo flows.
+    public var flowCounts: (tcp: Int, udp: Int, icmp: Int) {
+        runtime.withEngine { ($0.tcpFlows.count, $0.udpFlows.count, $0.icmpFlows.count) }
+    }
+
+    // MARK: NetworkAttachment
+
+    public func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata, from port: FramePort) {
+        runtime.transmit(frame, metadata: metadata)
+    }
+
+    public func didAttach(_ port: FramePort) {
+        runtime.port.withLock { $0.port = port }
+        port.setCarrier(true)
+    }
+
+    public func didDetach(_ port: FramePort) {
+        runtime.port.withLock { box in if box.port === port { box.port = nil } }
+    }
+}
+
+/// What the attachment and its event loop thread share. The thread holds this, not the attachment, so dropping
+/// the last reference to the attachment stops the loop.
+final class NATRuntime: @unchecked Sendable {
+    let engine: Mutex<NATEngine>
+    let poller: NATPoller
+    let port = Mutex<WeakPort>(WeakPort())
+    private let running = Atomic<Bool>(true)
+    private let stopped = Mutex<Bool>(false)
+    private let loopDone = Atomic<Bool>(false)
+    private let detachedDrops = Atomic<UInt64>(0)
+    private let queueDrops = Atomic<UInt64>(0)
+    private let delivered = Atomic<UInt64>(0)
+
+    struct WeakPort {
+        weak var port: FramePort?
+    }
+
+    init(configuration: NATConfiguration, clock: @escaping @Sendable () -> UInt64) throws(NATError) {
+        poller = try NATPoller()
+        let engine = NATEngine(config: configuration, poller: poller)
+        engine.clock = clock
+        engine.now = clock()
+        for rule in configuration.portForwards {
+            do {
+                try engine.addForward(rule)
+            } catch {
+                engine.shutdown()
+                throw error
+            }
+        }
+        self.engine = Mutex(engine)
+        let thread = Thread { [self] in runLoop() }
+        thread.name = "vnic-nat"
+        thread.start()
+    }
+
+    func close() {
+        let first = stopped.withLock { stopped -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        running.store(false, ordering: .releasing)
+        poller.wake()
+        // The loop exits within one wait; bounded so a stuck loop cannot hang the caller.
+        for _ in 0..<2000 where !loopDone.load(ordering: .acquiring) { usleep(1000) }
+        engine.withLock { $0.shutdown() }
+    }
+
+    var counters: [Counter] {
+        var list = engine.withLock { $0.counts.counters }
+        list.append(Counter("delivered", delivered.load(ordering: .relaxed)))
+        list.append(Counter("drop_guest_queue_full", queueDrops.load(ordering: .relaxed)))
+        list.append(Counter("drop_detached", detachedDrops.load(ordering: .relaxed)))
+        return list
+    }
+
+    func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata) {
+        guard running.load(ordering: .acquiring) else {
+            detachedDrops.add(1, ordering: .relaxed)
+            return
+        }
+        let bytes = [UInt8](frame)
+        let (frames, wake) = engine.withLock { engine -> ([[UInt8]], Bool) in
+            engine.handleFrame(bytes, metadata: metadata)
+            let wake = engine.wakeNeeded
+            engine.wakeNeeded = false
+            return (engine.takeOutbox(), wake)
+        }
+        if wake { poller.wake() }
+        deliver(frames)
+    }
+
+    func deliver(_ frames: [[UInt8]]) {
+        guard !frames.isEmpty else { return }
+        guard let target = port.withLock({ $0.port }) else {
+            detachedDrops.add(UInt64(frames.count), ordering: .relaxed)
+            return
+        }
+        for frame in frames {
+            if target.deliver(frame) {
+                delivered.add(1, ordering: .relaxed)
+            } else {
+                queueDrops.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Runs the timers once now (tests with a manual clock call this after advancing it).
+    func runTimers() {
+        let frames = engine.withLock { engine -> [[UInt8]] in
+            _ = engine.runTimers()
+            return engine.takeOutbox()
+        }
+        deliver(frames)
+    }
+
+    /// Runs `body` on the engine under the lock, then delivers what it queued.
+    func withEngine<R>(_ body: (NATEngine) -> R) -> R {
+        let (result, frames) = engine.withLock { engine in (body(engine), engine.takeOutbox()) }
+        deliver(frames)
+        return result
+    }
+
+    private func runLoop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while running.load(ordering: .acquiring) {
+            let (deadline, now, frames) = engine.withLock { engine -> (UInt64?, UInt64, [[UInt8]]) in
+                let deadline = engine.runTimers()
+                engine.scheduledWake = deadline ?? .max
+                return (deadline, engine.now, engine.takeOutbox())
+            }
+            deliver(frames)
+            var timeout: Int32 = 60_000
+            if let deadline {
+                let milliseconds = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
+                timeout = Int32(min(milliseconds, 60_000))
+            }
+            let ready = poller.wait(timeoutMilliseconds: timeout, into: &events)
+            guard !ready.isEmpty, running.load(ordering: .acquiring) else { continue }
+            let output = engine.withLock { engine -> [[UInt8]] in
+                for (fd, flags) in ready { engine.handleEvent(fd: fd, events: flags) }
+                return engine.takeOutbox()
+            }
+            deliver(output)
+        }
+        loopDone.store(true, ordering: .releasing)
+    }
+}
+
+extension NATEngine {
+    /// Removes and returns the frames queued for the guest.
+    func takeOutbox() -> [[UInt8]] {
+        counts.bump(.framesOut, by: UInt64(outbox.count))
+        defer { outbox.removeAll(keepingCapacity: true) }
+        return outbox
+    }
+
+    /// Notes a timer armed for `deadline`; the loop is woken if it sleeps past it.
+    func arm(_ deadline: UInt64) {
+        if deadline < scheduledWake {
+            scheduledWake = deadline
+            wakeNeeded = true
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import NICCore
+
+/// How a ``NATAttachment`` addresses its guest and what it lets the guest reach.
+///
+/// The defaults are VirtualBox's: card slot `n` (from 0) gets `10.0.(n+2).0/24`, the gateway is `.2`, the DNS proxy
+/// `.3`, and DHCP leases start at `.15`. Host loopback is reachable through the gateway address only when
+/// ``localhostReachable`` is set.
+public struct NATConfiguration: Sendable {
+    /// The guest's network.
+    public var network: IPv4Network
+    /// The largest IP packet either side sends, 576 to 65520 (the guest's MTU; DHCP tells the guest).
+    public var mtu: Int = 1500
+    /// Where queries to the DNS proxy go, first one first. Defaults to the IPv4 nameservers of `/etc/resolv.conf`.
+    public var dnsServers: [IPv4Endpoint]
+    /// The domain name DHCP hands out (option 15).
+    public var domainName: String?
+    /// The DHCP lease time.
+    public var leaseTime: UInt32 = 86_400
+    /// The TFTP server DHCP names (`siaddr`, option 66); none by default.
+    public var tftpServer: IPv4Address?
+    /// The boot file DHCP names (`file`, option 67).
+    public var bootFile: String?
+    /// Whether the gateway address reaches host loopback (127.0.0.1). Off by default, as in VirtualBox 7.
+    public var localhostReachable = false
+    /// Whether the guest may reach only ``allowedDestinations`` (plus the gateway's own services and port forwards).
+    public var restrict = false
+    /// Destinations the guest may always reach, in `restrict` mode too. Listing a loopback prefix here is the one
+    /// way to let the guest address host loopback directly.
+    public var allowedDestinations: [IPv4Network] = []
+    /// Port forwarding rules applied when the attachment starts.
+    public var portForwards: [PortForwardRule] = []
+    /// Bounds on what one guest can make the NAT hold.
+    public var limits = NATLimits()
+    /// Timeouts.
+    public var timeouts = NATTimeouts()
+    /// The MAC address the gateway (and every address it answers ARP for) uses.
+    public var gatewayMAC: MACAddress
+
+    /// VirtualBox's network for card slot `slot` (from 0): `10.0.(slot+2).0/24`. Slots past 253 wrap.
+    public init(slot: Int = 0) {
+        let third = UInt8(truncatingIfNeeded: 2 + (slot % 254 + 254) % 254)
+        self.init(network: IPv4Network(address: IPv4Address(10, 0, third, 0), prefixLength: 24)!)
+    }
+
+    /// A configuration for `network` (at least 8 addresses: a /29 or larger).
+    public init(network: IPv4Network) {
+        self.network = network
+        dnsServers = Self.systemNameservers()
+        let gateway = network.host(2)?.rawValue ?? 0
+        gatewayMAC = MACAddress(rawValue: 0x5255_0000_0000 | UInt64(gateway))
+    }
+
+    /// The gateway's address, `.2`.
+    public var gateway: IPv4Address { network.host(2) ?? network.address }
+    /// The DNS proxy's address, `.3`.
+    public var dnsAddress: IPv4Address { network.host(3) ?? network.address }
+    /// The first DHCP lease, `.15` (or the first address after `.3` in a small network).
+    public var dhcpStart: IPv4Address {
+        network.host(15) ?? network.host(4) ?? network.address
+    }
+
+    /// Checks the configuration; the error names the bad field.
+    public func validate() throws(NATError) {
+        guard network.prefixLength <= 29 else {
+            throw .configuration("network \(network) is too small: need a /29 or larger")
+        }
+        guard (576...65_520).contains(mtu) else { throw .configuration("mtu \(mtu) is outside 576...65520") }
+        if let domainName, domainName.utf8.count > 255 || domainName.isEmpty {
+            throw .configuration("domain name '\(domainName)' must be 1 to 255 bytes")
+        }
+        if let bootFile, bootFile.utf8.count > 127 {
+            throw .configuration("boot file name is \(bootFile.utf8.count) bytes; at most 127 fit")
+        }
+    }
+
+    /// The IPv4 nameservers in `/etc/resolv.conf` (a loopback one such as 127.0.0.53 included).
+    public static func systemNameservers(path: String = "/etc/resolv.conf") -> [IPv4Endpoint] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return parseNameservers(text)
+    }
+
+    /// The IPv4 `nameserver` lines of a resolv.conf text.
+    static func parseNameservers(_ text: String) -> [IPv4Endpoint] {
+        var servers: [IPv4Endpoint] = []
+        for line in text.split(whereSeparator: \.isNewline) {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 2, words[0] == "nameserver", let address = IPv4Address(words[1]) else { continue }
+            servers.append(IPv4Endpoint(address, 53))
+        }
+        return servers
+    }
+}
+
+/// Bounds on the resources one NAT instance may hold, whatever its guest does.
+public struct NATLimits: Sendable {
+    /// TCP connections (guest-initiated and forwarded) at once.
+    public var tcpFlows = 1024
+    /// UDP flows at once.
+    public var udpFlows = 512
+    /// ICMP echo flows (ping sockets) at once.
+    public var icmpFlows = 64
+    /// Bytes read from host sockets and not yet acknowledged by the guest, per TCP connection.
+    public var tcpBufferPerFlow = 4 << 20
+    /// Bytes read from host sockets and not yet acknowledged by the guest, all connections together.
+    public var tcpBufferTotal = 64 << 20
+    /// IPv4 datagrams being reassembled at once.
+    public var reassemblies = 16
+    /// Fragments held per datagram being reassembled.
+    public var fragmentsPerDatagram = 64
+
+    /// The defaults.
+    public init() {}
+}
+
+/// How long idle or unfinished state lives, in seconds.
+public struct NATTimeouts: Sendable {
+    /// A UDP flow with no traffic either way (passt: 180 s).
+    public var udpIdle: Double = 180
+    /// A UDP flow to the DNS proxy with no traffic (libslirp: 10 s).
+    public var dnsIdle: Double = 10
+    /// An ICMP echo flow with no traffic.
+    public var icmpIdle: Double = 60
+    /// A TCP connect to the host that has not completed.
+    public var tcpConnect: Double = 30
+    /// A TCP connection with no traffic either way (passt: 7200 s).
+    public var tcpIdle: Double = 7200
+    /// A TCP connection where one side has closed and the other has not (passt: 60 s).
+    public var tcpFinWait: Double = 60
+    /// Retransmission timeout for data and control segments to the guest.
+    public var tcpRetransmit: Double = 1
+    /// An unfinished IPv4 reassembly (RFC 791 suggests 15 s).
+    public var reassembly: Double = 15
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Errors a NAT reports; each names what went wrong and with what.
+public enum NATError: Error, Equatable, CustomStringConvertible {
+    /// A configuration field is invalid.
+    case configuration(String)
+    /// A port forwarding rule could not be parsed.
+    case malformedRule(String, reason: String)
+    /// A port forwarding rule's name is already taken, or no rule has the name.
+    case ruleName(String, reason: String)
+    /// A host system call failed.
+    case system(String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .configuration(let text): return "invalid NAT configuration: \(text)"
+        case .malformedRule(let rule, let reason): return "malformed port forwarding rule '\(rule)': \(reason)"
+        case .ruleName(let name, let reason): return "port forwarding rule '\(name)': \(reason)"
+        case .system(let what, let code): return "\(what): \(String(cString: strerror(code))) (errno \(code))"
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import Glibc
+import NICCore
+
+/// The NAT's state and protocol logic. Not thread-safe: ``NATAttachment`` runs every call under its lock, from the
+/// card's thread (frames from the guest) and from the event loop thread (socket events, timers).
+///
+/// Frames for the guest are collected in ``outbox`` and delivered by the caller after the lock is released, so a
+/// card that transmits from inside its delivery callback never re-enters the engine.
+final class NATEngine: @unchecked Sendable {
+    let config: NATConfiguration
+    let poller: NATPoller
+    var counts = NATCounts()
+    /// Frames for the guest, delivered when the current call returns.
+    var outbox: [[UInt8]] = []
+    /// The guest card's MAC address, learned from its frames.
+    var guestMAC: MACAddress?
+    /// The address the guest last used as a source (or was leased).
+    var guestAddress: IPv4Address?
+    /// The clock, in nanoseconds; monotonic.
+    var clock: @Sendable () -> UInt64 = monotonicNanoseconds
+    var now: UInt64 = 0
+    var nextIdentification: UInt16 = 1
+
+    // Protocol state (see the NAT+*.swift files).
+    var leases: [MACAddress: IPv4Address] = [:]
+    var reassembly = NATReassembly()
+    var udpFlows: [UDPFlowKey: UDPFlow] = [:]
+    var icmpFlows: [ICMPFlowKey: ICMPFlow] = [:]
+    var tcpFlows: [TCPFlowKey: TCPFlow] = [:]
+    /// Who owns each registered descriptor.
+    var sockets: [Int32: SocketOwner] = [:]
+    var forwards: [String: ForwardListener] = [:]
+    var tcpBuffered = 0
+    var nextForwardPort: UInt16 = 0
+    /// When the event loop will next run the timers; arming an earlier timer sets ``wakeNeeded``.
+    var scheduledWake: UInt64 = .max
+    var wakeNeeded = false
+    /// Whether the process may bind ports below ``unprivilegedPortStart``.
+    var isPrivileged = geteuid() == 0
+
+    /// What a descriptor registered with the poller belongs to.
+    enum SocketOwner {
+        case udp(UDPFlowKey)
+        case icmp(ICMPFlowKey)
+        case tcp(TCPFlowKey)
+        case listener(String)
+    }
+
+    init(config: NATConfiguration, poller: NATPoller) {
+        self.config = config
+        self.poller = poller
+        now = clock()
+    }
+
+    // MARK: Frames from the guest
+
+    /// Handles one frame the guest sent.
+    func handleFrame(_ raw: [UInt8], metadata: FrameMetadata) {
+        now = clock()
+        counts.bump(.framesIn)
+        var bytes = raw
+        guard bytes.count >= 14 else { return counts.bump(.dropShortFrame) }
+        guard bytes.count <= 65_535 + 14 + 4 else { return counts.bump(.dropFrameTooLong) }
+        if let request = metadata.checksum, !finishChecksum(&bytes, request) {
+            return counts.bump(.dropIPMalformed)
+        }
+        let destination = MACAddress(rawValue: UInt64(bytes.u16(0)) << 32 | UInt64(bytes.u32(2)))
+        guard destination == config.gatewayMAC || destination.isBroadcast else { return counts.bump(.dropNotForUs) }
+        let source = MACAddress(rawValue: UInt64(bytes.u16(6)) << 32 | UInt64(bytes.u32(8)))
+        guard !source.isMulticast else { return counts.bump(.dropNotForUs) }
+        let type = bytes.u16(12)
+        switch type {
+        case EtherType.arp: handleARP(bytes, from: source)
+        case EtherType.ipv4: handleIPv4Frame(bytes, from: source, checksummed: metadata.checksum != nil)
+        case EtherType.vlan: counts.bump(.dropVLAN)
+        default: counts.bump(.dropUnknownEtherType)
+        }
+    }
+
+    private func handleIPv4Frame(_ bytes: [UInt8], from source: MACAddress, checksummed: Bool) {
+        let packet: IPv4Packet
+        do {
+            packet = try IPv4Packet(parsing: bytes, at: 14)
+        } catch .checksum {
+            return counts.bump(.dropIPChecksum)
+        } catch {
+            return counts.bump(.dropIPMalformed)
+        }
+        // The guest speaks from its own subnet, or from 0.0.0.0 while it has no address (DHCP).
+        let fromGuestNetwork =
+            config.network.contains(packet.source) && packet.source != config.gateway
+            && packet.source != config.dnsAddress && packet.source != config.network.address
+            && packet.source != config.network.broadcast
+        guard fromGuestNetwork || (packet.source == .any && packet.proto == IPProtocolNumber.udp) else {
+            return counts.bump(.dropIPSourceSpoofed)
+        }
+        guestMAC = source
+        if fromGuestNetwork { guestAddress = packet.source }
+        if packet.isFragment {
+            counts.bump(.fragmentsIn)
+            switch reassembly.add(packet, now: now, limits: config.limits, timeout: config.timeouts.reassembly) {
+            case .incomplete:
+                arm(now &+ nanoseconds(config.timeouts.reassembly))
+                return
+            case .complete(let whole):
+                counts.bump(.reassembled)
+                handleIPv4(whole, checksummed: false)
+            case .dropped(let counter): counts.bump(counter)
+            }
+            return
+        }
+        handleIPv4(packet, checksummed: checksummed)
+    }
+
+    /// Handles a whole (reassembled, if it was fragmented) IPv4 packet from the guest.
+    func handleIPv4(_ packet: IPv4Packet, checksummed: Bool) {
+        let local = packet.destination == config.gateway || packet.destination == config.dnsAddress
+        if !local && packet.destination != .broadcast && packet.destination != config.network.broadcast {
+            guard packet.ttl > 1 else {
+                counts.bump(.dropTTLExceeded)
+                sendICMPError(type: 11, code: 0, about: packet)
+                return
+            }
+            if packet.header.count + packet.payload.count > config.mtu, packet.dontFragment {
+                counts.bump(.dropIPTooBig)
+                sendICMPError(type: 3, code: 4, extra: UInt32(truncatingIfNeeded: config.mtu), about: packet)
+                return
+            }
+        }
+        switch packet.proto {
+        case IPProtocolNumber.icmp: handleICMP(packet)
+        case IPProtocolNumber.udp: handleUDP(packet, checksummed: checksummed)
+        case IPProtocolNumber.tcp: handleTCP(packet, checksummed: checksummed)
+        default:
+            counts.bump(.dropIPProtocol)
+            sendICMPError(type: 3, code: 2, about: packet)
+        }
+    }
+
+    // MARK: Frames to the guest
+
+    /// Queues an IPv4 packet for the guest, fragmented to the MTU when it is larger (unless `dontFragment`).
+    func sendToGuest(
+        source: IPv4Address, destination: IPv4Address, proto: UInt8, payload: [UInt8], dontFragment: Bool = false,
+        mac override: MACAddress? = nil
+    ) {
+        guard let mac = override ?? guestMAC else { return counts.bump(.dropNoGuestAddress) }
+        let identification = nextIdentification
+        nextIdentification &+= 1
+        let room = config.mtu - 20
+        if payload.count <= room || dontFragment {
+            let packet = IPv4Packet.build(
+                source: source, destination: destination, proto: proto, payload: payload,
+                identification: identification, dontFragment: dontFragment)
+            outbox.append(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
+            return
+        }
+        let step = room / 8 * 8
+        var offset = 0
+        while offset < payload.count {
+            let end = min(payload.count, offset + step)
+            let packet = IPv4Packet.build(
+                source: source, destination: destination, proto: proto, payload: Array(payload[offset..<end]),
+                identification: identification, moreFragments: end < payload.count, fragmentOffset: offset)
+            outbox.append(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
+            offset = end
+        }
+    }
+
+    /// The guest address a new flow from the host goes to.
+    var defaultGuestAddress: IPv4Address? { guestAddress ?? leases.values.min() }
+
+    // MARK: Timers
+
+    /// Expires what is due; returns the next deadline (nanoseconds, monotonic), or `nil` when nothing waits.
+    func runTimers() -> UInt64? {
+        now = clock()
+        var next: UInt64? = nil
+        func consider(_ deadline: UInt64?) {
+            guard let deadline else { return }
+            next = min(next ?? deadline, deadline)
+        }
+        consider(reassembly.expire(now: now, counts: &counts))
+        consider(expireUDP())
+        consider(expireICMP())
+        consider(runTCPTimers())
+        return next
+    }
+
+    /// Closes every socket; the engine is not used afterwards.
+    func shutdown() {
+        for fd in Array(sockets.keys) {
+            poller.remove(fd)
+            close(fd)
+        }
+        sockets.removeAll()
+        udpFlows.removeAll()
+        icmpFlows.removeAll()
+        tcpFlows.removeAll()
+        forwards.removeAll()
+    }
+
+    /// Registers `fd` with the poller for `owner`; closes it and returns `false` on failure.
+    func register(_ fd: Int32, _ owner: SocketOwner, events: UInt32) -> Bool {
+        guard poller.add(fd, events: events) else {
+            close(fd)
+            return false
+        }
+        sockets[fd] = owner
+        return true
+    }
+
+    /// Unregisters and closes `fd`.
+    func release(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        poller.remove(fd)
+        sockets[fd] = nil
+        close(fd)
+    }
+
+    /// Handles readiness of a registered descriptor.
+    func handleEvent(fd: Int32, events: UInt32) {
+        now = clock()
+        guard let owner = sockets[fd] else { return }
+        switch owner {
+        case .udp(let key): udpReadable(key)
+        case .icmp(let key): icmpReadable(key)
+        case .tcp(let key): tcpEvent(key, events: events)
+        case .listener(let name): listenerReadable(name)
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+@Sendable func monotonicNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
+}
+
+/// Seconds as nanoseconds, clamped to a sane range.
+func nanoseconds(_ seconds: Double) -> UInt64 {
+    guard seconds.isFinite, seconds > 0 else { return 0 }
+    return UInt64(min(seconds, 1e9) * 1e9)
+}

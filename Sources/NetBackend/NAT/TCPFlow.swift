@@ -1,0 +1,103 @@
+/// A TCP connection between the guest and the remote it sees (`remote`), carried by one host socket.
+struct TCPFlowKey: Hashable {
+    var guest: IPv4Endpoint
+    var remote: IPv4Endpoint
+}
+
+/// TCP segment flags.
+enum TCPFlag {
+    static let fin: UInt8 = 0x01
+    static let syn: UInt8 = 0x02
+    static let rst: UInt8 = 0x04
+    static let psh: UInt8 = 0x08
+    static let ack: UInt8 = 0x10
+}
+
+/// Whether `a` comes before `b` in sequence space.
+func sequenceLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
+
+/// One connection's state.
+///
+/// Guest to host: bytes are written to the host socket as they arrive and acknowledged only as far as the socket
+/// accepted them; the window offered to the guest is the socket's free send space. Host to guest: bytes are read
+/// from the host socket only as far as the guest's window allows, and kept in ``buffer`` until the guest
+/// acknowledges them, so memory per connection is bounded by the guest's window and ``NATLimits``.
+final class TCPFlow {
+    enum State {
+        /// The guest's SYN arrived; the host connect is under way.
+        case connecting
+        /// A port forward accepted a host connection; our SYN to the guest awaits its SYN-ACK.
+        case synSent
+        /// Data flows (including half-closed states).
+        case established
+    }
+
+    var fd: Int32
+    var state: State
+    /// The events the poller watches for `fd` (0 when it is not registered).
+    var interest: UInt32 = 0
+    var polled = true
+
+    // Guest to host.
+    /// The next sequence number expected from the guest.
+    var receiveNext: UInt32 = 0
+    var guestFinished = false
+    var guestISN: UInt32 = 0
+    /// The guest's window shift, and ours (both 0 unless both SYNs carried the option).
+    var guestWindowShift: UInt8 = 0
+    var ourWindowShift: UInt8 = 0
+    var guestMSS = 536
+    /// Guest bytes the host socket refused: the window is being held shut until the socket drains.
+    var waitingWritable = false
+
+    // Host to guest.
+    let initialSequence: UInt32
+    /// The oldest byte the guest has not acknowledged (``buffer`` starts here, at ``head``).
+    var sendUnacknowledged: UInt32
+    var buffer: [UInt8] = []
+    var head = 0
+    /// Buffered bytes already sent at least once.
+    var sentCount = 0
+    var guestWindow = 536
+    var hostFinished = false
+    var finSent = false
+    var finAcknowledged = false
+    var duplicateAcks = 0
+    var retransmitDeadline: UInt64?
+    var retries = 0
+    var deadline: UInt64 = 0
+    /// The guest's SYN, for an ICMP error if the host connect fails.
+    var synPacket: IPv4Packet?
+
+    init(fd: Int32, state: State, initialSequence: UInt32) {
+        self.fd = fd
+        self.state = state
+        self.initialSequence = initialSequence
+        sendUnacknowledged = initialSequence &+ 1
+    }
+
+    /// Bytes read from the host and not yet acknowledged.
+    var buffered: Int { buffer.count - head }
+    /// Bytes read from the host and not yet sent.
+    var unsent: Int { buffered - sentCount }
+    /// The next sequence number we send.
+    var sendNext: UInt32 {
+        sendUnacknowledged &+ UInt32(truncatingIfNeeded: sentCount) &+ (finSent ? 1 : 0)
+    }
+
+    /// Forgets `count` acknowledged bytes.
+    func consume(_ count: Int) {
+        guard count > 0 else { return }
+        let taken = min(count, buffered)
+        head += taken
+        sentCount = max(0, sentCount - taken)
+        sendUnacknowledged = sendUnacknowledged &+ UInt32(truncatingIfNeeded: taken)
+        if head == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            head = 0
+        } else if head >= 1 << 16, head * 2 >= buffer.count {
+            buffer.removeFirst(head)
+            head = 0
+        }
+    }
+}
