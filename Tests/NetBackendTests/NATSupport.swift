@@ -71,6 +71,13 @@ final class NATBench {
         return packets
     }
 
+    /// The IPv4 packets queued for the guest now, without waiting.
+    func queuedPackets() -> [IPv4Packet] {
+        port.drain().compactMap { frame in
+            frame.u16(12) == EtherType.ipv4 ? try? IPv4Packet(parsing: frame, at: 14) : nil
+        }
+    }
+
     func counter(_ name: String) -> UInt64 { nat.counter(name) }
 }
 

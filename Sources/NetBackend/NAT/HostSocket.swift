@@ -126,6 +126,19 @@ enum HostSocket {
         max(0, Int(cnet_outq(fd)))
     }
 
+    /// Free space in a socket's send buffer as the kernel accounts it (`SO_MEMINFO`: send buffer size minus the
+    /// memory queued), so a send of about this many bytes is accepted.
+    static func sendSpace(_ fd: Int32) -> Int {
+        var info = [UInt32](repeating: 0, count: 9)
+        var length = socklen_t(4 * info.count)
+        // SO_MEMINFO (55) fills SK_MEMINFO_*: index 3 is the send buffer, 5 the memory queued for sending.
+        let result = info.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, 55, $0.baseAddress, &length) }
+        guard result == 0, length >= 24 else {
+            return max(0, Int(option(fd, SOL_SOCKET, SO_SNDBUF)) - unsentBytes(fd))
+        }
+        return max(0, Int(info[3]) - Int(info[5]))
+    }
+
     /// Closes `fd` so the peer sees a reset rather than an orderly close.
     static func abort(_ fd: Int32) {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)

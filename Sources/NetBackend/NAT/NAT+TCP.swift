@@ -258,15 +258,17 @@ extension NATEngine {
 
     private func receiveData(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
         guard !flow.guestFinished, flow.fd >= 0 else { return }
-        var payload = segment.payload
+        let payload = segment.payload
         let offset = flow.receiveNext &- segment.sequence
+        var skip = 0
         if offset != 0 {
             // Before receiveNext (a retransmission, maybe partly new) or after it (a gap).
             guard Int32(bitPattern: offset) > 0 else { return counts.bump(.dropTCPOutOfOrder) }
             guard Int(offset) < payload.count else { return }
-            payload.removeFirst(Int(offset))
+            skip = Int(offset)
         }
-        let sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
+        let wanted = payload.count - skip
+        let sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, UnsafeRawBufferPointer(rebasing: $0[skip...])) }
         if sent < 0 {
             if sent == -Int(EAGAIN) {
                 counts.bump(.tcpSendPartial)
@@ -278,7 +280,7 @@ extension NATEngine {
             return resetFlow(key, flow)
         }
         flow.receiveNext = flow.receiveNext &+ UInt32(truncatingIfNeeded: sent)
-        if sent < payload.count {
+        if sent < wanted {
             counts.bump(.tcpSendPartial)
             flow.waitingWritable = true
             updateInterest(flow)
@@ -379,14 +381,10 @@ extension NATEngine {
                 if total <= 0 { counts.bump(.tcpBufferLimited) }
                 return
             }
-            let start = flow.buffer.count
-            flow.buffer.append(contentsOf: repeatElement(0, count: length))
-            let received = flow.buffer.withUnsafeMutableBytes { buffer in
-                recv(
-                    flow.fd, buffer.baseAddress.map { $0 + start }, length, Int32(MSG_DONTWAIT))
-            }
+            if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, 256 << 10)) }
+            let received = scratch.withUnsafeMutableBytes { recv(flow.fd, $0.baseAddress, length, Int32(MSG_DONTWAIT)) }
             let code = errno
-            flow.buffer.removeLast(length - max(0, received))
+            if received > 0 { flow.buffer.append(contentsOf: scratch[0..<received]) }
             if received > 0 {
                 tcpBuffered += received
                 if received < length { return }
@@ -402,11 +400,14 @@ extension NATEngine {
         }
     }
 
-    /// The window we offer the guest: the host socket's free send space, 0 once the guest has finished.
+    /// The window we offer the guest: the host socket's free send space (0 below one segment, so the guest waits for
+    /// the window update rather than sending into a full socket), 0 once the guest has finished.
     func advertisedWindow(_ flow: TCPFlow) -> Int {
-        guard flow.fd >= 0, !flow.guestFinished else { return 0 }
-        let capacity = Int(HostSocket.option(flow.fd, SOL_SOCKET, SO_SNDBUF))
-        let free = max(0, capacity - HostSocket.unsentBytes(flow.fd))
+        guard flow.fd >= 0, !flow.guestFinished, flow.state == .established || flow.state == .connecting else {
+            return 0
+        }
+        let free = HostSocket.sendSpace(flow.fd)
+        guard free >= min(segmentSize(flow), 65_535) else { return 0 }
         return min(free, 65_535 << Int(flow.ourWindowShift))
     }
 

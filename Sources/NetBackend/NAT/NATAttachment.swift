@@ -151,7 +151,10 @@ final class NATRuntime: @unchecked Sendable {
             detachedDrops.add(1, ordering: .relaxed)
             return
         }
-        let bytes = [UInt8](frame)
+        let bytes = [UInt8](unsafeUninitializedCapacity: frame.count) { buffer, count in
+            if let source = frame.baseAddress, let target = buffer.baseAddress { memcpy(target, source, frame.count) }
+            count = frame.count
+        }
         let (frames, wake) = engine.withLock { engine -> ([[UInt8]], Bool) in
             engine.handleFrame(bytes, metadata: metadata)
             let wake = engine.wakeNeeded

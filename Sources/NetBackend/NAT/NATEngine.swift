@@ -37,6 +37,8 @@ final class NATEngine: @unchecked Sendable {
     var wakeNeeded = false
     /// Whether the process may bind ports below ``unprivilegedPortStart``.
     var isPrivileged = geteuid() == 0
+    /// Where host sockets are read into before the bytes are copied to a flow.
+    var scratch: [UInt8] = []
 
     /// What a descriptor registered with the poller belongs to.
     enum SocketOwner {

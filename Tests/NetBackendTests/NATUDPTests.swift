@@ -1,0 +1,146 @@
+import Glibc
+import NICCore
+import Synchronization
+import Testing
+
+@testable import NetBackend
+
+@Suite("NAT UDP and the DNS proxy")
+struct NATUDPTests {
+    @Test("a datagram to the gateway reaches a host loopback server, and its answer comes back")
+    func udpThroughGateway() throws {
+        let server = LoopbackUDPServer()
+        defer { server.stop() }
+        let bench = try NATBench()
+        bench.sendIP(guestUDP(from: 40_000, to: IPv4Endpoint(natGateway, server.port), payload: Array("hello".utf8)))
+        let reply = try #require(bench.receivePackets { $0.proto == IPProtocolNumber.udp }.first)
+        #expect(reply.source == natGateway && reply.destination == natGuestIP)
+        #expect(reply.payload.u16(0) == server.port && reply.payload.u16(2) == 40_000)
+        #expect(Array(reply.payload[8...]) == Array("hello".utf8))
+        #expect(
+            transportChecksum(source: reply.source, destination: reply.destination, proto: 17, segment: reply.payload)
+                == 0)
+        #expect(server.received.value == [Array("hello".utf8)])
+        #expect(bench.nat.flowCounts.udp == 1)
+    }
+
+    @Test("without localhostReachable the gateway does not lead to host loopback")
+    func gatewayLoopbackClosed() throws {
+        let server = LoopbackUDPServer()
+        defer { server.stop() }
+        var configuration = loopbackNATConfiguration()
+        configuration.localhostReachable = false
+        let bench = try NATBench(configuration)
+        bench.sendIP(guestUDP(from: 40_000, to: IPv4Endpoint(natGateway, server.port), payload: [1]))
+        let error = try #require(bench.receivePackets(timeout: 0.3).first)
+        #expect(error.proto == 1 && error.payload[0] == 3 && error.payload[1] == 13)
+        #expect(bench.counter("drop_policy_loopback") == 1)
+        // Loopback addressed directly is refused too.
+        bench.sendIP(guestUDP(from: 40_001, to: IPv4Endpoint(.loopback, server.port), payload: [2]))
+        #expect(bench.counter("drop_policy_loopback") == 2)
+        usleep(50_000)
+        #expect(server.received.value.isEmpty)
+    }
+
+    @Test("a datagram to a closed loopback port earns 'port unreachable'")
+    func portUnreachable() throws {
+        let bench = try NATBench()
+        // A port nobody listens on: bind, read the number, close.
+        let probe = LoopbackUDPServer()
+        let closedPort = probe.port
+        probe.stop()
+        bench.sendIP(guestUDP(from: 40_002, to: IPv4Endpoint(natGateway, closedPort), payload: [1, 2, 3]))
+        // The refusal surfaces on the next send or receive of the connected socket.
+        usleep(20_000)
+        bench.sendIP(guestUDP(from: 40_002, to: IPv4Endpoint(natGateway, closedPort), payload: [4, 5, 6]))
+        let error = try #require(bench.receivePackets { $0.proto == 1 }.first)
+        #expect(error.payload[0] == 3 && error.payload[1] == 3)
+        #expect(error.payload.u16(8 + 20 + 2) == closedPort)
+    }
+
+    @Test("the DNS proxy at .3 forwards to the configured resolver and answers from .3:53")
+    func dnsProxyUDP() throws {
+        let resolver = LoopbackUDPServer { query in
+            var answer = query
+            if answer.count > 2 { answer[2] |= 0x80 }  // QR: a response
+            return answer
+        }
+        defer { resolver.stop() }
+        let bench = try NATBench(loopbackNATConfiguration(dns: [IPv4Endpoint(.loopback, resolver.port)]))
+        let query: [UInt8] =
+            [0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 4] + Array("vnic".utf8) + [0, 0, 1, 0, 1]
+        bench.sendIP(guestUDP(from: 33_333, to: IPv4Endpoint(natDNS, 53), payload: query))
+        let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
+        #expect(reply.source == natDNS && reply.payload.u16(0) == 53 && reply.payload.u16(2) == 33_333)
+        #expect(reply.payload.u16(8) == 0xABCD && reply.payload[10] & 0x80 != 0)
+        #expect(resolver.received.value.first == query)
+    }
+
+    @Test("the DNS address answers nothing but port 53; no resolver configured is counted")
+    func dnsOtherPorts() throws {
+        let bench = try NATBench()
+        bench.sendIP(guestUDP(from: 1000, to: IPv4Endpoint(natDNS, 54), payload: [0]))
+        let error = try #require(bench.port.drain().first)
+        let packet = try IPv4Packet(parsing: error, at: 14)
+        #expect(packet.payload[0] == 3 && packet.payload[1] == 3)
+        bench.sendIP(guestUDP(from: 1000, to: IPv4Endpoint(natDNS, 53), payload: [0]))
+        #expect(bench.counter("dns_no_server") == 1)
+    }
+
+    @Test("UDP flows expire after the idle timeout and their sockets close")
+    func udpExpiry() throws {
+        let server = LoopbackUDPServer()
+        defer { server.stop() }
+        let clock = Shared<UInt64>(1_000_000_000)
+        let nat = try NATAttachment(configuration: loopbackNATConfiguration(), clock: { clock.value })
+        defer { nat.close() }
+        let port = FramePort()
+        port.attach(nat)
+        port.send(
+            ethernetFrame(
+                to: nat.configuration.gatewayMAC, from: natGuestMAC, type: EtherType.ipv4,
+                payload: guestUDP(from: 40_000, to: IPv4Endpoint(natGateway, server.port), payload: [1])))
+        #expect(nat.flowCounts.udp == 1)
+        clock.withLock { $0 += 179_000_000_000 }
+        nat.runtime.runTimers()
+        #expect(nat.flowCounts.udp == 1)
+        clock.withLock { $0 += 2_000_000_000 }
+        nat.runtime.runTimers()
+        #expect(nat.flowCounts.udp == 0)
+        #expect(nat.counter("udp_flows_expired") == 1)
+    }
+
+    @Test("the flow limit holds and is counted")
+    func udpFlowLimit() throws {
+        let server = LoopbackUDPServer()
+        defer { server.stop() }
+        var configuration = loopbackNATConfiguration()
+        configuration.limits.udpFlows = 4
+        let bench = try NATBench(configuration)
+        for source in UInt16(2000)..<2010 {
+            bench.sendIP(guestUDP(from: source, to: IPv4Endpoint(natGateway, server.port), payload: [1]))
+        }
+        #expect(bench.nat.flowCounts.udp == 4)
+        #expect(bench.counter("drop_udp_flow_limit") == 6)
+    }
+
+    @Test("a large reply is fragmented to the MTU for the guest")
+    func largeReplyFragmented() throws {
+        let server = LoopbackUDPServer { _ in [UInt8](repeating: 0x5A, count: 4000) }
+        defer { server.stop() }
+        let bench = try NATBench()
+        bench.sendIP(guestUDP(from: 40_010, to: IPv4Endpoint(natGateway, server.port), payload: [1]))
+        let fragments = bench.receivePackets(atLeast: 3) { $0.proto == 17 }
+        #expect(fragments.count == 3)
+        #expect(fragments.allSatisfy { $0.header.count + $0.payload.count <= 1500 })
+        var reassembly = NATReassembly()
+        var whole: IPv4Packet?
+        for fragment in fragments {
+            if case .complete(let packet) = reassembly.add(fragment, now: 0, limits: NATLimits(), timeout: 1) {
+                whole = packet
+            }
+        }
+        let datagram = try #require(whole).payload
+        #expect(datagram.count == 4008 && datagram[8...].allSatisfy { $0 == 0x5A })
+    }
+}
