@@ -18,7 +18,7 @@ enum NATCounter: Int, CaseIterable {
     case tcpConnects, tcpRefused, tcpUnreachable, tcpResetsSent, tcpRetransmits, tcpFlowsTimedOut, tcpSendPartial
     case tcpBufferLimited
     case dropPolicyDenied, dropPolicyLoopback
-    case dropPortClosed, dropNoGuestAddress, dropQueueFull, dropDetached
+    case dropPortClosed, dropNoGuestAddress
     case forwardAccepted, forwardErrors
 
     /// The counter's name in ``NATAttachment/counters``.
