@@ -218,7 +218,11 @@ extension NATEngine {
             if finSequence == flow.receiveNext {
                 flow.guestFinished = true
                 flow.receiveNext = flow.receiveNext &+ 1
-                if flow.fd >= 0 { _ = Glibc.shutdown(flow.fd, Int32(SHUT_WR)) }
+                if flow.pendingCount > 0 {
+                    flow.shutdownPending = true
+                } else if flow.fd >= 0 {
+                    _ = Glibc.shutdown(flow.fd, Int32(SHUT_WR))
+                }
             }
             needAck = true
         }
@@ -257,7 +261,11 @@ extension NATEngine {
     }
 
     private func receiveData(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
-        guard !flow.guestFinished, flow.fd >= 0 else { return }
+        guard !flow.guestFinished else { return }
+        guard flow.fd >= 0 else {
+            counts.bump(.dropTCPSocket)
+            return resetFlow(key, flow)
+        }
         let payload = segment.payload
         let offset = flow.receiveNext &- segment.sequence
         var skip = 0
@@ -268,23 +276,55 @@ extension NATEngine {
             skip = Int(offset)
         }
         let wanted = payload.count - skip
-        let sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, UnsafeRawBufferPointer(rebasing: $0[skip...])) }
-        if sent < 0 {
-            if sent == -Int(EAGAIN) {
+        var sent = 0
+        if flow.pendingCount == 0 {
+            let result = payload.withUnsafeBytes {
+                HostSocket.send(flow.fd, UnsafeRawBufferPointer(rebasing: $0[skip...]))
+            }
+            if result < 0, result != -Int(EAGAIN) {
+                counts.bump(.dropTCPSocket)
+                return resetFlow(key, flow)
+            }
+            sent = max(0, result)
+        }
+        var queued = 0
+        if sent < wanted {
+            let room = max(0, config.limits.tcpGuestSlackPerFlow - flow.pendingCount)
+            queued = min(room, wanted - sent, max(0, config.limits.tcpBufferTotal - tcpBuffered))
+            if queued > 0 {
+                flow.pending.append(contentsOf: payload[(skip + sent)..<(skip + sent + queued)])
+                tcpBuffered += queued
+            }
+            if sent + queued < wanted {
                 counts.bump(.tcpSendPartial)
                 flow.waitingWritable = true
-                updateInterest(flow)
-                return
             }
-            counts.bump(.dropTCPSocket)
-            return resetFlow(key, flow)
-        }
-        flow.receiveNext = flow.receiveNext &+ UInt32(truncatingIfNeeded: sent)
-        if sent < wanted {
-            counts.bump(.tcpSendPartial)
-            flow.waitingWritable = true
             updateInterest(flow)
         }
+        flow.receiveNext = flow.receiveNext &+ UInt32(truncatingIfNeeded: sent + queued)
+    }
+
+    /// Writes pending guest bytes to the host socket; `false` when the connection was reset.
+    private func flushPending(_ key: TCPFlowKey, _ flow: TCPFlow) -> Bool {
+        guard flow.fd >= 0 else { return true }
+        for _ in 0..<16 where flow.pendingCount > 0 {
+            let result = flow.pending.withUnsafeBytes {
+                HostSocket.send(flow.fd, UnsafeRawBufferPointer(rebasing: $0[flow.pendingHead...]))
+            }
+            if result == -Int(EAGAIN) { break }
+            guard result > 0 else {
+                counts.bump(.dropTCPSocket)
+                resetFlow(key, flow)
+                return false
+            }
+            flow.consumePending(result)
+            tcpBuffered -= min(tcpBuffered, result)
+        }
+        if flow.pendingCount == 0, flow.shutdownPending {
+            flow.shutdownPending = false
+            _ = Glibc.shutdown(flow.fd, Int32(SHUT_WR))
+        }
+        return true
     }
 
     // MARK: From the host
@@ -321,9 +361,13 @@ extension NATEngine {
                     return resetFlow(key, flow)
                 }
             }
-            if events & NATPoller.writable != 0, flow.waitingWritable {
-                flow.waitingWritable = false
-                sendSegment(key, flow, flags: TCPFlag.ack)  // the window update
+            if events & NATPoller.writable != 0 {
+                let flushed = flow.pendingCount
+                guard flushPending(key, flow) else { return }
+                if flow.waitingWritable || flushed != flow.pendingCount {
+                    flow.waitingWritable = false
+                    sendSegment(key, flow, flags: TCPFlag.ack)  // the window update
+                }
             }
             pump(key, flow)
             if events & UInt32(EPOLLHUP.rawValue) != 0, tcpFlows[key] === flow, flow.hostFinished {
@@ -400,15 +444,16 @@ extension NATEngine {
         }
     }
 
-    /// The window we offer the guest: the host socket's free send space (0 below one segment, so the guest waits for
-    /// the window update rather than sending into a full socket), 0 once the guest has finished.
+    /// The window we offer the guest: the host socket's free send space plus the unused slack (0 below one segment,
+    /// so the guest waits for the window update rather than sending into a full socket), 0 once the guest finished.
     func advertisedWindow(_ flow: TCPFlow) -> Int {
         guard flow.fd >= 0, !flow.guestFinished, flow.state == .established || flow.state == .connecting else {
             return 0
         }
-        let free = HostSocket.sendSpace(flow.fd)
-        guard free >= min(segmentSize(flow), 65_535) else { return 0 }
-        return min(free, 65_535 << Int(flow.ourWindowShift))
+        let slack = max(0, config.limits.tcpGuestSlackPerFlow - flow.pendingCount)
+        let window = (flow.pendingCount == 0 ? HostSocket.sendSpace(flow.fd) : 0) + slack
+        guard window >= min(segmentSize(flow), 65_535) else { return 0 }
+        return min(window, 65_535 << Int(flow.ourWindowShift))
     }
 
     // MARK: Timers
@@ -495,7 +540,7 @@ extension NATEngine {
 
     private func removeFlow(_ key: TCPFlowKey, _ flow: TCPFlow) {
         detachSocket(flow)
-        tcpBuffered -= min(tcpBuffered, flow.buffered)
+        tcpBuffered -= min(tcpBuffered, flow.buffered + flow.pendingCount)
         tcpFlows[key] = nil
     }
 
@@ -511,7 +556,7 @@ extension NATEngine {
         var interest: UInt32 = 0
         let room = min(flow.guestWindow, config.limits.tcpBufferPerFlow) - flow.buffered
         if !flow.hostFinished, room > 0, tcpBuffered < config.limits.tcpBufferTotal { interest |= NATPoller.readable }
-        if flow.waitingWritable { interest |= NATPoller.writable }
+        if flow.waitingWritable || flow.pendingCount > 0 { interest |= NATPoller.writable }
         if interest != flow.interest {
             flow.interest = interest
             poller.modify(flow.fd, events: interest)

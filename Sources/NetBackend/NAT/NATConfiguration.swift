@@ -102,7 +102,10 @@ public struct NATLimits: Sendable {
     public var icmpFlows = 64
     /// Bytes read from host sockets and not yet acknowledged by the guest, per TCP connection.
     public var tcpBufferPerFlow = 4 << 20
-    /// Bytes read from host sockets and not yet acknowledged by the guest, all connections together.
+    /// Bytes from the guest acknowledged before the host socket took them, per TCP connection: the slack that keeps
+    /// the guest's window open while the kernel grows the socket's send buffer.
+    public var tcpGuestSlackPerFlow = 256 << 10
+    /// Bytes held for TCP connections (both directions), all connections together.
     public var tcpBufferTotal = 64 << 20
     /// IPv4 datagrams being reassembled at once.
     public var reassemblies = 16

@@ -19,7 +19,9 @@ func sequenceLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) 
 /// One connection's state.
 ///
 /// Guest to host: bytes are written to the host socket as they arrive and acknowledged only as far as the socket
-/// accepted them; the window offered to the guest is the socket's free send space. Host to guest: bytes are read
+/// accepted them, plus a small bounded slack (``pending``) that keeps the guest's window open while the kernel grows
+/// the socket's send buffer; the window offered to the guest is the socket's free send space plus the unused slack.
+/// Host to guest: bytes are read
 /// from the host socket only as far as the guest's window allows, and kept in ``buffer`` until the guest
 /// acknowledges them, so memory per connection is bounded by the guest's window and ``NATLimits``.
 final class TCPFlow {
@@ -47,8 +49,13 @@ final class TCPFlow {
     var guestWindowShift: UInt8 = 0
     var ourWindowShift: UInt8 = 0
     var guestMSS = 536
-    /// Guest bytes the host socket refused: the window is being held shut until the socket drains.
+    /// The window offered to the guest was closed: send a window update when the socket drains.
     var waitingWritable = false
+    /// Guest bytes acknowledged but not yet taken by the host socket (at most the per-flow slack).
+    var pending: [UInt8] = []
+    var pendingHead = 0
+    /// The guest's FIN arrived while bytes were pending: shut the socket's write side once they are written.
+    var shutdownPending = false
 
     // Host to guest.
     let initialSequence: UInt32
@@ -74,6 +81,21 @@ final class TCPFlow {
         self.state = state
         self.initialSequence = initialSequence
         sendUnacknowledged = initialSequence &+ 1
+    }
+
+    /// Guest bytes waiting for the host socket.
+    var pendingCount: Int { pending.count - pendingHead }
+
+    /// Forgets `count` pending bytes the host socket took.
+    func consumePending(_ count: Int) {
+        pendingHead += min(count, pendingCount)
+        if pendingHead == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead >= 1 << 16, pendingHead * 2 >= pending.count {
+            pending.removeFirst(pendingHead)
+            pendingHead = 0
+        }
     }
 
     /// Bytes read from the host and not yet acknowledged.
