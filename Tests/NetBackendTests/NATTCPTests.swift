@@ -114,6 +114,25 @@ struct NATTCPTests {
         #expect(bench.nat.flowCounts.tcp == 0)
     }
 
+    @Test("DNS over TCP to .3:53 reaches the configured resolver")
+    func dnsOverTCP() throws {
+        let resolver = LoopbackTCPListener()
+        let bench = try NATBench(loopbackNATConfiguration(dns: [IPv4Endpoint(.loopback, resolver.port)]))
+        let guest = GuestConnection(bench, to: IPv4Endpoint(natDNS, 53))
+        let synAck = try #require(guest.open())
+        #expect(synAck.sourcePort == 53)
+        let server = resolver.accept()
+        try #require(server >= 0)
+        defer { close(server) }
+        let query: [UInt8] = [0, 4, 0xAB, 0xCD, 1, 0]
+        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: query)
+        #expect(readBytes(server, count: query.count) == query)
+        let response: [UInt8] = [0, 2, 0xAB, 0xCD]
+        _ = Glibc.send(server, response, response.count, 0)
+        let answer = guest.segments { !$0.payload.isEmpty }.first { !$0.payload.isEmpty }
+        #expect(answer?.payload == [0, 2, 0xAB, 0xCD])
+    }
+
     @Test("a refused connect is answered with RST")
     func refused() throws {
         let closedPort: UInt16 = {
