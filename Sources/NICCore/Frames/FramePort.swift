@@ -36,7 +36,13 @@ public final class FramePort: @unchecked Sendable {
     private let inboundCount = Atomic<UInt64>(0)
     private let taps = Mutex<[any FrameTap]>([])
     private let tapCount = Atomic<Int>(0)
-    private let wakeup = Mutex<(@Sendable () -> Void)?>(nil)
+    /// The callback sits in a struct: a bare function type stored in the generic `Mutex` is re-wrapped in a
+    /// reabstraction thunk on every `withLock` access, a chain that grows per frame and overflows the stack when
+    /// it is finally released.
+    private struct Wakeup {
+        var callback: (@Sendable () -> Void)?
+    }
+    private let wakeup = Mutex<Wakeup>(Wakeup())
 
     // Card-thread state.
     @exclusivity(unchecked) private var attachmentStorage: (any NetworkAttachment)?
@@ -75,8 +81,8 @@ public final class FramePort: @unchecked Sendable {
 
     /// Called from any thread when frames or a link change wait for the card's thread.
     public var onWork: (@Sendable () -> Void)? {
-        get { wakeup.withLock { $0 } }
-        set { wakeup.withLock { $0 = newValue } }
+        get { wakeup.withLock { $0.callback } }
+        set { wakeup.withLock { $0.callback = newValue } }
     }
 
     /// Adds a tap that sees every frame through the port.
@@ -139,7 +145,7 @@ public final class FramePort: @unchecked Sendable {
 
     private func signalWork() {
         work.store(true, ordering: .releasing)
-        wakeup.withLock { $0 }?()
+        wakeup.withLock { $0.callback }?()
     }
 
     // MARK: Card side (card thread)
