@@ -40,6 +40,7 @@ func run(_ arguments: [String]) throws(CommandLineError) -> Int32 {
     case "bench": return try BenchCommand.run(rest)
     case "record-fixtures": return try RecordCommand.run(rest)
     case "fuzz-decode": return try FuzzDecodeCommand.run(rest)
+    case "nat": return try NATCommand.run(rest)
     default: throw CommandLineError(message: "unknown command '\(command)'\n\n\(usage)")
     }
 }

@@ -241,7 +241,7 @@ extension NATEngine {
                 !segment.has(TCPFlag.fin)
             {
                 flow.duplicateAcks += 1
-                if flow.duplicateAcks == 3 { retransmit(flow) }
+                if flow.duplicateAcks == 3 { retransmit(key, flow) }
             }
             if acknowledged == 0 { flow.guestWindow = window }
             return
@@ -384,9 +384,12 @@ extension NATEngine {
         readFromHost(key, flow)
         guard tcpFlows[key] === flow else { return }
         let size = segmentSize(flow)
+        // In flight at most the guest's window, and at most as many segments as a card's queue sensibly holds: the
+        // frames wait in the port's bounded queue until the guest drains it.
+        let limit = min(flow.guestWindow, config.limits.tcpSegmentsInFlight * size)
         var segments = 0
         while flow.unsent > 0, segments < 4096 {
-            let room = flow.guestWindow - flow.sentCount
+            let room = limit - flow.sentCount
             guard room > 0 else { break }
             let length = min(size, flow.unsent, room)
             let start = flow.head + flow.sentCount
@@ -462,11 +465,22 @@ extension NATEngine {
         nanoseconds(config.timeouts.tcpRetransmit) << UInt64(min(flow.retries, 6))
     }
 
-    private func retransmit(_ flow: TCPFlow) {
+    /// Sends the oldest unacknowledged segment again (only that one: the guest keeps what arrived after a loss and
+    /// acknowledges past it), and restarts the timer with backoff.
+    private func retransmit(_ key: TCPFlowKey, _ flow: TCPFlow) {
         counts.bump(.tcpRetransmits)
-        flow.sentCount = 0
-        flow.finSent = false
         flow.duplicateAcks = 0
+        if flow.sentCount > 0 {
+            let length = min(segmentSize(flow), flow.sentCount)
+            let payload = Array(flow.buffer[flow.head..<(flow.head + length)])
+            let fin: UInt8 = flow.finSent && length == flow.sentCount ? TCPFlag.fin : 0
+            sendSegment(
+                key, flow, flags: TCPFlag.ack | fin, sequence: flow.sendUnacknowledged, payload: payload)
+        } else if flow.finSent {
+            sendSegment(key, flow, flags: TCPFlag.fin | TCPFlag.ack, sequence: flow.sendUnacknowledged)
+        }
+        flow.retransmitDeadline = now &+ retransmitInterval(flow)
+        arm(flow.retransmitDeadline ?? now)
     }
 
     func runTCPTimers() -> UInt64? {
@@ -490,8 +504,7 @@ extension NATEngine {
                     sendSegment(key, flow, flags: TCPFlag.ack, sequence: flow.sendUnacknowledged, payload: probe)
                     flow.retransmitDeadline = now &+ retransmitInterval(flow)
                 } else {
-                    retransmit(flow)
-                    pump(key, flow)
+                    retransmit(key, flow)
                 }
             }
             if flow.deadline <= now {

@@ -107,6 +107,9 @@ public struct NATLimits: Sendable {
     public var tcpGuestSlackPerFlow = 256 << 10
     /// Bytes held for TCP connections (both directions), all connections together.
     public var tcpBufferTotal = 64 << 20
+    /// Segments sent to the guest and not yet acknowledged, per TCP connection (a card's receive queue holds 256
+    /// frames by default; more in flight only overflows it).
+    public var tcpSegmentsInFlight = 128
     /// IPv4 datagrams being reassembled at once.
     public var reassemblies = 16
     /// Fragments held per datagram being reassembled.
