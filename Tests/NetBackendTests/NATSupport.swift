@@ -192,7 +192,7 @@ final class LoopbackUDPServer: @unchecked Sendable {
 }
 
 /// A TCP listener on 127.0.0.1 with a free port.
-final class LoopbackTCPListener {
+final class LoopbackTCPListener: Sendable {
     let fd: Int32
     let port: UInt16
 

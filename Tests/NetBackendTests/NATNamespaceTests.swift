@@ -1,0 +1,189 @@
+import Foundation
+import Glibc
+import NICCore
+import Synchronization
+import Testing
+
+@testable import NetBackend
+
+/// Runs a command, bounded by `timeout` (then terminated by its pid); its exit status and standard output.
+@discardableResult
+func runCommand(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (-1, "\(error)") }
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let partial = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (-2, "timed out: \(arguments.joined(separator: " ")): \(partial)")
+    }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers every request with `body`, on a bounded thread.
+final class LoopbackHTTPServer: @unchecked Sendable {
+    let listener = LoopbackTCPListener()
+    private let running = Atomic<Bool>(true)
+    var port: UInt16 { listener.port }
+
+    init(body: [UInt8]) {
+        let listener = self.listener
+        let thread = Thread { [self] in
+            for _ in 0..<20 where running.load(ordering: .acquiring) {
+                let client = listener.accept(timeout: 0.5)
+                guard client >= 0 else { continue }
+                // Read the whole request: closing with unread bytes would reset the connection.
+                var request: [UInt8] = []
+                for _ in 0..<100 where !request.suffix(4).elementsEqual([13, 10, 13, 10]) {
+                    let got = readBytes(client, count: 1, timeout: 2)
+                    if got.isEmpty { break }
+                    request += got
+                }
+                let header = Array("HTTP/1.0 200 OK\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+                var sent = 0
+                let all = header + body
+                while sent < all.count {
+                    let result = all.withUnsafeBytes { Glibc.send(client, $0.baseAddress! + sent, all.count - sent, 0) }
+                    if result <= 0 { break }
+                    sent += result
+                }
+                Glibc.shutdown(client, Int32(SHUT_WR))
+                _ = readBytes(client, count: 1, timeout: 2)
+                close(client)
+            }
+        }
+        thread.start()
+    }
+
+    func stop() { running.store(false, ordering: .releasing) }
+}
+
+@Suite("NAT with the Linux stack in a network namespace", .serialized)
+struct NATNamespaceTests {
+    /// Why the namespace test cannot run here, or `nil`.
+    static var missingPrerequisite: String? {
+        if geteuid() != 0 { return "needs root (ip netns, TAP)" }
+        if access("/dev/net/tun", R_OK | W_OK) != 0 { return "no /dev/net/tun" }
+        if runCommand(["ip", "-V"]).status != 0 { return "no 'ip' (iproute2)" }
+        if runCommand(["busybox", "true"]).status != 0 { return "no busybox" }
+        return nil
+    }
+
+    @Test("udhcpc gets a lease, ping reaches the gateway, wget downloads from host loopback, a port forward reaches in")
+    func linuxGuest() throws {
+        if let reason = Self.missingPrerequisite {
+            print("SKIP NAT namespace test: \(reason)")
+            return
+        }
+        let namespace = "vnic-nat-test-\(getpid())"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
+            runCommand(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+        }
+
+        let blob = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        let http = LoopbackHTTPServer(body: blob)
+        defer { http.stop() }
+        let forwardPort = NATPortForwardTests.freePort()
+        var configuration = loopbackNATConfiguration()
+        configuration.portForwards = [
+            PortForwardRule(
+                name: "nc", transport: .tcp, hostAddress: .loopback, hostPort: forwardPort, guestPort: 8022)
+        ]
+        let nat = try NATAttachment(configuration: configuration)
+        defer { nat.close() }
+        let tap = try TAPFrontEnd(name: "vnictap0", networkNamespace: "/run/netns/\(namespace)", attachment: nat)
+        defer { tap.close() }
+        #expect(tap.interfaceName == "vnictap0")
+        #expect(inside(["ip", "link", "set", "lo", "up"]).status == 0)
+        #expect(inside(["ip", "link", "set", "vnictap0", "up"]).status == 0)
+
+        let script = temporaryPath("udhcpc.sh")
+        try """
+        #!/bin/sh
+        if [ "$1" = bound ]; then
+            ip addr add "$ip/$mask" dev "$interface"
+            ip route add default via "$router" dev "$interface"
+        fi
+        exit 0
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        defer { unlink(script) }
+        let lease = inside(["busybox", "udhcpc", "-i", "vnictap0", "-n", "-q", "-t", "5", "-s", script])
+        #expect(lease.status == 0, "\(lease.output)")
+        #expect(inside(["ip", "-4", "addr", "show", "vnictap0"]).output.contains("inet 10.0.2.15/24"))
+
+        // One echo: busybox ping times later ones with SIGALRM, which a child of a test thread may inherit blocked.
+        let ping = inside(["busybox", "ping", "-c", "1", "-W", "3", "10.0.2.2"], timeout: 6)
+        #expect(ping.status == 0, "\(ping.output)")
+
+        let file = temporaryPath("download")
+        defer { unlink(file) }
+        let download = inside(
+            ["busybox", "wget", "-q", "-O", file, "http://10.0.2.2:\(http.port)/blob"], timeout: 30)
+        #expect(download.status == 0, "\(download.output)")
+        let fetched = FileManager.default.contents(atPath: file).map { [UInt8]($0) } ?? []
+        #expect(fetched.count == blob.count && fetched == blob)
+
+        // A port forward from host loopback into the namespace: nc listens inside, the host connects.
+        let listenerProcess = Process()
+        listenerProcess.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listenerProcess.arguments = ["ip", "netns", "exec", namespace, "busybox", "nc", "-l", "-p", "8022"]
+        let output = Pipe()
+        listenerProcess.standardOutput = output
+        try listenerProcess.run()
+        defer {
+            if listenerProcess.isRunning { kill(listenerProcess.processIdentifier, SIGKILL) }
+            listenerProcess.waitUntilExit()
+        }
+        usleep(300_000)
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(HostSocket.connect(client, to: IPv4Endpoint(.loopback, forwardPort)) == 0)
+        let message = Array("through the forward\n".utf8)
+        _ = message.withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, 0) }
+        usleep(300_000)
+        close(client)
+        for _ in 0..<300 where listenerProcess.isRunning { usleep(10_000) }
+        if listenerProcess.isRunning { kill(listenerProcess.processIdentifier, SIGKILL) }
+        let received = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(received.contains("through the forward"))
+        print("NAT namespace test counters: \((tap.counters + nat.counters).filter { $0.value != 0 })")
+    }
+}
+
+@Suite("NAT TAP front end plumbing")
+struct NATTAPPlumbingTests {
+    @Test("a port's wakeup callback survives 100,000 deliveries and can be cleared (it used to overflow the stack)")
+    func wakeupChain() {
+        let port = FramePort(queueCapacity: 16)
+        let calls = Shared<Int>(0)
+        port.onWork = { calls.withLock { $0 += 1 } }
+        for _ in 0..<100_000 {
+            port.deliver([1, 2, 3])
+            _ = port.nextInbound()
+        }
+        port.onWork = nil
+        #expect(calls.value == 100_000)
+    }
+
+    @Test("a TAP that cannot be created is a clear error")
+    func badTAP() throws {
+        let nat = try NATAttachment(configuration: loopbackNATConfiguration())
+        defer { nat.close() }
+        do {
+            _ = try TAPFrontEnd(name: "vnic-nat-test", networkNamespace: "/nonexistent/netns", attachment: nat)
+            Issue.record("a TAP in a missing namespace was created")
+        } catch {
+            #expect(error.description.contains("/nonexistent/netns"))
+        }
+    }
+}
