@@ -160,6 +160,52 @@ struct NATNamespaceTests {
     }
 }
 
+@Suite("NAT ping sockets in a network namespace", .serialized)
+struct NATPingSocketTests {
+    @Test("echo to an allowed destination goes out through an unprivileged ping socket and the reply comes back")
+    func echoThroughPingSocket() throws {
+        if let reason = NATNamespaceTests.missingPrerequisite {
+            print("SKIP ping socket test: \(reason)")
+            return
+        }
+        // ping_group_range is per namespace: allow ping sockets in a namespace of our own, not on the host.
+        let namespace = "vnic-nat-ping-\(getpid())"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        #expect(runCommand(["ip", "-n", namespace, "link", "set", "lo", "up"]).status == 0)
+        let allow = runCommand([
+            "ip", "netns", "exec", namespace, "sh", "-c", "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+        ])
+        #expect(allow.status == 0, "\(allow.output)")
+
+        var configuration = loopbackNATConfiguration()
+        configuration.allowedDestinations = [IPv4Network("127.0.0.1/32")!]
+        let bench = try NATBench(configuration)
+        // The card's thread makes the ping socket: run it inside the namespace, on a thread of its own.
+        let done = Shared<String?>(nil)
+        let card = Thread {
+            do {
+                try withNetworkNamespace("/run/netns/\(namespace)") {
+                    bench.sendIP(
+                        guestPacket(to: .loopback, proto: 1, payload: echoRequest(identifier: 0x4242, sequence: 9)))
+                }
+                done.withLock { $0 = "sent" }
+            } catch {
+                done.withLock { $0 = "\(error)" }
+            }
+        }
+        card.start()
+        for _ in 0..<300 where done.value == nil { usleep(10_000) }
+        #expect(done.value == "sent")
+        let reply = try #require(bench.receivePackets { $0.proto == 1 }.first)
+        #expect(reply.source == .loopback && reply.destination == natGuestIP)
+        #expect(reply.payload[0] == 0 && reply.payload.u16(4) == 0x4242 && reply.payload.u16(6) == 9)
+        #expect(InternetChecksum.of(reply.payload) == 0)
+        #expect(Array(reply.payload[8...]) == Array("vnic ping".utf8))
+        #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
+    }
+}
+
 @Suite("NAT TAP front end plumbing")
 struct NATTAPPlumbingTests {
     @Test("a port's wakeup callback survives 100,000 deliveries and can be cleared (it used to overflow the stack)")

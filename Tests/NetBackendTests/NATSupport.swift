@@ -22,7 +22,7 @@ func loopbackNATConfiguration(dns: [IPv4Endpoint] = []) -> NATConfiguration {
 }
 
 /// A NAT attached to a fresh port, closed when the test's scope ends.
-final class NATBench {
+final class NATBench: @unchecked Sendable {
     let nat: NATAttachment
     let port = FramePort(queueCapacity: 4096)
     let gatewayMAC: MACAddress

@@ -34,26 +34,9 @@ public final class TAPFrontEnd: @unchecked Sendable {
     /// `/run/netns/NAME` or `/proc/PID/ns/net`) if given, and attaches it to `attachment`.
     public init(name: String, networkNamespace: String? = nil, attachment: any NetworkAttachment) throws(NATError) {
         var actual = [CChar](repeating: 0, count: 16)
-        var descriptor: Int32
-        if let networkNamespace {
-            let target = open(networkNamespace, O_RDONLY | O_CLOEXEC)
-            guard target >= 0 else { throw .system("open network namespace \(networkNamespace)", errno: errno) }
-            defer { Glibc.close(target) }
-            let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-            guard home >= 0 else { throw .system("open /proc/thread-self/ns/net", errno: errno) }
-            defer { Glibc.close(home) }
-            let entered = cnet_setns_net(target)
-            guard entered == 0 else { throw .system("setns \(networkNamespace)", errno: -entered) }
-            descriptor = actual.withUnsafeMutableBufferPointer { cnet_tap_open(name, $0.baseAddress) }
-            // Back home, so host sockets made on this thread later land in the host's namespace.
-            let returned = cnet_setns_net(home)
-            guard returned == 0 else {
-                if descriptor >= 0 { Glibc.close(descriptor) }
-                throw .system("setns back to the original namespace", errno: -returned)
-            }
-        } else {
-            descriptor = actual.withUnsafeMutableBufferPointer { cnet_tap_open(name, $0.baseAddress) }
-        }
+        let open = { actual.withUnsafeMutableBufferPointer { cnet_tap_open(name, $0.baseAddress) } }
+        let descriptor =
+            try networkNamespace.map { path throws(NATError) in try withNetworkNamespace(path, open) } ?? open()
         guard descriptor >= 0 else { throw .system("TAP \(name) (TUNSETIFF)", errno: -descriptor) }
         fd = descriptor
         interfaceName = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -117,4 +100,21 @@ public final class TAPFrontEnd: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Runs `body` on the calling thread inside the network namespace at `path`, then moves the thread back to its own
+/// namespace (so sockets it makes later land there). Throws when either move fails.
+func withNetworkNamespace<R>(_ path: String, _ body: () -> R) throws(NATError) -> R {
+    let target = open(path, O_RDONLY | O_CLOEXEC)
+    guard target >= 0 else { throw .system("open network namespace \(path)", errno: errno) }
+    defer { Glibc.close(target) }
+    let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+    guard home >= 0 else { throw .system("open /proc/thread-self/ns/net", errno: errno) }
+    defer { Glibc.close(home) }
+    let entered = cnet_setns_net(target)
+    guard entered == 0 else { throw .system("setns \(path)", errno: -entered) }
+    let result = body()
+    let returned = cnet_setns_net(home)
+    guard returned == 0 else { throw .system("setns back to the original namespace", errno: -returned) }
+    return result
 }
