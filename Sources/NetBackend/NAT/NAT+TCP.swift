@@ -388,6 +388,8 @@ extension NATEngine {
         // frames wait in the port's bounded queue until the guest drains it.
         let limit = min(flow.guestWindow, config.limits.tcpSegmentsInFlight * size)
         var segments = 0
+        // One look at the socket's free space per burst, not one per segment.
+        let window = flow.unsent > 0 ? advertisedWindow(flow) : 0
         while flow.unsent > 0, segments < 4096 {
             let room = limit - flow.sentCount
             guard room > 0 else { break }
@@ -398,7 +400,8 @@ extension NATEngine {
             flow.sentCount += length
             let last = flow.unsent == 0
             sendSegment(
-                key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload)
+                key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload,
+                window: window)
             segments += 1
         }
         if flow.hostFinished, flow.unsent == 0, !flow.finSent, !flow.finAcknowledged {
@@ -581,7 +584,7 @@ extension NATEngine {
     /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current).
     func sendSegment(
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
-        synOptions: Bool = false
+        synOptions: Bool = false, window known: Int? = nil
     ) {
         var options: [UInt8] = []
         if synOptions {
@@ -589,7 +592,8 @@ extension NATEngine {
             options.append16(UInt16(clamping: config.mtu - 40))
             if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
-        let window = flags & TCPFlag.syn != 0 ? min(65_535, advertisedWindow(flow)) : advertisedWindow(flow)
+        let available = known ?? advertisedWindow(flow)
+        let window = flags & TCPFlag.syn != 0 ? min(65_535, available) : available
         let field = flags & TCPFlag.syn != 0 ? window : window >> Int(flow.ourWindowShift)
         if field == 0, flags & TCPFlag.rst == 0, !flow.guestFinished, flow.fd >= 0, !flow.waitingWritable {
             flow.waitingWritable = true
