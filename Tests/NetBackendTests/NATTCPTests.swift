@@ -133,6 +133,67 @@ struct NATTCPTests {
         #expect(answer?.payload == [0, 2, 0xAB, 0xCD])
     }
 
+    @Test("200 concurrent connections open, carry a byte each, and close without leaving a descriptor behind")
+    func manyConnections() throws {
+        let listener = LoopbackTCPListener()
+        let bench = try NATBench()
+        let count = 200
+        let remote = IPv4Endpoint(natGateway, listener.port)
+        var accepted: [Int32] = []
+        defer { for fd in accepted { close(fd) } }
+        for index in 0..<count {
+            bench.sendIP(
+                guestTCP(
+                    from: UInt16(20_000 + index), to: remote, sequence: 1, flags: TCPFlag.syn,
+                    options: [2, 4, 0x05, 0xB4]))
+            if index % 8 == 7 {
+                for _ in 0..<8 {
+                    let fd = listener.accept(timeout: 0.01)
+                    if fd >= 0 { accepted.append(fd) }
+                }
+            }
+        }
+        for _ in 0..<500 where accepted.count < count {
+            let fd = listener.accept(timeout: 0.01)
+            if fd >= 0 { accepted.append(fd) }
+        }
+        #expect(accepted.count == count)
+        var synAcks: [UInt16: UInt32] = [:]
+        for _ in 0..<300 where synAcks.count < count {
+            for packet in bench.receivePackets(timeout: 0.01, where: { $0.proto == 6 }) {
+                if let segment = TCPSegment(packet.payload), segment.has(TCPFlag.syn) {
+                    synAcks[segment.destinationPort] = segment.sequence
+                }
+            }
+        }
+        #expect(synAcks.count == count)
+        #expect(bench.nat.flowCounts.tcp == count)
+        for (port, theirs) in synAcks {
+            bench.sendIP(
+                guestTCP(
+                    from: port, to: remote, sequence: 2, acknowledgment: theirs &+ 1,
+                    flags: TCPFlag.ack | TCPFlag.psh | TCPFlag.fin, payload: [0x2A]))
+        }
+        for fd in accepted { #expect(readBytes(fd, count: 2, timeout: 2) == [0x2A]) }
+        for fd in accepted { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+        // Each host FIN reaches the guest; the guest acknowledges it and the connection is gone.
+        var finished = 0
+        for _ in 0..<300 where finished < count {
+            for packet in bench.receivePackets(timeout: 0.01, where: { $0.proto == 6 }) {
+                guard let segment = TCPSegment(packet.payload), segment.has(TCPFlag.fin) else { continue }
+                bench.sendIP(
+                    guestTCP(
+                        from: segment.destinationPort, to: remote, sequence: 4, acknowledgment: segment.sequence &+ 1,
+                        flags: TCPFlag.ack))
+                finished += 1
+            }
+        }
+        #expect(finished == count)
+        #expect(bench.nat.flowCounts.tcp == 0)
+        #expect(bench.nat.runtime.withEngine { $0.sockets.count } == 0)
+        #expect(bench.nat.runtime.withEngine { $0.tcpBuffered } == 0)
+    }
+
     @Test("a refused connect is answered with RST")
     func refused() throws {
         let closedPort: UInt16 = {
