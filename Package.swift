@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "NICHarness", targets: ["NICHarness"]),
         .executable(name: "vnic", targets: ["vnic"]),
         .executable(name: "FuzzCards", targets: ["FuzzCards"]),
+        .executable(name: "FuzzNAT", targets: ["FuzzNAT"]),
     ],
     targets: [
         .target(name: "NICCore", swiftSettings: strict),
@@ -32,6 +33,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "FuzzCards", dependencies: ["NICHarness"], swiftSettings: strict),
+        .executableTarget(name: "FuzzNAT", dependencies: ["NICCore", "NetBackend"], swiftSettings: strict),
         .testTarget(name: "NICCoreTests", dependencies: ["NICCore"], swiftSettings: strict),
         .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),

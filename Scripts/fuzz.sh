@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the FuzzCards libFuzzer target (release, AddressSanitizer) and runs it against every implemented card.
+# Builds a libFuzzer target (release, AddressSanitizer) and runs it: FuzzCards (every implemented card, the default)
+# or FuzzNAT (frames from a hostile guest into a NAT instance in restrict mode).
 #
-#   Scripts/fuzz.sh [SECONDS] [JOBS]
+#   Scripts/fuzz.sh [SECONDS] [JOBS]            # FUZZ_TARGET=FuzzNAT Scripts/fuzz.sh ... for the NAT
 #
 # SECONDS (default 180) is the wall-clock budget, JOBS (default 1) the number of parallel fuzzing processes.
-# The corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces (trace text is a valid input: the fuzzer
-# mutates it and fuzzes the parser too). Crashes, timeouts and out-of-memory inputs land in .build-fuzz/findings/;
-# turn one into a regression trace with Scripts/crash-to-trace.sh. Exits non-zero when anything was found.
+# FuzzCards' corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces, its regressions/ and the Linux
+# sessions in linux/ (trace text is a valid input: the fuzzer mutates it and fuzzes the parser too). FuzzNAT's lives
+# in .build-fuzz/corpus-nat, seeded from Fixtures/pcaps and, when present, ../shared/fixtures/pcaps. Crashes,
+# timeouts and out-of-memory inputs land in .build-fuzz/findings/; turn a FuzzCards one into a regression trace
+# with Scripts/crash-to-trace.sh. Exits non-zero when anything was found.
 #
 # SwiftPM passes -sanitize=fuzzer before -sanitize=address, and swiftc keeps only the last of the two, which drops
 # the coverage instrumentation; the extra -Xswiftc flag restores it.
@@ -15,16 +18,30 @@ cd "$(dirname "$0")/.."
 seconds="${1:-180}"
 jobs="${2:-1}"
 scratch=.build-fuzz
-swift build -c release --product FuzzCards --sanitize=fuzzer --sanitize=address \
+target="${FUZZ_TARGET:-FuzzCards}"
+case "$target" in
+FuzzCards | FuzzNAT) ;;
+*) echo "fuzz.sh: FUZZ_TARGET must be FuzzCards or FuzzNAT, not '$target'" >&2; exit 2 ;;
+esac
+swift build -c release --product "$target" --sanitize=fuzzer --sanitize=address \
     -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch"
 root=$(pwd)
-binary="$root/$scratch/release/FuzzCards"
+binary="$root/$scratch/release/$target"
 corpus="$root/$scratch/corpus"
+[ "$target" = FuzzNAT ] && corpus="$root/$scratch/corpus-nat"
 findings="$root/$scratch/findings"
 mkdir -p "$corpus" "$findings"
-cp Fixtures/traces/*.trace "$corpus/"
-if compgen -G "Fixtures/traces/regressions/*.trace" > /dev/null; then cp Fixtures/traces/regressions/*.trace "$corpus/"; fi
-echo "fuzzing for ${seconds}s with ${jobs} job(s); corpus $corpus, findings $findings"
+if [ "$target" = FuzzCards ]; then
+    cp Fixtures/traces/*.trace "$corpus/"
+    for folder in regressions linux; do  # fuzz regressions, and Linux's own sessions recorded in QEMU
+        if compgen -G "Fixtures/traces/$folder/*.trace" > /dev/null; then cp Fixtures/traces/$folder/*.trace "$corpus/"; fi
+    done
+else
+    for folder in Fixtures/pcaps ../shared/fixtures/pcaps; do
+        if compgen -G "$folder/*.pcap" > /dev/null; then cp "$folder"/*.pcap "$corpus/"; fi
+    done
+fi
+echo "fuzzing $target for ${seconds}s with ${jobs} job(s); corpus $corpus, findings $findings"
 status=0
 cd "$scratch"  # libFuzzer writes its per-job logs (fuzz-N.log) into the working directory
 if [ "$jobs" -le 1 ]; then
