@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PCNet", targets: ["PCNet"]),
         .library(name: "NetBackend", targets: ["NetBackend"]),
         .library(name: "NICHarness", targets: ["NICHarness"]),
+        .library(name: "VNIC", type: .static, targets: ["VNIC"]),
         .executable(name: "vnic", targets: ["vnic"]),
         .executable(name: "FuzzCards", targets: ["FuzzCards"]),
     ],
@@ -25,6 +26,8 @@ let package = Package(
             dependencies: ["NICCore", "PCNet", "NetBackend"],
             swiftSettings: strict
         ),
+        .target(name: "CVNIC"),
+        .target(name: "VNIC", dependencies: ["CVNIC", "NICCore", "NICHarness", "NetBackend"], swiftSettings: strict),
         .executableTarget(
             name: "vnic",
             dependencies: ["NICCore", "PCNet", "NetBackend", "NICHarness"],
