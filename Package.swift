@@ -38,6 +38,8 @@ let package = Package(
         .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),
         .testTarget(name: "NICHarnessTests", dependencies: ["NICHarness"], swiftSettings: strict),
+        .testTarget(name: "VNICTests", dependencies: ["VNIC", "CVNIC", "NICHarness"], swiftSettings: strict),
+        .testTarget(name: "RealGuestTests", dependencies: ["NICHarness"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

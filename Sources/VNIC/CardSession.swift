@@ -19,11 +19,13 @@ final class CardSession {
     let clock = ManualClock()
     /// The host time (ns) that the card's clock calls zero.
     private let origin: UInt64
-    private var requestedDeadline = VNIC_NO_DEADLINE_VALUE
+    private var requestedDeadline = noDeadline
     private var capture: PacketCapture?
     private(set) var recorder: SessionRecorder?
     /// Whether any access has happened (recording must start before the first).
     private var started = false
+    /// Whether an event is running: a host callback (frame_out, say) can call back into the card before it returns.
+    private(set) var busy = false
     private let errorBuffer: UnsafeMutablePointer<CChar>
     static let errorBufferSize = 512
 
@@ -87,6 +89,8 @@ final class CardSession {
     /// `body`; the recorder, if any, writes the event's lines, and the host's timer is re-armed.
     func event<T>(_ body: () -> T, recordedAs operation: (T) -> TraceOperation?) -> T {
         started = true
+        busy = true
+        defer { busy = false }
         synchroniseClock()
         recorder?.beginEvent()
         let result = body()
@@ -116,10 +120,10 @@ final class CardSession {
 
     /// Tells the host when the card next needs `vnic_card_run_timers`.
     private func requestTimer() {
-        var deadline = VNIC_NO_DEADLINE_VALUE
+        var deadline = noDeadline
         if let next = clock.nextDeadline {
             let (sum, overflow) = origin.addingReportingOverflow(UInt64(max(0, next.nanoseconds)))
-            deadline = overflow ? VNIC_NO_DEADLINE_VALUE - 1 : sum
+            deadline = overflow ? noDeadline - 1 : sum
         }
         guard deadline != requestedDeadline else { return }
         requestedDeadline = deadline
@@ -128,12 +132,25 @@ final class CardSession {
 
     // MARK: Operations
 
-    func runTimers() { event(nil) {} }
+    /// The host's timer fired: it has none pending now, so the next deadline is requested afresh.
+    func runTimers() {
+        requestedDeadline = noDeadline
+        if busy { return }
+        event(nil) {}
+    }
 
-    func service() { event(nil) { card.service() } }
+    /// Drains the port; while busy, the running event drains it instead.
+    func service() {
+        if busy { return }
+        event(nil) { card.service() }
+    }
 
+    /// A frame from the host's backend. A frame that arrives while the card is busy (QEMU's user network answers a
+    /// transmitted frame from inside `frame_out`) waits in the port's queue; the running event drains it after the
+    /// card finishes what it was doing, so the card never receives in the middle of its own transmit.
     func receive(_ frame: [UInt8]) -> Bool {
-        event(nil) { () -> Bool in
+        if busy { return card.port.deliver(frame) }
+        return event(nil) { () -> Bool in
             let accepted = card.port.deliver(frame)
             card.service()
             return accepted
@@ -212,7 +229,11 @@ final class CardSession {
             throw BridgeError(VNIC_ERR_IO, error.message)
         }
         memory.observer = { [unowned recorder] address, bytes, isWrite in
-            if isWrite { recorder.noteWrite(address.rawValue, bytes) } else { recorder.noteRead(address.rawValue, bytes) }
+            if isWrite {
+                recorder.noteWrite(address.rawValue, bytes)
+            } else {
+                recorder.noteRead(address.rawValue, bytes)
+            }
         }
         interruptLine.observer = { [unowned recorder] level in recorder.noteInterrupt(level) }
         msix.observer = { [unowned recorder] vector in recorder.noteMSIX(vector) }
@@ -236,5 +257,5 @@ final class CardSession {
     }
 }
 
-/// `VNIC_NO_DEADLINE` as Swift sees it.
-let VNIC_NO_DEADLINE_VALUE = UInt64.max
+/// `VNIC_NO_DEADLINE` as Swift sees it (the macro is not imported).
+let noDeadline = UInt64.max

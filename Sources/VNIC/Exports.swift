@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+
+// The exported functions keep the C names vnic.h declares.
 import CVNIC
 import NICCore
 import NICHarness
@@ -7,6 +10,16 @@ import NICHarness
 private func session(_ card: OpaquePointer?) -> CardSession? {
     guard let card else { return nil }
     return Unmanaged<CardSession>.fromOpaque(UnsafeRawPointer(card)).takeUnretainedValue()
+}
+
+/// The card's session when it is free to take a call that changes it; a call from inside one of the host's
+/// callbacks (re-entrant) is refused with `VNIC_ERR_BAD_STATE`.
+private func idleSession(_ card: OpaquePointer?, _ what: String) -> (CardSession?, Int32) {
+    guard let session = session(card) else { return (nil, status(VNIC_ERR_NULL_ARGUMENT)) }
+    guard !session.busy else {
+        return (nil, session.fail(VNIC_ERR_BAD_STATE, "\(what) called from inside a host callback of the same card"))
+    }
+    return (session, status(VNIC_OK))
 }
 
 private func status(_ value: vnic_status) -> Int32 { Int32(value.rawValue) }
@@ -70,7 +83,9 @@ public func vnic_card_create(
     guard let chosen = model(named: modelName) else { return status(VNIC_ERR_UNKNOWN_MODEL) }
     var address = MACAddress("52:54:00:12:34:56")!
     if let mac {
-        guard let parsed = MACAddress(String(cString: mac)), !parsed.isMulticast else { return status(VNIC_ERR_BAD_MAC) }
+        guard let parsed = MACAddress(String(cString: mac)), !parsed.isMulticast else {
+            return status(VNIC_ERR_BAD_MAC)
+        }
         address = parsed
     }
     do throws(BridgeError) {
@@ -84,7 +99,7 @@ public func vnic_card_create(
 
 @c @implementation
 public func vnic_card_destroy(_ card: OpaquePointer?) {
-    guard let card else { return }
+    guard let card, session(card)?.busy == false else { return }
     Unmanaged<CardSession>.fromOpaque(UnsafeRawPointer(card)).release()
 }
 
@@ -100,7 +115,9 @@ public func vnic_card_last_error(_ card: OpaquePointer?) -> UnsafePointer<CChar>
 public func vnic_card_config_read(
     _ card: OpaquePointer?, _ offset: UInt32, _ width: UInt32, _ value: UnsafeMutablePointer<UInt32>?
 ) -> Int32 {
-    guard let session = session(card), let value else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_config_read")
+    guard let session = idle else { return refusal }
+    guard let value else { return nullCard }
     guard isLegalConfigAccess(offset: offset, width: width) else {
         return session.fail(VNIC_ERR_OUT_OF_RANGE, "config read of \(width) bytes at \(offset)")
     }
@@ -113,7 +130,8 @@ public func vnic_card_config_read(
 @c @implementation
 public func vnic_card_config_write(_ card: OpaquePointer?, _ offset: UInt32, _ width: UInt32, _ value: UInt32) -> Int32
 {
-    guard let session = session(card) else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_config_write")
+    guard let session = idle else { return refusal }
     guard isLegalConfigAccess(offset: offset, width: width) else {
         return session.fail(VNIC_ERR_OUT_OF_RANGE, "config write of \(width) bytes at \(offset)")
     }
@@ -129,7 +147,8 @@ public func vnic_card_config_snapshot(_ card: OpaquePointer?, _ buffer: UnsafeMu
 {
     guard let session = session(card), let buffer else { return nullCard }
     guard capacity >= PCIConfigSpace.size else {
-        return session.fail(VNIC_ERR_BUFFER_TOO_SMALL, "config space is \(PCIConfigSpace.size) bytes, the buffer \(capacity)")
+        return session.fail(
+            VNIC_ERR_BUFFER_TOO_SMALL, "config space is \(PCIConfigSpace.size) bytes, the buffer \(capacity)")
     }
     for offset in stride(from: 0, to: PCIConfigSpace.size, by: 4) {
         let value = session.card.config.read(offset: offset, width: 4)
@@ -179,7 +198,9 @@ private func checkBARAccess(_ session: CardSession, bar: UInt32, offset: UInt64,
 public func vnic_card_bar_read(
     _ card: OpaquePointer?, _ bar: UInt32, _ offset: UInt64, _ width: UInt32, _ value: UnsafeMutablePointer<UInt64>?
 ) -> Int32 {
-    guard let session = session(card), let value else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_bar_read")
+    guard let session = idle else { return refusal }
+    guard let value else { return nullCard }
     let check = checkBARAccess(session, bar: bar, offset: offset, width: width)
     guard let space = check.space else { return check.error ?? nullCard }
     value.pointee = session.event(
@@ -188,7 +209,8 @@ public func vnic_card_bar_read(
             session.card.service()
             return read
         },
-        recordedAs: { read in .barRead(space, bar: Int(bar), offset: offset, width: Int(width), expect: .equals(read)) })
+        recordedAs: { read in .barRead(space, bar: Int(bar), offset: offset, width: Int(width), expect: .equals(read)) }
+    )
     return status(VNIC_OK)
 }
 
@@ -196,7 +218,8 @@ public func vnic_card_bar_read(
 public func vnic_card_bar_write(
     _ card: OpaquePointer?, _ bar: UInt32, _ offset: UInt64, _ width: UInt32, _ value: UInt64
 ) -> Int32 {
-    guard let session = session(card) else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_bar_write")
+    guard let session = idle else { return refusal }
     let check = checkBARAccess(session, bar: bar, offset: offset, width: width)
     guard let space = check.space else { return check.error ?? nullCard }
     session.event(.barWrite(space, bar: Int(bar), offset: offset, width: Int(width), value: value)) {
@@ -222,7 +245,8 @@ public func vnic_card_service(_ card: OpaquePointer?) -> Int32 {
 
 @c @implementation
 public func vnic_card_reset(_ card: OpaquePointer?) -> Int32 {
-    guard let session = session(card) else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_reset")
+    guard let session = idle else { return refusal }
     do throws(BridgeError) {
         try session.reset()
         return status(VNIC_OK)
@@ -257,7 +281,8 @@ public func vnic_card_receive(_ card: OpaquePointer?, _ frame: UnsafeRawPointer?
 
 @c @implementation
 public func vnic_card_set_link(_ card: OpaquePointer?, _ up: Int32) -> Int32 {
-    guard let session = session(card) else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_set_link")
+    guard let session = idle else { return refusal }
     session.setLink(up != 0)
     return status(VNIC_OK)
 }
@@ -271,7 +296,9 @@ public func vnic_card_link_up(_ card: OpaquePointer?, _ up: UnsafeMutablePointer
 
 @c @implementation
 public func vnic_card_attach(_ card: OpaquePointer?, _ settings: UnsafePointer<CChar>?) -> Int32 {
-    guard let session = session(card), let settings else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_attach")
+    guard let session = idle else { return refusal }
+    guard let settings else { return nullCard }
     do throws(BridgeError) {
         try session.attach(String(cString: settings))
         return status(VNIC_OK)
@@ -332,7 +359,9 @@ public func vnic_card_counter(
 
 @c @implementation
 public func vnic_card_record(_ card: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
-    guard let session = session(card), let path else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_record")
+    guard let session = idle else { return refusal }
+    guard let path else { return nullCard }
     do throws(BridgeError) {
         try session.startRecording(path: String(cString: path))
         return status(VNIC_OK)
@@ -343,7 +372,8 @@ public func vnic_card_record(_ card: OpaquePointer?, _ path: UnsafePointer<CChar
 
 @c @implementation
 public func vnic_card_record_stop(_ card: OpaquePointer?) -> Int32 {
-    guard let session = session(card) else { return nullCard }
+    let (idle, refusal) = idleSession(card, "vnic_card_record_stop")
+    guard let session = idle else { return refusal }
     do throws(BridgeError) {
         try session.stopRecording()
         return status(VNIC_OK)

@@ -18,7 +18,8 @@ struct HostCallbacks: @unchecked Sendable {
         guard Int(ops.size) >= MemoryLayout<vnic_host_ops>.size else {
             throw BridgeError(
                 .badHostOps,
-                "vnic_host_ops.size is \(ops.size), expected \(MemoryLayout<vnic_host_ops>.size) (sizeof(vnic_host_ops))")
+                "vnic_host_ops.size is \(ops.size), expected \(MemoryLayout<vnic_host_ops>.size) (sizeof(vnic_host_ops))"
+            )
         }
         guard let dmaRead = ops.dma_read else { throw BridgeError(.badHostOps, "vnic_host_ops.dma_read is NULL") }
         guard let dmaWrite = ops.dma_write else { throw BridgeError(.badHostOps, "vnic_host_ops.dma_write is NULL") }

@@ -7,7 +7,8 @@
  *
  * Threading: a card is single-threaded. Every vnic_card_* call for one card comes from one thread at a time (QEMU's
  * big lock is enough); vnic calls the host's callbacks from inside those calls, except notify, which any thread may
- * call. Link with libVNIC.a, the toolchain's swiftrt.o and -lswiftCore -lswiftSynchronization (see README.md).
+ * call. A callback may hand the card a frame (vnic_card_receive queues it until the running call finishes) but any
+ * other call into the same card from inside a callback returns VNIC_ERR_BAD_STATE. Link with libVNIC.a, the toolchain's swiftrt.o and -lswiftCore -lswiftSynchronization (see README.md).
  *
  * Every function returns a vnic_status; a bad argument is an error code, never a crash. After an error,
  * vnic_card_last_error() says what was wrong.
@@ -110,7 +111,8 @@ int vnic_model_supported(const char *model);
  * 82545EM or virtio. `mac` is "52:54:00:12:34:56" (NULL picks 52:54:00:12:34:56). `ops` is copied.
  */
 int vnic_card_create(const char *model, const char *mac, const vnic_host_ops *ops, vnic_card **out);
-/** Destroys a card, stopping its recording and capture. NULL is ignored. */
+/** Destroys a card, stopping its recording and capture. NULL is ignored, and so is a call from inside one of the
+ *  card's own callbacks (the card is in use then). */
 void vnic_card_destroy(vnic_card *card);
 /** The message of the card's last failed call ("" if none); valid until the next call into the card. */
 const char *vnic_card_last_error(const vnic_card *card);
