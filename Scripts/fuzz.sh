@@ -4,9 +4,10 @@
 #   Scripts/fuzz.sh [SECONDS] [JOBS]
 #
 # SECONDS (default 180) is the wall-clock budget, JOBS (default 1) the number of parallel fuzzing processes.
-# The corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces (trace text is a valid input: the fuzzer
-# mutates it and fuzzes the parser too). Crashes, timeouts and out-of-memory inputs land in .build-fuzz/findings/;
-# turn one into a regression trace with Scripts/crash-to-trace.sh. Exits non-zero when anything was found.
+# The corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces, its regressions/ and the Linux sessions in
+# linux/ (trace text is a valid input: the fuzzer mutates it and fuzzes the parser too). Crashes, timeouts and
+# out-of-memory inputs land in .build-fuzz/findings/; turn one into a regression trace with
+# Scripts/crash-to-trace.sh. Exits non-zero when anything was found.
 #
 # SwiftPM passes -sanitize=fuzzer before -sanitize=address, and swiftc keeps only the last of the two, which drops
 # the coverage instrumentation; the extra -Xswiftc flag restores it.
@@ -23,7 +24,9 @@ corpus="$root/$scratch/corpus"
 findings="$root/$scratch/findings"
 mkdir -p "$corpus" "$findings"
 cp Fixtures/traces/*.trace "$corpus/"
-if compgen -G "Fixtures/traces/regressions/*.trace" > /dev/null; then cp Fixtures/traces/regressions/*.trace "$corpus/"; fi
+for folder in regressions linux; do  # fuzz regressions, and Linux's own sessions recorded in QEMU
+    if compgen -G "Fixtures/traces/$folder/*.trace" > /dev/null; then cp Fixtures/traces/$folder/*.trace "$corpus/"; fi
+done
 echo "fuzzing for ${seconds}s with ${jobs} job(s); corpus $corpus, findings $findings"
 status=0
 cd "$scratch"  # libFuzzer writes its per-job logs (fuzz-N.log) into the working directory
