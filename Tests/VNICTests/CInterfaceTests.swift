@@ -83,13 +83,11 @@ struct CInterfaceTests {
     @Test func transmitsToFrameOutAndReceivesFromTheHost() throws {
         let host = try TestHost()
         expectOK(host.create("Am79C970A"))
-        let (rxDescriptor, rxBuffer, txDescriptor, txBuffer) = try host.startPCnet()
+        let (rxDescriptor, rxBuffer) = try host.startPCnet()
         let frame: [UInt8] =
             [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x06]
             + [UInt8](repeating: 0xA5, count: 46)
-        try host.ram.store(frame, at: txBuffer)
-        try host.ram.store(
-            host.le32(UInt32(txBuffer)) + host.le32(0x8300_F000 | UInt32(0x1000 - frame.count)), at: txDescriptor)
+        try host.queueTransmit(frame)
         host.csr(0, 0x48)
         #expect(host.sent == [frame])
         #expect(host.irqLevel, "TINT raises INTx")
@@ -107,7 +105,7 @@ struct CInterfaceTests {
     @Test func callbacksMayHandFramesInButNotTouchRegisters() throws {
         let host = try TestHost()
         expectOK(host.create("Am79C970A"))
-        let (_, rxBuffer, txDescriptor, txBuffer) = try host.startPCnet()
+        let rxBuffer = try host.startPCnet().rxBuffer
         let reply: [UInt8] =
             [0x52, 0x54, 0, 0x12, 0x34, 0x56, 2, 0, 0, 0, 0, 9, 0x08, 0x00] + [UInt8](repeating: 3, count: 50)
         var inside: (receive: Int32, read: Int32, link: Int32)?
@@ -122,9 +120,7 @@ struct CInterfaceTests {
         let frame =
             [UInt8](repeating: 0xFF, count: 6) + [0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x06]
             + [UInt8](repeating: 0, count: 46)
-        try host.ram.store(frame, at: txBuffer)
-        try host.ram.store(
-            host.le32(UInt32(txBuffer)) + host.le32(0x8300_F000 | UInt32(0x1000 - frame.count)), at: txDescriptor)
+        try host.queueTransmit(frame)
         host.csr(0, 0x48)
         #expect(inside?.receive == code(VNIC_OK), "the frame was queued")
         #expect(inside?.read == code(VNIC_ERR_BAD_STATE))
@@ -138,7 +134,7 @@ struct CInterfaceTests {
     @Test func timersFollowTheHostClock() throws {
         let host = try TestHost()
         expectOK(host.create("Am79C970A"))
-        _ = try host.startPCnet()
+        try host.startPCnet()
         // The running chip polls the transmit ring about every 2 ms: the card asks the host for a timer.
         #expect(host.deadline != noDeadline)
         #expect(host.deadline > host.now && host.deadline <= host.now + 3_000_000)
@@ -157,14 +153,12 @@ struct CInterfaceTests {
         let name = "cinterface-\(UUID().uuidString.prefix(8))"
         expectOK(vnic_card_attach(first.card, "intnet:" + name))
         expectOK(vnic_card_attach(second.card, "intnet:" + name))
-        let (_, _, txDescriptor, txBuffer) = try first.startPCnet()
-        let (_, rxBuffer, _, _) = try second.startPCnet()
+        try first.startPCnet()
+        let rxBuffer = try second.startPCnet().rxBuffer
         let frame =
             [UInt8](repeating: 0xFF, count: 6) + [0x52, 0x54, 0, 0, 0, 1, 0x08, 0x06]
             + [UInt8](repeating: 0x5A, count: 46)
-        try first.ram.store(frame, at: txBuffer)
-        try first.ram.store(
-            first.le32(UInt32(txBuffer)) + first.le32(0x8300_F000 | UInt32(0x1000 - frame.count)), at: txDescriptor)
+        try first.queueTransmit(frame)
         first.csr(0, 0x48)
         #expect(first.sent.isEmpty, "frames go to the internal network, not frame_out")
         #expect(second.notified > 0, "notify told the host to service the second card")
@@ -181,13 +175,11 @@ struct CInterfaceTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         expectOK(vnic_card_record(host.card, path))
         #expect(vnic_card_record(host.card, path) == code(VNIC_ERR_BAD_STATE), "already recording")
-        let (_, _, txDescriptor, txBuffer) = try host.startPCnet()
+        try host.startPCnet()
         let frame =
             [UInt8](repeating: 0xFF, count: 6) + [0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x08, 0x06]
             + [UInt8](repeating: 0x11, count: 46)
-        try host.ram.store(frame, at: txBuffer)
-        try host.ram.store(
-            host.le32(UInt32(txBuffer)) + host.le32(0x8300_F000 | UInt32(0x1000 - frame.count)), at: txDescriptor)
+        try host.queueTransmit(frame)
         host.now += 5_000_000
         host.csr(0, 0x48)
         let incoming: [UInt8] =

@@ -80,9 +80,10 @@ final class TestHost {
         return io(0x10)
     }
 
-    /// Probes and starts a PCnet as pcnet32 does (32-bit structures, one descriptor each way), returning the
-    /// addresses of the receive descriptor, receive buffer, transmit descriptor and transmit buffer.
-    func startPCnet() throws -> (rxDescriptor: UInt64, rxBuffer: UInt64, txDescriptor: UInt64, txBuffer: UInt64) {
+    /// Probes and starts a PCnet as pcnet32 does (32-bit structures, one descriptor each way: receive at 0x2000 with
+    /// its buffer at 0x4000, transmit at 0x3000 with its buffer at 0x5000), returning the receive addresses.
+    @discardableResult
+    func startPCnet() throws -> (rxDescriptor: UInt64, rxBuffer: UInt64) {
         expectOK(vnic_card_config_write(card, 0x10, 4, 0xC001))
         expectOK(vnic_card_config_write(card, 0x04, 2, 0x0005))
         _ = io(0x18)
@@ -99,7 +100,14 @@ final class TestHost {
         csr(2, 0)
         csr(0, 0x41)
         csr(0, 0x142)
-        return (0x2000, 0x4000, 0x3000, 0x5000)
+        return (0x2000, 0x4000)
+    }
+
+    /// Puts `frame` in the transmit buffer and hands the transmit descriptor to the card (OWN, STP, ENP); the caller
+    /// writes TDMD.
+    func queueTransmit(_ frame: [UInt8]) throws {
+        try ram.store(frame, at: 0x5000)
+        try ram.store(le32(0x5000) + le32(0x8300_F000 | UInt32(0x1000 - frame.count)), at: 0x3000)
     }
 
     func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian, Array.init) }
