@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "PCNet", targets: ["PCNet"]),
         .library(name: "NetBackend", targets: ["NetBackend"]),
         .library(name: "NICHarness", targets: ["NICHarness"]),
+        .library(name: "VNIC", type: .static, targets: ["VNIC"]),
         .executable(name: "vnic", targets: ["vnic"]),
         .executable(name: "FuzzCards", targets: ["FuzzCards"]),
         .executable(name: "FuzzNAT", targets: ["FuzzNAT"]),
@@ -27,6 +28,8 @@ let package = Package(
             dependencies: ["NICCore", "PCNet", "NetBackend"],
             swiftSettings: strict
         ),
+        .target(name: "CVNIC"),
+        .target(name: "VNIC", dependencies: ["CVNIC", "NICCore", "NICHarness", "NetBackend"], swiftSettings: strict),
         .executableTarget(
             name: "vnic",
             dependencies: ["NICCore", "PCNet", "NetBackend", "NICHarness"],
@@ -38,6 +41,8 @@ let package = Package(
         .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),
         .testTarget(name: "NICHarnessTests", dependencies: ["NICHarness"], swiftSettings: strict),
+        .testTarget(name: "VNICTests", dependencies: ["VNIC", "CVNIC", "NICHarness"], swiftSettings: strict),
+        .testTarget(name: "RealGuestTests", dependencies: ["NICHarness"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -74,6 +74,23 @@ final class WorkCounter: Sendable {
         #expect(port.queuedFrames == 0)
     }
 
+    @Test func wakeupCallbackStaysCheapAcrossManySignals() {
+        // Regression: the callback used to be re-wrapped in two reabstraction thunks per signal, so after N
+        // deliveries each signal ran 2N nested thunks and the stack overflowed (seen with a QEMU guest).
+        let port = FramePort(queueCapacity: 4)
+        let calls = Atomic<Int>(0)
+        port.onWork = { calls.add(1, ordering: .relaxed) }
+        for _ in 0..<200_000 {
+            port.deliver([0, 1, 2, 3])
+            _ = port.nextInbound()
+        }
+        #expect(calls.load(ordering: .relaxed) == 200_000)
+        #expect(port.onWork != nil)
+        port.onWork = nil
+        port.deliver([0])
+        #expect(calls.load(ordering: .relaxed) == 200_000)
+    }
+
     @Test func zeroCapacityMeansOne() {
         let port = FramePort(queueCapacity: 0)
         #expect(port.deliver([1]))

@@ -5,7 +5,7 @@ import Testing
 @Suite("Fixtures/traces")
 struct FixtureTests {
     @Test func everyFixtureReplays() throws {
-        let traces = fixtureTraces() + fixtureTraces("regressions")
+        let traces = fixtureTraces() + fixtureTraces("regressions") + fixtureTraces("linux")
         #expect(traces.count >= Scenario.all.count)
         for url in traces {
             let text = try String(contentsOf: url, encoding: .utf8)

@@ -1,0 +1,207 @@
+import Foundation
+import NICHarness
+import Testing
+
+/// The real-guest tier: an unmodified Linux guest (Debian's kernel, busybox initramfs) in QEMU with TCG drives each
+/// vnic card through QEMU's `vnic-pci` device on QEMU's user network. The guest's `init`
+/// (Integrations/qemu/guest/init) reports each step as `VNIC <step> <ok|fail> [detail]`.
+///
+/// Needs the patched QEMU (Integrations/qemu/build.sh), linux-image-amd64, busybox-static, iperf3, ethtool and
+/// python3; without them each test prints SKIP and the reason.
+@Suite("Real guests", .serialized)
+struct RealGuestTests {
+    /// A card the tier runs, with what Linux should say about it.
+    struct Card: CustomStringConvertible, Sendable {
+        var model: String
+        var driver: String
+        /// What the kernel log names the chip.
+        var chipName: String
+        /// Driver module parameters. The Am79C970A runs pcnet32 with `options=4` (10BASE-T full duplex, no
+        /// auto-select): only then does pcnet32 read the link state (BCR4) on that chip; under auto-select it reports
+        /// the link always up, as on the real chip.
+        var moduleOptions: String
+        /// QEMU's own model of the same chip, for the throughput comparison.
+        var qemuModel: String?
+        /// Whether the driver must find an MII PHY.
+        var hasPHY: Bool
+        var mac: String
+
+        var description: String { model }
+    }
+
+    static let cards: [Card] = [
+        Card(
+            model: "am79c970a", driver: "pcnet32", chipName: "PCnet/PCI II 79C970A", moduleOptions: "options=4",
+            qemuModel: "pcnet", hasPHY: false, mac: "52:54:00:a1:00:01"),
+        Card(
+            model: "am79c973", driver: "pcnet32", chipName: "PCnet/FAST III 79C973", moduleOptions: "",
+            qemuModel: nil, hasPHY: true, mac: "52:54:00:a1:00:02"),
+    ]
+
+    /// Prerequisites, or SKIP with the reason.
+    static func prerequisites() -> GuestPrerequisites? {
+        switch GuestPrerequisites.find() {
+        case .success(let found): return found
+        case .failure(let missing):
+            print("SKIP real-guest tier: \(missing)")
+            return nil
+        }
+    }
+
+    static func kernelArguments(_ card: Card, servers: LoopbackServers, steps: String) -> String {
+        var arguments = "vnic.driver=\(card.driver) vnic.http=\(servers.httpPort) vnic.steps=\(steps)"
+        arguments += " vnic.iperf=\(servers.iperfPort)"
+        if !card.moduleOptions.isEmpty {
+            arguments += " vnic.options=\(card.moduleOptions.replacingOccurrences(of: " ", with: ","))"
+        }
+        return arguments
+    }
+
+    /// Waits for `VNIC <step> ` and returns `(ok, detail)`; a missing line records an issue with the console tail.
+    static func step(_ guest: GuestMachine, _ name: String, timeout: Double = 60) -> (ok: Bool, detail: String) {
+        guard let line = guest.next("VNIC \(name) ", timeout: timeout) else {
+            let tail = guest.console.suffix(25).joined(separator: "\n")
+            Issue.record("no '\(name)' step within \(Int(timeout)) s; console tail:\n\(tail)")
+            return (false, "")
+        }
+        let ok = line.hasPrefix("ok")
+        let detail = line.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        #expect(ok, "\(name): \(line)")
+        return (ok, detail)
+    }
+
+    static func value(_ key: String, in detail: String) -> String? {
+        detail.split(separator: " ").first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) }
+    }
+
+    @Test(
+        "Linux drives the card: probe, carrier, DHCP, ping, 10 MB, iperf3, cable, unload and reload",
+        arguments: cards)
+    func linuxGuest(card: Card) throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let guest = try GuestMachine(
+            qemu: prerequisites.vnicQEMU, prerequisites: prerequisites,
+            device: "vnic-pci,model=\(card.model),mac=\(card.mac),netdev=net0",
+            kernelArguments: Self.kernelArguments(card, servers: servers, steps: "full"))
+        defer { guest.stop() }
+
+        let probe = Self.step(guest, "probe", timeout: 90)
+        #expect(Self.value("mac", in: probe.detail) == card.mac)
+        #expect(Self.value("driver", in: probe.detail) == card.driver)
+        _ = Self.step(guest, "carrier")
+        let lease = Self.step(guest, "dhcp")
+        #expect(Self.value("ip", in: lease.detail) == "10.0.2.15")
+        // The guest prints its kernel log and ethtool's report before the DHCP step.
+        let kernelLog = guest.console.filter { $0.hasPrefix("VNIC-DMESG") }
+        #expect(
+            kernelLog.contains { $0.contains(card.driver) && $0.contains(card.chipName) && $0.contains(card.mac) },
+            "the kernel log names \(card.driver), \(card.chipName) and \(card.mac):\n\(kernelLog.joined(separator: "\n"))"
+        )
+        let ethtool = guest.console.filter { $0.hasPrefix("VNIC-ETHTOOL") }
+        if card.hasPHY {
+            #expect(kernelLog.contains { $0.contains("Found PHY") }, "pcnet32 found the MII PHY")
+            #expect(ethtool.contains { $0.contains("Port: MII") } && ethtool.contains { $0.contains("PHYAD: 30") })
+            #expect(ethtool.contains { $0.contains("Auto-negotiation: on") })
+        }
+        _ = Self.step(guest, "ping")
+        let download = Self.step(guest, "download", timeout: 120)
+        #expect(Self.value("md5", in: download.detail) == servers.file10MDigest, "the 10 MB file arrived intact")
+        let transmit = Self.step(guest, "iperf-tx", timeout: 60)
+        let receive = Self.step(guest, "iperf-rx", timeout: 60)
+        print(
+            "real guest \(card.model): 10 MB in \(Self.value("seconds", in: download.detail) ?? "?") s;"
+                + " iperf3 guest→host \(Self.value("mbps", in: transmit.detail) ?? "?") Mbit/s,"
+                + " host→guest \(Self.value("mbps", in: receive.detail) ?? "?") Mbit/s")
+
+        #expect(guest.next("VNIC wait unplug", timeout: 30) != nil)
+        try guest.setLink(up: false)
+        _ = Self.step(guest, "carrier-down", timeout: 30)
+        #expect(guest.next("VNIC wait replug", timeout: 30) != nil)
+        try guest.setLink(up: true)
+        _ = Self.step(guest, "carrier-up", timeout: 30)
+        _ = Self.step(guest, "ping-after-replug", timeout: 30)
+        _ = Self.step(guest, "unload", timeout: 30)
+        _ = Self.step(guest, "reload", timeout: 60)
+        _ = Self.step(guest, "done", timeout: 30)
+        #expect(guest.waitForExit(timeout: 30), "the guest powered off")
+    }
+
+    /// Runs only the guest's iperf3 steps on `device` and returns (guest→host, host→guest) in Mbit/s.
+    static func iperf(qemu: String, device: String, card: Card, prerequisites: GuestPrerequisites) throws -> (
+        Double, Double
+    )? {
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let guest = try GuestMachine(
+            qemu: qemu, prerequisites: prerequisites, device: device,
+            kernelArguments: kernelArguments(card, servers: servers, steps: "iperf"))
+        defer { guest.stop() }
+        guard step(guest, "dhcp", timeout: 90).ok else { return nil }
+        let transmit = step(guest, "iperf-tx")
+        let receive = step(guest, "iperf-rx")
+        guard let tx = value("mbps", in: transmit.detail).flatMap(Double.init),
+            let rx = value("mbps", in: receive.detail).flatMap(Double.init)
+        else { return nil }
+        return (tx, rx)
+    }
+
+    @Test(
+        "iperf3 through vnic beside QEMU's own model of the same chip", arguments: cards.filter { $0.qemuModel != nil })
+    func throughputBesideQEMU(card: Card) throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        guard let stock = prerequisites.stockQEMU, let qemuModel = card.qemuModel else {
+            print("SKIP QEMU comparison for \(card.model): no qemu-system-x86_64 from Debian")
+            return
+        }
+        let ours = try Self.iperf(
+            qemu: prerequisites.vnicQEMU, device: "vnic-pci,model=\(card.model),netdev=net0", card: card,
+            prerequisites: prerequisites)
+        let theirs = try Self.iperf(
+            qemu: stock, device: "\(qemuModel),netdev=net0,romfile=", card: card, prerequisites: prerequisites)
+        guard let ours, let theirs else {
+            Issue.record("an iperf3 run did not finish")
+            return
+        }
+        func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", b > 0 ? a / b : 0) }
+        print(
+            "iperf3 \(card.model) guest→host: vnic \(ours.0) Mbit/s, QEMU \(qemuModel) \(theirs.0) Mbit/s, ratio "
+                + ratio(ours.0, theirs.0))
+        print(
+            "iperf3 \(card.model) host→guest: vnic \(ours.1) Mbit/s, QEMU \(qemuModel) \(theirs.1) Mbit/s, ratio "
+                + ratio(ours.1, theirs.1))
+        #expect(ours.0 > 0 && ours.1 > 0)
+    }
+
+    @Test("a recorded Linux session replays with no guest", arguments: cards)
+    func recordedSessionReplays(card: Card) throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let path = NSTemporaryDirectory() + "vnic-linux-\(card.model)-\(UUID().uuidString).trace"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let guest = try GuestMachine(
+            qemu: prerequisites.vnicQEMU, prerequisites: prerequisites,
+            device: "vnic-pci,model=\(card.model),mac=\(card.mac),netdev=net0,record=\(path)",
+            kernelArguments: Self.kernelArguments(card, servers: servers, steps: "record"))
+        _ = Self.step(guest, "dhcp", timeout: 90)
+        _ = Self.step(guest, "transfer", timeout: 60)
+        #expect(guest.waitForExit(timeout: 60), "the guest powered off")
+        guest.stop()
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let summary = try TraceReplayer.run(text)
+        #expect(summary.transmitted > 3, "DHCP and the transfer sent frames")
+        #expect(text.contains("\nrx "), "frames in were recorded")
+        print("recorded \(card.model) session: \(summary.operations) operations, \(summary.assertions) assertions")
+        // VNIC_UPDATE_LINUX_TRACES=1 refreshes the committed recordings that `vnic replay` runs.
+        if ProcessInfo.processInfo.environment["VNIC_UPDATE_LINUX_TRACES"] == "1" {
+            let fixture = repositoryRoot.appendingPathComponent(
+                "Fixtures/traces/linux/\(card.model)-probe-dhcp-transfer.trace")
+            try FileManager.default.createDirectory(
+                at: fixture.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: fixture, atomically: true, encoding: .utf8)
+            print("wrote \(fixture.path)")
+        }
+    }
+}
