@@ -3,13 +3,19 @@ import NICCore
 /// An attachment named by a settings string, as a host's configuration spells it (the C interface's
 /// `vnic_card_attach`, the QEMU device's `attach=` property).
 ///
-/// Grammar: `null` (not attached) or `intnet:NAME` (the internal network called NAME in a hub). Names are 1 to 64
-/// printable ASCII characters without spaces.
-public enum AttachmentSetting: Hashable, Sendable, CustomStringConvertible {
+/// Grammar:
+/// - `null`: not attached.
+/// - `intnet:NAME`: the internal network called NAME in a hub; 1 to 64 printable ASCII characters without spaces.
+/// - `nat` or `nat:OPTION;OPTION...`: a NAT of its own (VirtualBox's NAT mode). Options: `slot=N` (network
+///   10.0.(N+2).0/24), `cidr=CIDR` (`192.168/16` style too), `localhost-reachable`, `restrict`, `mtu=N`,
+///   `dns=IP[:PORT]` (repeatable), `forward=RULE` (repeatable, VirtualBox syntax `name,tcp,,2222,,22`).
+public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
     case null
     /// The internal network of that name.
     case internalNetwork(name: String)
+    /// A NAT with this configuration.
+    case nat(NATConfiguration)
 
     /// The longest internal network name accepted.
     public static let maximumNameLength = 64
@@ -20,8 +26,13 @@ public enum AttachmentSetting: Hashable, Sendable, CustomStringConvertible {
             self = .null
             return
         }
+        if text == "nat" {
+            self = .nat(NATConfiguration(slot: 0))
+            return
+        }
         guard let colon = text.firstIndex(of: ":") else {
-            throw AttachmentSettingError(setting: text, reason: "expected 'null' or 'intnet:NAME'")
+            throw AttachmentSettingError(
+                setting: text, reason: "expected 'null', 'intnet:NAME', 'nat' or 'nat:OPTIONS'")
         }
         let kind = text[..<colon]
         let argument = String(text[text.index(after: colon)...])
@@ -35,16 +46,77 @@ public enum AttachmentSetting: Hashable, Sendable, CustomStringConvertible {
                     reason: "an internal network name is 1 to \(Self.maximumNameLength) printable ASCII characters")
             }
             self = .internalNetwork(name: argument)
+        case "nat":
+            self = .nat(try Self.natConfiguration(argument, setting: text))
         default:
-            throw AttachmentSettingError(setting: text, reason: "unknown attachment '\(kind)' (known: null, intnet)")
+            throw AttachmentSettingError(
+                setting: text, reason: "unknown attachment '\(kind)' (known: null, intnet, nat)")
         }
     }
 
-    /// The attachment this setting names; internal networks come from `hub`.
-    public func makeAttachment(hub: InternalNetworkHub = .shared) -> any NetworkAttachment {
+    /// Parses NAT options separated by `;`.
+    private static func natConfiguration(_ options: String, setting: String) throws(AttachmentSettingError)
+        -> NATConfiguration
+    {
+        func fail(_ reason: String) -> AttachmentSettingError {
+            AttachmentSettingError(setting: setting, reason: reason)
+        }
+        var configuration = NATConfiguration(slot: 0)
+        var dns: [IPv4Endpoint] = []
+        for option in options.split(separator: ";", omittingEmptySubsequences: true) {
+            let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            let value = parts.count == 2 ? String(parts[1]) : nil
+            switch (name, value) {
+            case ("localhost-reachable", nil): configuration.localhostReachable = true
+            case ("restrict", nil): configuration.restrict = true
+            case ("slot", let value?):
+                guard let slot = Int(value), (0...253).contains(slot) else {
+                    throw fail("slot '\(value)' is not 0...253")
+                }
+                let keep = configuration
+                configuration = NATConfiguration(slot: slot)
+                configuration.copyPolicy(from: keep)
+            case ("cidr", let value?):
+                guard let network = IPv4Network(value) else { throw fail("cidr '\(value)' is not an IPv4 network") }
+                let keep = configuration
+                configuration = NATConfiguration(network: network)
+                configuration.copyPolicy(from: keep)
+            case ("mtu", let value?):
+                guard let mtu = Int(value) else { throw fail("mtu '\(value)' is not a number") }
+                configuration.mtu = mtu
+            case ("dns", let value?):
+                guard let server = IPv4Endpoint(value, defaultPort: 53) else {
+                    throw fail("dns '\(value)' is not IP or IP:PORT")
+                }
+                dns.append(server)
+            case ("forward", let value?):
+                do throws(NATError) { configuration.portForwards.append(try PortForwardRule(parsing: value)) } catch {
+                    throw fail("forward '\(value)': \(error)")
+                }
+            default:
+                throw fail(
+                    "unknown NAT option '\(option)' (known: slot=N, cidr=CIDR, localhost-reachable, restrict, mtu=N, "
+                        + "dns=IP, forward=RULE)")
+            }
+        }
+        if !dns.isEmpty { configuration.dnsServers = dns }
+        do throws(NATError) { try configuration.validate() } catch { throw fail(error.description) }
+        return configuration
+    }
+
+    /// The attachment this setting names; internal networks come from `hub`. A NAT starts its event loop and opens
+    /// its port forwards here, so it can fail (a port in use, say).
+    public func makeAttachment(hub: InternalNetworkHub = .shared) throws(AttachmentSettingError)
+        -> any NetworkAttachment
+    {
         switch self {
         case .null: return NullAttachment()
         case .internalNetwork(let name): return hub.network(named: name)
+        case .nat(let configuration):
+            do throws(NATError) { return try NATAttachment(configuration: configuration) } catch {
+                throw AttachmentSettingError(setting: description, reason: error.description)
+            }
         }
     }
 
@@ -52,11 +124,22 @@ public enum AttachmentSetting: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .null: return "null"
         case .internalNetwork(let name): return "intnet:" + name
+        case .nat(let configuration): return "nat:cidr=\(configuration.network)"
         }
     }
 }
 
-/// A settings string that does not name an attachment.
+extension NATConfiguration {
+    /// Keeps the options a settings string gave before `slot=` or `cidr=` replaced the network.
+    fileprivate mutating func copyPolicy(from other: NATConfiguration) {
+        localhostReachable = other.localhostReachable
+        restrict = other.restrict
+        mtu = other.mtu
+        portForwards = other.portForwards
+    }
+}
+
+/// A settings string that does not name an attachment, or an attachment that could not start.
 public struct AttachmentSettingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The string as given.
     public var setting: String

@@ -189,11 +189,13 @@ final class CardSession {
             }
             card.port.attach(backend)
         } else {
-            let setting: AttachmentSetting
-            do throws(AttachmentSettingError) { setting = try AttachmentSetting(parsing: settings) } catch {
+            let attachment: any NetworkAttachment
+            do throws(AttachmentSettingError) {
+                attachment = try AttachmentSetting(parsing: settings).makeAttachment()
+            } catch {
                 throw BridgeError(VNIC_ERR_BAD_SETTINGS, error.description + " (or 'host')")
             }
-            card.port.attach(setting.makeAttachment())
+            card.port.attach(attachment)
         }
         service()
     }

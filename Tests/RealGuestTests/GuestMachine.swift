@@ -150,20 +150,26 @@ final class GuestMachine {
     private var cursor = 0
     private let reader: Thread
 
-    /// Boots `kernel` and `initramfs` with `device` (a `-device` argument) on QEMU's user network (slirp), whose
-    /// gateway 10.0.2.2 reaches the host's loopback.
-    init(qemu: String, prerequisites: GuestPrerequisites, device: String, kernelArguments: String) throws {
+    /// Boots `kernel` and `initramfs` with `device` (a `-device` argument). `netdev` is QEMU's backend for it, by
+    /// default QEMU's user network (slirp), whose gateway 10.0.2.2 reaches the host's loopback; `nil` leaves QEMU's
+    /// network out, for a card whose `attach=` names one of vnic's.
+    init(
+        qemu: String, prerequisites: GuestPrerequisites, device: String, kernelArguments: String,
+        netdev: String? = "user,id=net0"
+    ) throws {
         qmpPath = NSTemporaryDirectory() + "vnic-qmp-\(UUID().uuidString).sock"
         process.executableURL = URL(fileURLWithPath: qemu)
-        process.arguments = [
+        var arguments = [
             "-M", "pc", "-accel", "tcg", "-m", "256", "-smp", "1", "-display", "none", "-no-reboot",
             "-L", "/usr/share/seabios", "-L", "/usr/share/qemu",
             "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console", "-monitor", "none",
             "-qmp", "unix:\(qmpPath),server=on,wait=off",
             "-kernel", prerequisites.kernel, "-initrd", prerequisites.initramfs,
             "-append", "console=ttyS0 quiet panic=-1 " + kernelArguments,
-            "-netdev", "user,id=net0", "-device", device,
+            "-device", device,
         ]
+        arguments += netdev.map { ["-netdev", $0] } ?? ["-nic", "none"]  // no default NIC of QEMU's own
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

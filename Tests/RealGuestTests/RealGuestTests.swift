@@ -174,6 +174,26 @@ struct RealGuestTests {
         #expect(ours.0 > 0 && ours.1 > 0)
     }
 
+    @Test("behind vnic's NAT: DHCP lease, gateway ping and a 10 MB download from host loopback", arguments: cards)
+    func linuxGuestBehindVNICNAT(card: Card) throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let guest = try GuestMachine(
+            qemu: prerequisites.vnicQEMU, prerequisites: prerequisites,
+            device: "vnic-pci,model=\(card.model),mac=\(card.mac),attach=nat:localhost-reachable",
+            kernelArguments: Self.kernelArguments(card, servers: servers, steps: "nat"), netdev: nil)
+        defer { guest.stop() }
+        _ = Self.step(guest, "probe", timeout: 90)
+        _ = Self.step(guest, "carrier")
+        let lease = Self.step(guest, "dhcp")
+        #expect(Self.value("ip", in: lease.detail) == "10.0.2.15", "the card's MAC gets the first lease")
+        _ = Self.step(guest, "ping")
+        let download = Self.step(guest, "download", timeout: 120)
+        #expect(Self.value("md5", in: download.detail) == servers.file10MDigest, "the 10 MB file arrived intact")
+        _ = Self.step(guest, "done", timeout: 30)
+    }
+
     @Test("a recorded Linux session replays with no guest", arguments: cards)
     func recordedSessionReplays(card: Card) throws {
         guard let prerequisites = Self.prerequisites() else { return }
