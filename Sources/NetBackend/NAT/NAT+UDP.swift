@@ -40,6 +40,11 @@ extension NATEngine {
             return handleDHCP(payload, from: packet)
         }
         guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
+        let guestEndpoint = IPv4Endpoint(packet.source, sourcePort)
+        let destinationEndpoint = IPv4Endpoint(packet.destination, destinationPort)
+        if isTFTP(destinationEndpoint, from: guestEndpoint) {
+            return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
+        }
         let key = UDPFlowKey(
             guest: IPv4Endpoint(packet.source, sourcePort), remote: IPv4Endpoint(packet.destination, destinationPort))
         if udpFlows[key] == nil {
