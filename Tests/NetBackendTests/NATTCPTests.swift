@@ -194,6 +194,24 @@ struct NATTCPTests {
         #expect(bench.nat.runtime.withEngine { $0.tcpBuffered } == 0)
     }
 
+    @Test("a guest keepalive probe is answered and keeps the connection")
+    func keepalive() throws {
+        let listener = LoopbackTCPListener()
+        let bench = try NATBench()
+        let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
+        _ = try #require(guest.open())
+        let server = listener.accept()
+        try #require(server >= 0)
+        defer { close(server) }
+        _ = bench.port.drain()
+        guest.sequence &-= 1
+        guest.send(flags: TCPFlag.ack)
+        guest.sequence &+= 1
+        let answer = guest.segments(timeout: 1).first
+        #expect(answer?.has(TCPFlag.ack) == true && answer?.acknowledgment == guest.sequence)
+        #expect(bench.nat.flowCounts.tcp == 1)
+    }
+
     @Test("a refused connect is answered with RST")
     func refused() throws {
         let closedPort: UInt16 = {

@@ -98,9 +98,11 @@ extension NATEngine {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
             let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
-            if count == -Int(ECONNREFUSED) {
-                counts.bump(.dropPortClosed)
-                if let last = flow.lastPacket { sendICMPError(type: 3, code: 3, about: last, from: key.remote.address) }
+            if let code = Self.unreachableCode(count) {
+                counts.bump(code == 3 ? .dropPortClosed : .dropUDPSocket)
+                if let last = flow.lastPacket {
+                    sendICMPError(type: 3, code: code, about: last, from: code == 3 ? key.remote.address : nil)
+                }
                 continue
             }
             guard count >= 0 else { break }
@@ -108,6 +110,17 @@ extension NATEngine {
             flow.deadline = now &+ flow.idle
         }
         udpFlows[key] = flow
+    }
+
+    /// The ICMP destination-unreachable code for a socket error (`-errno`), or `nil` when it is not one.
+    static func unreachableCode(_ result: Int) -> UInt8? {
+        switch -result {
+        case Int(ECONNREFUSED): return 3
+        case Int(EHOSTUNREACH): return 1
+        case Int(ENETUNREACH): return 0
+        case Int(EMSGSIZE): return 4
+        default: return nil
+        }
     }
 
     func expireUDP() -> UInt64? {
