@@ -306,7 +306,7 @@ struct NATHostileTests {
                 let fd = listener.accept(timeout: 0)
                 if fd >= 0 {
                     accepted.append(fd)
-                    _ = Glibc.send(fd, "x", 1, Int32(MSG_DONTWAIT))
+                    _ = Glibc.send(fd, "x", 1, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
                 }
                 if accepted.count > 4, let first = accepted.first {
                     close(first)
