@@ -36,13 +36,9 @@ public final class FramePort: @unchecked Sendable {
     private let inboundCount = Atomic<UInt64>(0)
     private let taps = Mutex<[any FrameTap]>([])
     private let tapCount = Atomic<Int>(0)
-    /// The callback sits in a struct: a bare function type stored in the generic `Mutex` is re-wrapped in a
-    /// reabstraction thunk on every `withLock` access, a chain that grows per frame and overflows the stack when
-    /// it is finally released.
-    private struct Wakeup {
-        var callback: (@Sendable () -> Void)?
-    }
-    private let wakeup = Mutex<Wakeup>(Wakeup())
+    // The callback lives in a class box: a function value stored directly in a Mutex is re-abstracted on every
+    // `withLock { $0 }` and the write-back wraps it in two more thunks each time, so every signal got slower.
+    private let wakeup = Mutex<WakeupCallback?>(nil)
 
     // Card-thread state.
     @exclusivity(unchecked) private var attachmentStorage: (any NetworkAttachment)?
@@ -51,6 +47,9 @@ public final class FramePort: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var transmitted: UInt64 = 0
     /// Frames the card transmitted while nothing was attached (dropped).
     @exclusivity(unchecked) public private(set) var transmittedUnattached: UInt64 = 0
+    /// Sees every frame the card takes from the inbound queue, on the card's thread, in the order the card takes them
+    /// (session recording uses it; taps see frames when they are queued).
+    @exclusivity(unchecked) public var onDequeue: ((InboundFrame) -> Void)?
 
     /// Creates a port whose inbound queue holds `capacity` frames (at least 1).
     public init(queueCapacity capacity: Int = FramePort.defaultQueueCapacity) {
@@ -81,8 +80,11 @@ public final class FramePort: @unchecked Sendable {
 
     /// Called from any thread when frames or a link change wait for the card's thread.
     public var onWork: (@Sendable () -> Void)? {
-        get { wakeup.withLock { $0.callback } }
-        set { wakeup.withLock { $0.callback = newValue } }
+        get { wakeup.withLock { $0 }?.action }
+        set {
+            let callback = newValue.map(WakeupCallback.init)
+            wakeup.withLock { $0 = callback }
+        }
     }
 
     /// Adds a tap that sees every frame through the port.
@@ -145,7 +147,7 @@ public final class FramePort: @unchecked Sendable {
 
     private func signalWork() {
         work.store(true, ordering: .releasing)
-        wakeup.withLock { $0.callback }?()
+        wakeup.withLock { $0 }?.action()
     }
 
     // MARK: Card side (card thread)
@@ -161,7 +163,7 @@ public final class FramePort: @unchecked Sendable {
 
     /// Removes and returns the oldest queued frame.
     public func nextInbound() -> InboundFrame? {
-        queue.withLock { queue -> InboundFrame? in
+        let frame = queue.withLock { queue -> InboundFrame? in
             guard queue.count > 0 else { return nil }
             let frame = queue.slots[queue.head]
             queue.slots[queue.head] = nil
@@ -169,6 +171,8 @@ public final class FramePort: @unchecked Sendable {
             queue.count -= 1
             return frame
         }
+        if let frame, let onDequeue { onDequeue(frame) }
+        return frame
     }
 
     /// Sends a frame the card transmitted to the attachment (or counts a drop). `frame` is borrowed for the call.
@@ -193,4 +197,11 @@ public final class FramePort: @unchecked Sendable {
 
     /// Whether the card last reported itself promiscuous.
     public var isPromiscuous: Bool { promiscuous }
+}
+
+/// ``FramePort/onWork`` in a box, so the lock never holds a bare function value.
+private final class WakeupCallback: Sendable {
+    let action: @Sendable () -> Void
+
+    init(_ action: @escaping @Sendable () -> Void) { self.action = action }
 }
