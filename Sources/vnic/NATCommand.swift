@@ -7,7 +7,7 @@ import NetBackend
 enum NATCommand {
     static let help = """
         usage: vnic nat --tap NAME [--netns PATH] [--forward RULE]... [--mtu N] [--cidr CIDR] [--dns IP[:PORT]]...
-                        [--allow CIDR]... [--localhost-reachable] [--restrict] [--domain NAME]
+                        [--allow CIDR]... [--localhost-reachable] [--restrict] [--domain NAME] [--tftp-root DIR]
 
         Creates the TAP interface NAME (inside the network namespace PATH, e.g. /run/netns/guest, when given),
         leaves it down for the namespace to configure or to run DHCP on, and runs a NAT engine behind it
@@ -22,6 +22,7 @@ enum NATCommand {
           --localhost-reachable   the gateway address reaches host loopback
           --restrict              only forwarded and --allow destinations
           --domain NAME           the domain name DHCP hands out
+          --tftp-root DIR         serve DIR read-only over TFTP at the gateway (DHCP names it)
         """
 
     static func run(_ arguments: [String]) throws(CommandLineError) -> Int32 {
@@ -82,6 +83,7 @@ enum NATCommand {
             case "--localhost-reachable": configuration.localhostReachable = true
             case "--restrict": configuration.restrict = true
             case "--domain": configuration.domainName = try value(option)
+            case "--tftp-root": configuration.tftpRoot = try value(option)
             default: throw CommandLineError(message: "nat: unknown argument '\(option)'")
             }
             index += 1

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import NICCore
 import Testing
 
@@ -267,6 +268,57 @@ struct NATHostileTests {
         }
         #expect(bench.counter("frames_in") == 20_000)
         #expect(bench.nat.flowCounts.tcp == 0 && bench.nat.flowCounts.udp == 0 && bench.nat.flowCounts.icmp == 0)
+    }
+
+    @Test("5,000 random segments into live connections: no crash, bounded state, the host side stays sane")
+    func tcpStateFuzz() throws {
+        let listener = LoopbackTCPListener()
+        let server = LoopbackUDPServer()
+        defer { server.stop() }
+        var configuration = loopbackNATConfiguration()
+        configuration.timeouts.tcpRetransmit = 0.01
+        let bench = try NATBench(configuration)
+        let remote = IPv4Endpoint(natGateway, listener.port)
+        var generator = SystemRandomNumberGenerator()
+        var accepted: [Int32] = []
+        defer { for fd in accepted { close(fd) } }
+        var known: [UInt32] = [0, 1, 0xFFFF_FFFF]
+        for round in 0..<5000 {
+            let port = UInt16(30_000 + Int.random(in: 0..<8, using: &generator))
+            let flags = UInt8.random(in: 0...0x3F, using: &generator)
+            let sequence = known.randomElement(using: &generator)! &+ UInt32.random(in: 0...3, using: &generator)
+            let acknowledgment =
+                known.randomElement(using: &generator)! &+ UInt32.random(in: 0...2000, using: &generator)
+            let options: [UInt8] = [
+                [], [2, 4, 0, 0], [3, 3, 200], [1, 1, 1, 1], [2, 4, 0xFF, 0xFF, 3, 3, 14],
+                [8, 10] + [UInt8](repeating: 0, count: 8),
+            ].randomElement(using: &generator)!
+            let payload = [UInt8](repeating: 0x55, count: [0, 1, 100, 1460, 9000].randomElement(using: &generator)!)
+            bench.sendIP(
+                guestTCP(
+                    from: port, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
+                    window: UInt16.random(in: 0...0xFFFF, using: &generator), options: options, payload: payload))
+            for packet in bench.queuedPackets() {
+                if let segment = TCPSegment(packet.payload) { known.append(segment.sequence &+ 1) }
+            }
+            if known.count > 64 { known.removeFirst(known.count - 64) }
+            if round % 50 == 0 {
+                let fd = listener.accept(timeout: 0)
+                if fd >= 0 {
+                    accepted.append(fd)
+                    _ = Glibc.send(fd, "x", 1, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
+                }
+                if accepted.count > 4, let first = accepted.first {
+                    close(first)
+                    accepted.removeFirst()
+                }
+            }
+        }
+        #expect(bench.nat.flowCounts.tcp <= 8)
+        let held = bench.nat.runtime.withEngine { engine in
+            engine.tcpFlows.values.map { $0.buffered + $0.pendingCount }.reduce(0, +)
+        }
+        #expect(held <= 8 * (NATLimits().tcpBufferPerFlow + NATLimits().tcpGuestSlackPerFlow))
     }
 
     @Test("every counter has a distinct snake_case name")

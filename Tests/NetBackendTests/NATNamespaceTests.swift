@@ -51,7 +51,9 @@ final class LoopbackHTTPServer: @unchecked Sendable {
                 var sent = 0
                 let all = header + body
                 while sent < all.count {
-                    let result = all.withUnsafeBytes { Glibc.send(client, $0.baseAddress! + sent, all.count - sent, 0) }
+                    let result = all.withUnsafeBytes {
+                        Glibc.send(client, $0.baseAddress! + sent, all.count - sent, Int32(MSG_NOSIGNAL))
+                    }
                     if result <= 0 { break }
                     sent += result
                 }
@@ -149,7 +151,7 @@ struct NATNamespaceTests {
         let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #expect(HostSocket.connect(client, to: IPv4Endpoint(.loopback, forwardPort)) == 0)
         let message = Array("through the forward\n".utf8)
-        _ = message.withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, 0) }
+        _ = message.withUnsafeBytes { Glibc.send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         usleep(300_000)
         close(client)
         for _ in 0..<300 where listenerProcess.isRunning { usleep(10_000) }

@@ -81,7 +81,7 @@ struct NATTCPTests {
         guest.sequence &+= 18
 
         let body = [UInt8](repeating: 0x61, count: 5000)
-        _ = body.withUnsafeBytes { Glibc.send(server, $0.baseAddress, $0.count, 0) }
+        _ = body.withUnsafeBytes { Glibc.send(server, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var received: [UInt8] = []
         for _ in 0..<20 where received.count < 5000 {
             for segment in guest.segments(until: { !$0.payload.isEmpty }) where !segment.payload.isEmpty {
@@ -128,7 +128,7 @@ struct NATTCPTests {
         guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: query)
         #expect(readBytes(server, count: query.count) == query)
         let response: [UInt8] = [0, 2, 0xAB, 0xCD]
-        _ = Glibc.send(server, response, response.count, 0)
+        _ = Glibc.send(server, response, response.count, Int32(MSG_NOSIGNAL))
         let answer = guest.segments { !$0.payload.isEmpty }.first { !$0.payload.isEmpty }
         #expect(answer?.payload == [0, 2, 0xAB, 0xCD])
     }
@@ -194,6 +194,24 @@ struct NATTCPTests {
         #expect(bench.nat.runtime.withEngine { $0.tcpBuffered } == 0)
     }
 
+    @Test("a guest keepalive probe is answered and keeps the connection")
+    func keepalive() throws {
+        let listener = LoopbackTCPListener()
+        let bench = try NATBench()
+        let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
+        _ = try #require(guest.open())
+        let server = listener.accept()
+        try #require(server >= 0)
+        defer { close(server) }
+        _ = bench.port.drain()
+        guest.sequence &-= 1
+        guest.send(flags: TCPFlag.ack)
+        guest.sequence &+= 1
+        let answer = guest.segments(timeout: 1).first
+        #expect(answer?.has(TCPFlag.ack) == true && answer?.acknowledgment == guest.sequence)
+        #expect(bench.nat.flowCounts.tcp == 1)
+    }
+
     @Test("a refused connect is answered with RST")
     func refused() throws {
         let closedPort: UInt16 = {
@@ -242,7 +260,7 @@ struct NATTCPTests {
         defer { close(server) }
         let blob = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let writer = Thread {
-            _ = blob.withUnsafeBytes { Glibc.send(server, $0.baseAddress, $0.count, 0) }
+            _ = blob.withUnsafeBytes { Glibc.send(server, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
         writer.start()
         var received: [UInt8] = []
@@ -334,7 +352,7 @@ struct NATTCPTests {
         let server = listener.accept()
         try #require(server >= 0)
         defer { close(server) }
-        _ = Glibc.send(server, "ping", 4, 0)
+        _ = Glibc.send(server, "ping", 4, Int32(MSG_NOSIGNAL))
         let first = guest.segments { !$0.payload.isEmpty }.filter { !$0.payload.isEmpty }
         #expect(first.count == 1)
         let again = guest.segments { !$0.payload.isEmpty }.filter { !$0.payload.isEmpty }

@@ -76,6 +76,22 @@ struct NATUDPTests {
         #expect(resolver.received.value.first == query)
     }
 
+    @Test("a resolver that refuses is skipped: the query goes to the next one")
+    func dnsFailover() throws {
+        let resolver = LoopbackUDPServer()
+        defer { resolver.stop() }
+        let dead = LoopbackUDPServer()
+        let deadPort = dead.port
+        dead.stop()
+        let bench = try NATBench(
+            loopbackNATConfiguration(dns: [IPv4Endpoint(.loopback, deadPort), IPv4Endpoint(.loopback, resolver.port)]))
+        let query: [UInt8] = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+        bench.sendIP(guestUDP(from: 33_334, to: IPv4Endpoint(natDNS, 53), payload: query))
+        let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
+        #expect(reply.source == natDNS && Array(reply.payload[8...]) == query)
+        #expect(bench.counter("dns_failovers") == 1)
+    }
+
     @Test("the DNS address answers nothing but port 53; no resolver configured is counted")
     func dnsOtherPorts() throws {
         let bench = try NATBench()

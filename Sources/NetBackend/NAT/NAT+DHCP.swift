@@ -108,7 +108,7 @@ extension NATEngine {
             for index in 12..<16 { reply[index] = request[index] }  // ciaddr
         }
         reply.put32(address.rawValue, at: 16)
-        reply.put32((config.tftpServer ?? .any).rawValue, at: 20)
+        reply.put32((config.announcedTFTPServer ?? .any).rawValue, at: 20)
         for index in 28..<44 { reply[index] = request[index] }  // chaddr
         if let bootFile = config.bootFile, type != DHCPMessageType.nak {
             for (index, byte) in bootFile.utf8.prefix(127).enumerated() { reply[108 + index] = byte }
@@ -145,7 +145,7 @@ extension NATEngine {
             var mtu: [UInt8] = []
             mtu.append16(UInt16(truncatingIfNeeded: config.mtu))
             option(26, mtu)
-            if let server = config.tftpServer { option(66, Array(server.description.utf8)) }
+            if let server = config.announcedTFTPServer { option(66, Array(server.description.utf8)) }
             if let bootFile = config.bootFile { option(67, Array(bootFile.utf8)) }
         }
         reply.append(255)

@@ -11,6 +11,8 @@ struct ICMPFlowKey: Hashable {
 struct ICMPFlow {
     var fd: Int32
     var deadline: UInt64
+    /// The last echo request's IP header and first 8 bytes, for an ICMP error about it.
+    var lastPacket: IPv4Packet?
 }
 
 extension NATEngine {
@@ -54,6 +56,9 @@ extension NATEngine {
         }
         guard var flow = icmpFlows[key] else { return }
         flow.deadline = now &+ nanoseconds(config.timeouts.icmpIdle)
+        var head = packet
+        head.payload = Array(message.prefix(8))
+        flow.lastPacket = head
         icmpFlows[key] = flow
         arm(flow.deadline)
         let sent = message.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
@@ -66,6 +71,12 @@ extension NATEngine {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
             let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
+            if let code = Self.unreachableCode(count) {
+                // The host's network answered the echo with an error: pass it on, about the guest's last request.
+                counts.bump(.dropICMPSocket)
+                if let last = flow.lastPacket { sendICMPError(type: 3, code: code, about: last) }
+                continue
+            }
             guard count >= 8 else {
                 if count >= 0 { counts.bump(.dropICMPMalformed) }
                 break

@@ -226,6 +226,10 @@ extension NATEngine {
             }
             needAck = true
         }
+        // A keepalive probe (an empty segment one byte before receiveNext) is answered, or the guest gives up.
+        if segment.payload.isEmpty, !segment.has(TCPFlag.fin), segment.sequence == flow.receiveNext &- 1 {
+            needAck = true
+        }
         if needAck { sendSegment(key, flow, flags: TCPFlag.ack) }
         pump(key, flow)
         finishIfDone(key, flow)

@@ -16,6 +16,10 @@ struct UDPFlow {
     var lastPacket: IPv4Packet?
     /// For a flow a port forward created: the host peer replies go to through the shared socket.
     var forwardPeer: IPv4Endpoint?
+    /// For a flow to the DNS proxy: which configured resolver it uses, and the last query (resent to the next
+    /// resolver when this one refuses).
+    var resolver: Int?
+    var lastQuery: [UInt8] = []
 }
 
 extension NATEngine {
@@ -40,6 +44,11 @@ extension NATEngine {
             return handleDHCP(payload, from: packet)
         }
         guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
+        let guestEndpoint = IPv4Endpoint(packet.source, sourcePort)
+        let destinationEndpoint = IPv4Endpoint(packet.destination, destinationPort)
+        if isTFTP(destinationEndpoint, from: guestEndpoint) {
+            return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
+        }
         let key = UDPFlowKey(
             guest: IPv4Endpoint(packet.source, sourcePort), remote: IPv4Endpoint(packet.destination, destinationPort))
         if udpFlows[key] == nil {
@@ -64,13 +73,14 @@ extension NATEngine {
             guard register(fd, .udp(key), events: NATPoller.readable) else { return counts.bump(.dropUDPSocket) }
             let dns = packet.destination == config.dnsAddress
             let idle = nanoseconds(dns ? config.timeouts.dnsIdle : config.timeouts.udpIdle)
-            udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle)
+            udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle, resolver: dns ? 0 : nil)
         }
         guard var flow = udpFlows[key] else { return }
         var head = packet
         head.payload = Array(datagram.prefix(8))
         flow.lastPacket = head
         flow.deadline = now &+ flow.idle
+        if flow.resolver != nil { flow.lastQuery = payload }
         udpFlows[key] = flow
         arm(flow.deadline)
         let sent: Int
@@ -80,6 +90,7 @@ extension NATEngine {
             sent = payload.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
         }
         if sent == -Int(ECONNREFUSED) {
+            if failOver(key) { return }
             counts.bump(.dropPortClosed)
             sendICMPError(type: 3, code: 3, about: packet, from: packet.destination)
         } else if sent < 0 {
@@ -93,9 +104,12 @@ extension NATEngine {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
             let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
-            if count == -Int(ECONNREFUSED) {
-                counts.bump(.dropPortClosed)
-                if let last = flow.lastPacket { sendICMPError(type: 3, code: 3, about: last, from: key.remote.address) }
+            if let code = Self.unreachableCode(count) {
+                if failOver(key) { return }
+                counts.bump(code == 3 ? .dropPortClosed : .dropUDPSocket)
+                if let last = flow.lastPacket {
+                    sendICMPError(type: 3, code: code, about: last, from: code == 3 ? key.remote.address : nil)
+                }
                 continue
             }
             guard count >= 0 else { break }
@@ -103,6 +117,43 @@ extension NATEngine {
             flow.deadline = now &+ flow.idle
         }
         udpFlows[key] = flow
+    }
+
+    /// Moves a DNS flow whose resolver refused to the next configured resolver and resends the last query there.
+    /// Returns `false` when there is no next resolver (or the move failed and the flow is gone).
+    func failOver(_ key: UDPFlowKey) -> Bool {
+        guard var flow = udpFlows[key], let current = flow.resolver, current + 1 < config.dnsServers.count else {
+            return false
+        }
+        release(flow.fd)
+        udpFlows[key] = nil
+        let fd = HostSocket.open(type: HostSocket.datagram)
+        guard fd >= 0, HostSocket.connect(fd, to: config.dnsServers[current + 1]) == 0 else {
+            if fd >= 0 { close(fd) }
+            counts.bump(.dropUDPSocket)
+            return false
+        }
+        guard register(fd, .udp(key), events: NATPoller.readable) else {
+            counts.bump(.dropUDPSocket)
+            return false
+        }
+        flow.fd = fd
+        flow.resolver = current + 1
+        udpFlows[key] = flow
+        counts.bump(.dnsFailovers)
+        _ = flow.lastQuery.withUnsafeBytes { HostSocket.send(fd, $0) }
+        return true
+    }
+
+    /// The ICMP destination-unreachable code for a socket error (`-errno`), or `nil` when it is not one.
+    static func unreachableCode(_ result: Int) -> UInt8? {
+        switch -result {
+        case Int(ECONNREFUSED): return 3
+        case Int(EHOSTUNREACH): return 1
+        case Int(ENETUNREACH): return 0
+        case Int(EMSGSIZE): return 4
+        default: return nil
+        }
     }
 
     func expireUDP() -> UInt64? {

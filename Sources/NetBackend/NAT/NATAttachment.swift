@@ -200,8 +200,13 @@ final class NATRuntime: @unchecked Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while running.load(ordering: .acquiring) {
             let (deadline, now, frames) = engine.withLock { engine -> (UInt64?, UInt64, [[UInt8]]) in
-                let deadline = engine.runTimers()
-                engine.scheduledWake = deadline ?? .max
+                // Scan the flows only when the earliest armed timer is due: every new timer is armed, and deadlines
+                // that moved later since the last scan only make a scan early, never late.
+                engine.now = engine.clock()
+                if engine.now >= engine.scheduledWake || engine.scheduledWake == .max {
+                    engine.scheduledWake = engine.runTimers() ?? .max
+                }
+                let deadline = engine.scheduledWake == .max ? nil : engine.scheduledWake
                 return (deadline, engine.now, engine.takeOutbox())
             }
             deliver(frames)

@@ -17,8 +17,11 @@ public struct NATConfiguration: Sendable {
     public var domainName: String?
     /// The DHCP lease time.
     public var leaseTime: UInt32 = 86_400
-    /// The TFTP server DHCP names (`siaddr`, option 66); none by default.
+    /// The TFTP server DHCP names (`siaddr`, option 66); the gateway when ``tftpRoot`` is set, none otherwise.
     public var tftpServer: IPv4Address?
+    /// A folder the built-in TFTP server (at the gateway, port 69) serves read-only; off when `nil`. Requests for
+    /// paths outside it (`..`, absolute paths, symbolic links leading out) are refused.
+    public var tftpRoot: String?
     /// The boot file DHCP names (`file`, option 67).
     public var bootFile: String?
     /// Whether the gateway address reaches host loopback (127.0.0.1). Off by default, as in VirtualBox 7.
@@ -59,6 +62,9 @@ public struct NATConfiguration: Sendable {
     public var dhcpStart: IPv4Address {
         network.host(15) ?? network.host(4) ?? network.address
     }
+
+    /// The TFTP server DHCP announces, if any.
+    var announcedTFTPServer: IPv4Address? { tftpServer ?? (tftpRoot != nil ? gateway : nil) }
 
     /// Checks the configuration; the error names the bad field.
     public func validate() throws(NATError) {
@@ -110,6 +116,8 @@ public struct NATLimits: Sendable {
     /// Segments sent to the guest and not yet acknowledged, per TCP connection (a card's receive queue holds 256
     /// frames by default; more in flight only overflows it).
     public var tcpSegmentsInFlight = 128
+    /// TFTP transfers at once.
+    public var tftpSessions = 8
     /// IPv4 datagrams being reassembled at once.
     public var reassemblies = 16
     /// Fragments held per datagram being reassembled.

@@ -13,7 +13,8 @@ enum NATCounter: Int, CaseIterable {
     case dropICMPSocket, dropICMPFlowLimit, icmpErrorsSent
     case dropUDPMalformed, dropUDPChecksum, dropUDPFlowLimit, dropUDPSocket, dropUDPSend, udpFlowsExpired
     case dropDHCPMalformed, dropDHCPNoLease, dhcpOffers, dhcpAcks, dhcpNaks
-    case dnsNoServer
+    case dnsNoServer, dnsFailovers
+    case dropTFTPMalformed, tftpRefused, tftpTransfers, tftpTimeouts, dropTFTPSessionLimit
     case dropTCPMalformed, dropTCPChecksum, dropTCPFlowLimit, dropTCPNoFlow, dropTCPOutOfOrder, dropTCPSocket
     case tcpConnects, tcpRefused, tcpUnreachable, tcpResetsSent, tcpRetransmits, tcpFlowsTimedOut, tcpSendPartial
     case tcpBufferLimited

@@ -30,6 +30,7 @@ final class NATEngine: @unchecked Sendable {
     /// Who owns each registered descriptor.
     var sockets: [Int32: SocketOwner] = [:]
     var forwards: [String: ForwardListener] = [:]
+    var tftpSessions: [IPv4Endpoint: TFTPSession] = [:]
     var tcpBuffered = 0
     var nextForwardPort: UInt16 = 0
     /// When the event loop will next run the timers; arming an earlier timer sets ``wakeNeeded``.
@@ -186,6 +187,7 @@ final class NATEngine: @unchecked Sendable {
         consider(expireUDP())
         consider(expireICMP())
         consider(runTCPTimers())
+        consider(runTFTPTimers())
         return next
     }
 
@@ -200,6 +202,8 @@ final class NATEngine: @unchecked Sendable {
         icmpFlows.removeAll()
         tcpFlows.removeAll()
         forwards.removeAll()
+        for session in tftpSessions.values { close(session.fd) }
+        tftpSessions.removeAll()
     }
 
     /// Registers `fd` with the poller for `owner`; closes it and returns `false` on failure.
