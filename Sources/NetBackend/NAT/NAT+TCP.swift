@@ -237,7 +237,8 @@ extension NATEngine {
 
     private func processAck(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
         let acknowledged = segment.acknowledgment &- flow.sendUnacknowledged
-        let outstanding = UInt32(truncatingIfNeeded: flow.sentCount) &+ (flow.finSent ? 1 : 0)
+        let sent = max(flow.sentCount, flow.sentHighest)
+        let outstanding = UInt32(truncatingIfNeeded: sent) &+ (flow.finSent ? 1 : 0)
         let window = Int(segment.window) << Int(flow.guestWindowShift)
         if acknowledged == 0 || acknowledged > outstanding {
             // Nothing new (or an acknowledgment of what we never sent): count duplicates for a fast retransmit.
@@ -250,7 +251,7 @@ extension NATEngine {
             if acknowledged == 0 { flow.guestWindow = window }
             return
         }
-        let dataAcknowledged = min(Int(acknowledged), flow.sentCount)
+        let dataAcknowledged = min(Int(acknowledged), sent)
         tcpBuffered -= min(tcpBuffered, dataAcknowledged)
         flow.consume(dataAcknowledged)
         if flow.finSent, Int(acknowledged) == dataAcknowledged + 1 {
@@ -262,6 +263,23 @@ extension NATEngine {
         flow.duplicateAcks = 0
         flow.retries = 0
         flow.retransmitDeadline = flow.sentCount > 0 || flow.finSent ? now &+ retransmitInterval(flow) : nil
+        growCongestionWindow(flow, acknowledgedBytes: dataAcknowledged)
+    }
+
+    /// Slow start, then one segment per window's worth of acknowledgments; never past the in-flight limit.
+    private func growCongestionWindow(_ flow: TCPFlow, acknowledgedBytes: Int) {
+        let size = max(1, segmentSize(flow))
+        let segments = max(1, (acknowledgedBytes + size - 1) / size)
+        if flow.congestionWindow < flow.slowStartThreshold {
+            flow.congestionWindow += segments
+        } else {
+            flow.acknowledgedSinceGrowth += segments
+            if flow.acknowledgedSinceGrowth >= flow.congestionWindow {
+                flow.acknowledgedSinceGrowth = 0
+                flow.congestionWindow += 1
+            }
+        }
+        flow.congestionWindow = min(flow.congestionWindow, max(2, config.limits.tcpSegmentsInFlight))
     }
 
     private func receiveData(_ key: TCPFlowKey, _ flow: TCPFlow, _ segment: TCPSegment) {
@@ -390,7 +408,7 @@ extension NATEngine {
         let size = segmentSize(flow)
         // In flight at most the guest's window, and at most as many segments as a card's queue sensibly holds: the
         // frames wait in the port's bounded queue until the guest drains it.
-        let limit = min(flow.guestWindow, config.limits.tcpSegmentsInFlight * size)
+        let limit = min(flow.guestWindow, min(config.limits.tcpSegmentsInFlight, flow.congestionWindow) * size)
         var segments = 0
         // One look at the socket's free space per burst, not one per segment.
         let window = flow.unsent > 0 ? advertisedWindow(flow) : 0
@@ -402,6 +420,7 @@ extension NATEngine {
             let payload = Array(flow.buffer[start..<(start + length)])
             let sequence = flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount)
             flow.sentCount += length
+            flow.sentHighest = max(flow.sentHighest, flow.sentCount)
             let last = flow.unsent == 0
             sendSegment(
                 key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload,
@@ -472,22 +491,25 @@ extension NATEngine {
         nanoseconds(config.timeouts.tcpRetransmit) << UInt64(min(flow.retries, 6))
     }
 
-    /// Sends the oldest unacknowledged segment again (only that one: the guest keeps what arrived after a loss and
-    /// acknowledges past it), and restarts the timer with backoff.
-    private func retransmit(_ key: TCPFlowKey, _ flow: TCPFlow) {
+    /// Recovers from a loss (three duplicate acknowledgments, or the timer): halves the congestion window (to 2
+    /// segments on a timeout) and goes back to the oldest unacknowledged byte, sending again everything the window
+    /// allows. A guest whose ring overflowed lost a run of segments, not one; resending one per round trip or per
+    /// timeout stalled such a transfer for minutes.
+    private func retransmit(_ key: TCPFlowKey, _ flow: TCPFlow, timeout: Bool = false) {
         counts.bump(.tcpRetransmits)
         flow.duplicateAcks = 0
-        if flow.sentCount > 0 {
-            let length = min(segmentSize(flow), flow.sentCount)
-            let payload = Array(flow.buffer[flow.head..<(flow.head + length)])
-            let fin: UInt8 = flow.finSent && length == flow.sentCount ? TCPFlag.fin : 0
-            sendSegment(
-                key, flow, flags: TCPFlag.ack | fin, sequence: flow.sendUnacknowledged, payload: payload)
-        } else if flow.finSent {
-            sendSegment(key, flow, flags: TCPFlag.fin | TCPFlag.ack, sequence: flow.sendUnacknowledged)
+        let inFlight = max(1, flow.sentCount / max(1, segmentSize(flow)))
+        flow.slowStartThreshold = max(2, inFlight / 2)
+        flow.congestionWindow = timeout ? 2 : flow.slowStartThreshold
+        flow.acknowledgedSinceGrowth = 0
+        flow.sentCount = 0
+        flow.finSent = false
+        flow.retransmitDeadline = nil
+        pump(key, flow)
+        if flow.retransmitDeadline == nil, flow.sentCount > 0 || flow.finSent {
+            flow.retransmitDeadline = now &+ retransmitInterval(flow)
+            arm(flow.retransmitDeadline ?? now)
         }
-        flow.retransmitDeadline = now &+ retransmitInterval(flow)
-        arm(flow.retransmitDeadline ?? now)
     }
 
     func runTCPTimers() -> UInt64? {
@@ -511,7 +533,7 @@ extension NATEngine {
                     sendSegment(key, flow, flags: TCPFlag.ack, sequence: flow.sendUnacknowledged, payload: probe)
                     flow.retransmitDeadline = now &+ retransmitInterval(flow)
                 } else {
-                    retransmit(key, flow)
+                    retransmit(key, flow, timeout: true)
                 }
             }
             if flow.deadline <= now {

@@ -70,6 +70,16 @@ final class TCPFlow {
     var finSent = false
     var finAcknowledged = false
     var duplicateAcks = 0
+    /// The congestion window in segments: slow start from 10, halved on a loss, so a burst never floods a guest
+    /// whose receive ring is smaller than its advertised window (a PCnet's 32 descriptors behind a 64 KiB window).
+    var congestionWindow = 10
+    /// Slow start's threshold, in segments.
+    var slowStartThreshold = 1 << 20
+    /// Segments acknowledged since the window last grew in congestion avoidance.
+    var acknowledgedSinceGrowth = 0
+    /// The most bytes past `sendUnacknowledged` ever sent: after going back to resend, the guest may acknowledge
+    /// data it kept from before the loss, beyond what was sent again.
+    var sentHighest = 0
     var retransmitDeadline: UInt64?
     var retries = 0
     var deadline: UInt64 = 0
@@ -113,6 +123,7 @@ final class TCPFlow {
         let taken = min(count, buffered)
         head += taken
         sentCount = max(0, sentCount - taken)
+        sentHighest = max(sentCount, sentHighest - taken)
         sendUnacknowledged = sendUnacknowledged &+ UInt32(truncatingIfNeeded: taken)
         if head == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
