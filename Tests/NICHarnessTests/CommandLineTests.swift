@@ -68,6 +68,8 @@ struct CommandLineTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("PCnet-PCI II (Am79C970A)"))
         #expect(result.output.contains("PCnet-FAST III (Am79C973)"))
+        #expect(result.output.contains("a card behind its own NAT"))
+        #expect(result.output.contains("262144 bytes intact"))
         #expect(result.output.contains("every step worked"))
         #expect(!result.output.contains("FAIL"))
     }

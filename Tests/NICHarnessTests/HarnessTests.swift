@@ -44,6 +44,14 @@ struct HarnessTests {
         #expect(report.rows.count >= 8)
     }
 
+    @Test(arguments: CardModel.implemented)
+    func demoCardBehindNATGetsALeaseAndFetchesAFile(model: CardModel) {
+        let report = Demo.runNAT(model: model)
+        #expect(report.passed, "\(report.table)")
+        #expect(report.rows.map(\.step).last == "fetch 256 KiB from 127.0.0.1")
+        #expect(report.rows.last?.outcomes.first?.detail == "262144 bytes intact")
+    }
+
     @Test func benchmarkAccountsForEveryFrame() throws {
         // Not a timing test: the figures are checked for being measured, and the benchmark itself checks that
         // every frame handed over was transmitted or received.
