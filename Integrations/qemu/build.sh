@@ -17,11 +17,10 @@ swift_lib=$(cd "$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/l
 configure_flags=(--target-list=x86_64-softmmu --without-default-features --disable-docs --disable-install-blobs
     --disable-werror --enable-tcg --enable-slirp --enable-fdt=system --disable-tools)
 log() { echo "qemu/build.sh: $*" >&2; }
-# What QEMU's link needs for libVNIC.a: swiftrt.o (registers Swift metadata) and the Swift runtime libraries
-# (Foundation for the NAT attachment).
+# What QEMU's link needs for libVNIC.a: swiftrt.o (registers Swift metadata) and the Swift runtime libraries.
 link_arguments() {
     echo "$cache/lib/libVNIC.a $swift_lib/x86_64/swiftrt.o -L$swift_lib -lswiftCore -lswift_Concurrency" \
-        "-lswiftSynchronization -lswiftGlibc -lFoundation -lFoundationEssentials -Wl,-rpath,$swift_lib"
+        "-lswiftSynchronization -lswiftGlibc -Wl,-rpath,$swift_lib"
 }
 
 # 1. libVNIC.a, release.

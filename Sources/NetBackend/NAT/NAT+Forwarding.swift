@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// A port forward's listening socket.
@@ -10,8 +9,8 @@ struct ForwardListener {
 extension NATEngine {
     /// The lowest port an unprivileged process may bind (`net.ipv4.ip_unprivileged_port_start`, 1024 by default).
     static var unprivilegedPortStart: Int {
-        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8),
-            let value = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let text = readTextFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"),
+            let value = Int(text.trimmingASCIIWhitespace)
         else { return 1024 }
         return value
     }

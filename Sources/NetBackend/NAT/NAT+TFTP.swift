@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// One read transfer of the built-in TFTP server (RFC 1350, with the blksize and tsize options of RFC 2348/2349).
@@ -140,7 +139,7 @@ extension NATEngine {
 
     /// The file for `name` under the TFTP root, or `nil` when it would lie outside it.
     func tftpPath(_ name: String) -> String? {
-        guard let root = config.tftpRoot, !name.hasPrefix("/"), !name.contains("\\"),
+        guard let root = config.tftpRoot, !name.hasPrefix("/"), !name.utf8.contains(0x5C),
             !name.split(separator: "/").contains(".."), !name.utf8.contains(0)
         else { return nil }
         guard let realRoot = realpath(root, nil) else { return nil }

@@ -1,5 +1,5 @@
 import CNetShims
-import Foundation
+import Glibc
 import NICCore
 import Synchronization
 
@@ -120,9 +120,10 @@ final class NATRuntime: @unchecked Sendable {
             }
         }
         self.engine = Mutex(engine)
-        let thread = Thread { [self] in runLoop() }
-        thread.name = "vnic-nat"
-        thread.start()
+        guard startThread({ [self] in runLoop() }) else {
+            self.engine.withLock { $0.shutdown() }
+            throw .system("starting the NAT's event loop thread", errno: EAGAIN)
+        }
     }
 
     func close() {

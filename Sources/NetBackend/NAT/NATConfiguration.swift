@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import NICCore
 
 /// How a ``NATAttachment`` addresses its guest and what it lets the guest reach.
@@ -82,7 +82,7 @@ public struct NATConfiguration: Sendable {
 
     /// The IPv4 nameservers in `/etc/resolv.conf` (a loopback one such as 127.0.0.53 included).
     public static func systemNameservers(path: String = "/etc/resolv.conf") -> [IPv4Endpoint] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        guard let text = readTextFile(path) else { return [] }
         return parseNameservers(text)
     }
 

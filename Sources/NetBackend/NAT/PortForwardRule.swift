@@ -1,5 +1,3 @@
-import Foundation
-
 /// A port forwarding rule in VirtualBox's syntax: `name,tcp|udp,[hostip],hostport,[guestip],guestport`
 /// (`guestssh,tcp,,2222,,22`).
 ///
@@ -40,7 +38,7 @@ public struct PortForwardRule: Hashable, Sendable, CustomStringConvertible {
     /// Parses `name,tcp|udp,[hostip],hostport,[guestip],guestport`; the error says which field is wrong.
     public init(parsing text: String) throws(NATError) {
         let fields = text.split(separator: ",", omittingEmptySubsequences: false).map {
-            $0.trimmingCharacters(in: .whitespaces)
+            String($0.trimmingASCIIWhitespace)
         }
         guard fields.count == 6 else {
             throw .malformedRule(text, reason: "expected 6 comma-separated fields, found \(fields.count)")

@@ -1,5 +1,4 @@
 import CNetShims
-import Foundation
 import Glibc
 import NICCore
 import Synchronization
@@ -43,9 +42,9 @@ public final class TAPFrontEnd: @unchecked Sendable {
         port = FramePort(queueCapacity: 1024)
         port.onWork = { [weak self] in self?.flushToTAP() }
         port.attach(attachment)
-        let thread = Thread { [self] in readLoop() }
-        thread.name = "vnic-tap"
-        thread.start()
+        guard startThread({ [self] in readLoop() }) else {
+            throw .system("starting the TAP \(name) reader thread", errno: errno)
+        }
     }
 
     deinit { close() }
