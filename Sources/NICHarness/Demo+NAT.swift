@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 import NICCore
 import NetBackend
@@ -60,7 +59,6 @@ final class LoopbackHTTPServer: @unchecked Sendable {
     let port: UInt16
     private let socket: Int32
     private let body: [UInt8]
-    private let thread: Thread
 
     init(body: [UInt8]) throws(HarnessError) {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -83,7 +81,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
         socket = fd
         self.body = body
         let response = Array("HTTP/1.0 200 OK\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
-        thread = Thread {
+        let started = startThread {
             for _ in 0..<64 {
                 let client = accept(fd, nil, nil)
                 guard client >= 0 else { return }
@@ -100,7 +98,10 @@ final class LoopbackHTTPServer: @unchecked Sendable {
                 close(client)
             }
         }
-        thread.start()
+        guard started else {
+            close(fd)
+            throw HarnessError("no thread for the HTTP server")
+        }
     }
 
     /// Stops accepting: the listening socket is shut down and closed.

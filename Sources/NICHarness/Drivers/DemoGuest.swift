@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import NICCore
 
 /// The smallest guest network stack that shows a card working behind a NAT: DHCP, ARP for the gateway, and one TCP
@@ -21,8 +21,8 @@ final class DemoGuest {
 
     /// Waits up to `seconds` for a received frame that `match` accepts (frames before it are skipped).
     private func wait(seconds: Double, _ match: ([UInt8]) -> Bool) throws(HarnessError) -> [UInt8]? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
             driver.harness.card.service()
             try driver.handleInterrupt()
             while seen < driver.received.count {
@@ -200,9 +200,9 @@ final class DemoGuest {
         try send(tcp(port, localPort, sequence: sequence, acknowledgment: expected, flags: 0x18, request))
         sequence &+= UInt32(request.count)
         var response: [UInt8] = []
-        let deadline = Date().addingTimeInterval(seconds)
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         var finished = false
-        while !finished, Date() < deadline {
+        while !finished, ContinuousClock.now < deadline {
             guard let frame = try wait(seconds: 1, { segment($0) != nil }), let parsed = segment(frame) else {
                 // Nothing for a second: acknowledge again so the NAT resends what was lost.
                 try send(tcp(port, localPort, sequence: sequence, acknowledgment: expected, flags: 0x10))
@@ -220,9 +220,10 @@ final class DemoGuest {
             try send(tcp(port, localPort, sequence: sequence, acknowledgment: expected, flags: finished ? 0x11 : 0x10))
         }
         guard finished else { throw HarnessError("the response did not finish within \(Int(seconds)) s") }
-        guard let split = response.firstRange(of: Array("\r\n\r\n".utf8)) else {
+        let separator = Array("\r\n\r\n".utf8)
+        guard let split = response.indices.first(where: { response[$0...].starts(with: separator) }) else {
             throw HarnessError("no HTTP header in the response")
         }
-        return Array(response[split.upperBound...])
+        return Array(response[(split + separator.count)...])
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import NICCore
 
 /// A port forward's listening socket.
 struct ForwardListener {

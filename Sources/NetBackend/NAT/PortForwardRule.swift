@@ -1,3 +1,5 @@
+import NICCore
+
 /// A port forwarding rule in VirtualBox's syntax: `name,tcp|udp,[hostip],hostport,[guestip],guestport`
 /// (`guestssh,tcp,,2222,,22`).
 ///

@@ -1,11 +1,11 @@
 import Glibc
 
-// The few operating-system services NetBackend needs, from Glibc alone: hosts that link vnic as a static library
+// The few operating-system services vnic's modules need, from Glibc alone: hosts that link vnic as a static library
 // (libVNIC.a into a C hypervisor) then need no Foundation.
 
 /// Starts `body` on a new detached thread. Returns `false` when the system refuses a thread.
 @discardableResult
-func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+public func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box: Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -30,7 +30,7 @@ func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
 
 /// The contents of a small text file (`/etc/resolv.conf`, a `/proc` setting) as UTF-8, or `nil` when it cannot be
 /// read; at most `limit` bytes are read.
-func readTextFile(_ path: String, limit: Int = 1 << 16) -> String? {
+public func readTextFile(_ path: String, limit: Int = 1 << 16) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -47,7 +47,7 @@ func readTextFile(_ path: String, limit: Int = 1 << 16) -> String? {
 
 extension StringProtocol {
     /// The text without leading and trailing ASCII spaces, tabs and line breaks.
-    var trimmingASCIIWhitespace: Substring {
+    public var trimmingASCIIWhitespace: Substring {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         let text = Substring(self)
         guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
