@@ -82,6 +82,7 @@ final class WorkCounter: Sendable {
         port.onWork = { calls.add(1, ordering: .relaxed) }
         for _ in 0..<200_000 {
             port.deliver([0, 1, 2, 3])
+            port.acknowledgeWork()
             _ = port.nextInbound()
         }
         #expect(calls.load(ordering: .relaxed) == 200_000)
@@ -89,6 +90,21 @@ final class WorkCounter: Sendable {
         port.onWork = nil
         port.deliver([0])
         #expect(calls.load(ordering: .relaxed) == 200_000)
+    }
+
+    @Test func onWorkRingsOncePerBatchUntilAcknowledged() {
+        let port = FramePort(queueCapacity: 8)
+        let calls = Atomic<Int>(0)
+        port.onWork = { calls.add(1, ordering: .relaxed) }
+        for _ in 0..<5 { port.deliver([1]) }
+        #expect(calls.load(ordering: .relaxed) == 1, "one wakeup for a batch")
+        port.acknowledgeWork()
+        while port.nextInbound() != nil {}
+        port.deliver([2])
+        #expect(calls.load(ordering: .relaxed) == 2, "a frame after the drain wakes the consumer again")
+        port.setCarrier(true)
+        #expect(calls.load(ordering: .relaxed) == 2, "still pending: no second wakeup")
+        #expect(port.hasPendingWork)
     }
 
     @Test func zeroCapacityMeansOne() {

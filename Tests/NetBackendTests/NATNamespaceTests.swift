@@ -210,19 +210,6 @@ struct NATPingSocketTests {
 
 @Suite("NAT TAP front end plumbing")
 struct NATTAPPlumbingTests {
-    @Test("a port's wakeup callback survives 100,000 deliveries and can be cleared (it used to overflow the stack)")
-    func wakeupChain() {
-        let port = FramePort(queueCapacity: 16)
-        let calls = Shared<Int>(0)
-        port.onWork = { calls.withLock { $0 += 1 } }
-        for _ in 0..<100_000 {
-            port.deliver([1, 2, 3])
-            _ = port.nextInbound()
-        }
-        port.onWork = nil
-        #expect(calls.value == 100_000)
-    }
-
     @Test("a TAP that cannot be created is a clear error")
     func badTAP() throws {
         let nat = try NATAttachment(configuration: loopbackNATConfiguration())

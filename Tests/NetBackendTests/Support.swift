@@ -27,8 +27,9 @@ extension FramePort {
         bytes.withUnsafeBytes { transmit($0, metadata: metadata) }
     }
 
-    /// Removes and returns every queued frame.
+    /// Takes every queued frame, acknowledging the pending work first as a card does.
     func drain() -> [[UInt8]] {
+        acknowledgeWork()
         var frames: [[UInt8]] = []
         while frames.count < 1_000_000, let next = nextInbound() { frames.append(next.bytes) }
         return frames

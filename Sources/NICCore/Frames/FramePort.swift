@@ -78,7 +78,8 @@ public final class FramePort: @unchecked Sendable {
         setCarrier(false)
     }
 
-    /// Called from any thread when frames or a link change wait for the card's thread.
+    /// Called from any thread when frames or a link change start waiting for the card's thread: once until the card
+    /// calls ``acknowledgeWork()``, however many frames arrive meanwhile.
     public var onWork: (@Sendable () -> Void)? {
         get { wakeup.withLock { $0 }?.action }
         set {
@@ -145,8 +146,11 @@ public final class FramePort: @unchecked Sendable {
     /// Frames the inbound queue accepted.
     public var inboundAccepted: UInt64 { inboundCount.load(ordering: .relaxed) }
 
+    /// Raises the pending-work flag and calls ``onWork`` only when the flag was down: one wakeup per batch, not per
+    /// frame. Consumers clear the flag with ``acknowledgeWork()`` before they drain, so a frame that arrives after the
+    /// drain raises it again and nothing waits unseen.
     private func signalWork() {
-        work.store(true, ordering: .releasing)
+        guard !work.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wakeup.withLock { $0 }?.action()
     }
 
