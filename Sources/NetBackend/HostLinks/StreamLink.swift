@@ -62,7 +62,7 @@ public final class StreamLink: @unchecked Sendable {
     /// Listens on `address` and attaches a fresh port to `attachment`. Throws, naming the address, when the socket
     /// cannot be made or bound (in use, a non-socket file at the path, no permission).
     public init(
-        listeningOn address: StreamAddress, attachment: any NetworkAttachment, queueCapacity: Int = 1024
+        listeningOn address: StreamAddress, attachment: any NetworkAttachment, queueCapacity: Int = 4096
     ) throws(HostLinkError) {
         listener = try address.listen()
         if case .tcp(let requested) = address, let bound = HostSocket.localEndpoint(listener) {

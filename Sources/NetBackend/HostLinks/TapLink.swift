@@ -44,7 +44,7 @@ public final class TapLink: @unchecked Sendable {
     /// Attaches `device` to `attachment` through a fresh port and starts the link's thread. The link owns the device
     /// from here on and closes it in ``close()``.
     public init(
-        device: TapDevice, attachment: any NetworkAttachment, queueCapacity: Int = 1024
+        device: TapDevice, attachment: any NetworkAttachment, queueCapacity: Int = 4096
     ) throws(HostLinkError) {
         self.device = device
         loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
