@@ -155,6 +155,44 @@ struct HostLinkStreamTests {
         #expect(access(path, F_OK) != 0)
     }
 
+    @Test(
+        "frames for a client that does not read wait up to the backlog limit, then drop and count; the rest arrive whole"
+    )
+    func backlogAndDrops() throws {
+        let attachment = NullAttachment()
+        let link = try StreamLink(listeningOn: .unix(temporaryPath("stream.sock")), attachment: attachment)
+        defer { link.close() }
+        // No client yet: dropped and counted.
+        link.port.deliver([UInt8](repeating: 1, count: 60))
+        for _ in 0..<300 where Self.counter(link, "stream_drop_no_client") == 0 { usleep(10_000) }
+        #expect(Self.counter(link, "stream_drop_no_client") == 1)
+
+        let client = try #require(StreamTestClient(link.address))
+        for _ in 0..<300 where !link.isConnected { usleep(10_000) }
+        // Larger than a frame may be: dropped and counted, the connection stays.
+        link.port.deliver([UInt8](repeating: 2, count: StreamLink.maximumFrameLength + 1))
+        // 8 MB for a client that reads nothing yet: the first 4 MiB or so wait, the rest is dropped.
+        let frame = (0..<60_000).map { UInt8(truncatingIfNeeded: $0) }
+        var accepted = 0
+        for _ in 0..<140 {
+            if link.port.deliver(frame) { accepted += 1 }
+            if accepted % 32 == 0 { usleep(20_000) }
+        }
+        for _ in 0..<300 where link.port.queuedFrames > 0 { usleep(10_000) }
+        let dropped = Self.counter(link, "stream_drop_backlog")
+        let sent = Self.counter(link, "stream_frames_out")
+        #expect(dropped > 0 && sent > 0 && dropped + sent == UInt64(accepted), "\(link.counters)")
+        #expect(Self.counter(link, "stream_drop_oversize") == 1)
+        // Everything queued arrives, framed as sent.
+        var received: UInt64 = 0
+        while received < sent, let next = client.receiveFrame(timeout: 5) {
+            #expect(next == frame)
+            received += 1
+        }
+        #expect(received == sent)
+        #expect(link.isConnected && Self.counter(link, "stream_disconnects") == 0)
+    }
+
     @Test("addresses that cannot be served are errors naming them")
     func badAddresses() throws {
         let nat = try NATAttachment(configuration: loopbackNATConfiguration())

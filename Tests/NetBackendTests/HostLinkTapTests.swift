@@ -89,6 +89,12 @@ struct HostLinkTapTests {
         let counters = Dictionary(uniqueKeysWithValues: link.counters.map { ($0.name, $0.value) })
         #expect((counters["tap_frames_in"] ?? 0) >= 2 && (counters["tap_frames_out"] ?? 0) >= 2, "\(counters)")
         #expect(nat.counter("arp_replies") >= 1)
+        // A frame larger than any TAP carries is dropped and counted, not written.
+        link.port.deliver([UInt8](repeating: 0xEE, count: TapDevice.maximumFrameLength + 1))
+        for _ in 0..<300 where link.counters.first(where: { $0.name == "tap_drop_oversize_out" })?.value == 0 {
+            usleep(10_000)
+        }
+        #expect(link.counters.first { $0.name == "tap_drop_oversize_out" }?.value == 1)
         link.close()
         link.close()
         // Closing the descriptor removes the interface.
