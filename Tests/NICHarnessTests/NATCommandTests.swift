@@ -339,4 +339,75 @@ struct NATCommandTests {
         }
         print("vnic nat namespace test output:\n\(output)")
     }
+
+    @Test("a stock QEMU guest (its own e1000) on 'vnic nat --stream' gets a lease, pings and downloads 10 MB")
+    func qemuGuestOverStream() throws {
+        guard let vnic = Self.vnic() else { return }
+        let makeInitramfs = repositoryRoot.appendingPathComponent("Integrations/qemu/guest/make-initramfs.sh").path
+        let missing: String? =
+            if access(makeInitramfs, X_OK) != 0 && access(makeInitramfs, R_OK) != 0 {
+                "no \(makeInitramfs) (the real-guest tier's initramfs)"
+            } else if shell(["qemu-system-x86_64", "--version"]).status != 0 {
+                "no qemu-system-x86_64"
+            } else if shell(["python3", "-c", "pass"]).status != 0 {
+                "no python3"
+            } else {
+                nil
+            }
+        if let missing {
+            print("SKIP QEMU stream guest test: \(missing)")
+            return
+        }
+        let scratch = NSTemporaryDirectory() + "vnic-nat-qemu-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let initramfs = scratch + "/initramfs.cpio.gz"
+        let made = shell(["bash", makeInitramfs, initramfs], timeout: 120)
+        guard made.status == 0, let kernel = made.output.split(whereSeparator: \.isNewline).last.map(String.init) else {
+            print("SKIP QEMU stream guest test: the initramfs was not built: \(made.output)")
+            return
+        }
+        let www = scratch + "/www"
+        let files = shell(
+            [
+                "sh", "-c",
+                "head -c 10485760 /dev/urandom > \(www)/file10m && head -c 16384 \(www)/file10m > \(www)/file16k",
+            ])
+        #expect(files.status == 0, "\(files.output)")
+        let md5 = shell(["md5sum", scratch + "/www/file10m"]).output.prefix(32)
+
+        let httpPort = freeLoopbackPort()
+        let http = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1", "--directory", scratch + "/www"])
+        defer { _ = http.stop() }
+        let socketPath = scratch + "/n0.sock"
+        let nat = try ChildProcess(vnic, ["nat", "--stream", "unix:\(socketPath)", "--localhost-reachable"])
+        defer { _ = nat.stop(signal: SIGKILL) }
+        #expect(nat.waitForOutput("SIGINT or SIGTERM stops"), "\(nat.output)")
+
+        let qemu = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot",
+                "-kernel", kernel, "-initrd", initramfs, "-append",
+                "console=ttyS0 quiet panic=-1 vnic.driver=e1000 vnic.http=\(httpPort) vnic.steps=full",
+                "-device", "e1000,netdev=n0,mac=52:54:00:12:34:56",
+                "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=\(socketPath)",
+            ])
+        defer { _ = qemu.stop(signal: SIGKILL) }
+        // The guest reports each step on its console; after the download it waits for a cable unplug.
+        let finished =
+            qemu.waitForOutput("VNIC wait unplug", timeout: 120) || qemu.waitForOutput("VNIC done", timeout: 1)
+        let console = qemu.output.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("VNIC ") }.joined(
+            separator: "\n")
+        #expect(finished, "\(console)")
+        #expect(console.contains("VNIC dhcp ok ip=10.0.2.15"), "\(console)")
+        #expect(console.contains("VNIC ping ok"), "\(console)")
+        #expect(console.contains("VNIC download ok md5=\(md5)"), "\(console)")
+        _ = qemu.stop(signal: SIGKILL)
+        #expect(nat.stop(signal: SIGTERM) == 0)
+        #expect(nat.output.contains("stream_connections=1") && nat.output.contains("dhcp_acks=1"), "\(nat.output)")
+        print("vnic nat --stream with QEMU:\n\(console)\n\(nat.output)")
+    }
 }
