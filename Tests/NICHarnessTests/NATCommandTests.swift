@@ -180,6 +180,9 @@ struct NATCommandTests {
             (["--tap", "t0", "--tftp-root", "/nonexistent/tftp"], "--tftp-root"),
             (["--tap", "t0", "--frobnicate"], "--frobnicate"),
         ]
+        // A namespace that cannot be entered is a run-time failure (exit 1) naming the path.
+        let namespace = try run(vnic, ["nat", "--tap", "t0", "--netns", "/nonexistent/netns"], timeout: 10)
+        #expect(namespace.status == 1 && namespace.error.contains("/nonexistent/netns"), "\(namespace.error)")
         for (arguments, message) in cases {
             let result = try run(vnic, ["nat"] + arguments, timeout: 10)
             #expect(result.status == 2, "\(arguments): \(result.error)")
@@ -220,7 +223,7 @@ struct NATCommandTests {
     }
 
     @Test(
-        "the Linux stack in a namespace through 'vnic nat --tap': DHCP lease, ping, HTTP from host loopback, a port forward in, 20 concurrent downloads"
+        "the Linux stack in a namespace via --tap: lease, ping, HTTP from loopback, 20 downloads at once, a forward in"
     )
     func namespaceGuest() throws {
         guard let vnic = Self.vnic() else { return }

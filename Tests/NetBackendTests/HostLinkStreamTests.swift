@@ -156,7 +156,7 @@ struct HostLinkStreamTests {
     }
 
     @Test(
-        "frames for a client that does not read wait up to the backlog limit, then drop and count; the rest arrive whole"
+        "frames for a client that does not read wait up to the backlog limit, then drop and count; the rest arrive"
     )
     func backlogAndDrops() throws {
         let attachment = NullAttachment()

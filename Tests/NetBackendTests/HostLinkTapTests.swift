@@ -60,6 +60,40 @@ struct HostLinkTapTests {
         #expect(Self.currentNamespace() == home)
     }
 
+    @Test("a namespace named by a process's /proc/PID/ns/net is entered too")
+    func namespaceOfAProcess() throws {
+        if let reason = NATNamespaceTests.missingPrerequisite {
+            print("SKIP /proc/PID/ns/net test: \(reason)")
+            return
+        }
+        let namespace = "vnic-test-hl-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        // `ip netns exec` execs the command, so the child's pid is the sleeper's, inside the namespace.
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sleeper.arguments = ["ip", "netns", "exec", namespace, "sleep", "20"]
+        try sleeper.run()
+        defer {
+            kill(sleeper.processIdentifier, SIGKILL)
+            sleeper.waitUntilExit()
+        }
+        let path = "/proc/\(sleeper.processIdentifier)/ns/net"
+        let target = "/run/netns/\(namespace)"
+        var entered = false
+        for _ in 0..<200 where !entered {
+            var own = stat()
+            var wanted = stat()
+            entered = stat(path, &own) == 0 && stat(target, &wanted) == 0 && own.st_ino == wanted.st_ino
+            if !entered { usleep(10_000) }
+        }
+        #expect(entered)
+        let device = try TapDevice(name: "vnicq1", networkNamespace: path)
+        defer { device.close() }
+        #expect(runCommand(["ip", "-n", namespace, "link", "show", "vnicq1"]).status == 0)
+        #expect(runCommand(["ip", "link", "show", "vnicq1"]).status != 0)
+    }
+
     @Test("a TAP made in a namespace lives there, down; a TapLink carries the namespace's pings to the NAT gateway")
     func tapInNamespace() throws {
         if let reason = NATNamespaceTests.missingPrerequisite {

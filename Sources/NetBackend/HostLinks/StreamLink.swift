@@ -90,7 +90,8 @@ public final class StreamLink: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Stops the thread, detaches the port, closes the client and the listener (removing a unix socket file).
+    /// Stops the thread (which keeps the link alive until then), detaches the port, closes the client and the listener
+    /// (removing a unix socket file). Safe to call more than once.
     public func close() {
         guard closed.set() else { return }
         loop.stop()

@@ -68,7 +68,8 @@ public final class TapLink: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Stops the thread, detaches the port and closes the TAP. Safe to call more than once.
+    /// Stops the thread (which keeps the link alive until then), detaches the port and closes the TAP. Safe to call
+    /// more than once.
     public func close() {
         guard closed.set() else { return }
         loop.stop()
