@@ -223,7 +223,7 @@ struct NATCommandTests {
     }
 
     @Test(
-        "the Linux stack in a namespace via --tap: lease, ping, HTTP from loopback, 20 downloads at once, a forward in"
+        "a namespace via --tap: lease, ping, DNS, HTTP from loopback, 20 downloads at once, TCP and UDP forwards"
     )
     func namespaceGuest() throws {
         guard let vnic = Self.vnic() else { return }
@@ -250,12 +250,21 @@ struct NATCommandTests {
             ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1", "--directory", scratch + "/www"])
         defer { _ = http.stop() }
 
+        // A DNS resolver on host loopback that answers every A query with 192.0.2.7.
+        let dnsPort = freeLoopbackPort()
+        let resolver = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", Self.resolverScript, "\(dnsPort)"])
+        defer { _ = resolver.stop(signal: SIGKILL) }
+        #expect(resolver.waitForOutput("ready"), "\(resolver.output)")
+
         let forwardPort = freeLoopbackPort()
+        let udpForwardPort = freeLoopbackPort()
         let nat = try ChildProcess(
             vnic,
             [
                 "nat", "--tap", "tap0", "--netns", "/run/netns/\(namespace)", "--localhost-reachable",
-                "--forward", "echo,tcp,127.0.0.1,\(forwardPort),,8080", "--dns", "127.0.0.1",
+                "--forward", "echo,tcp,127.0.0.1,\(forwardPort),,8080",
+                "--forward", "echo-udp,udp,127.0.0.1,\(udpForwardPort),,8081", "--dns", "127.0.0.1:\(dnsPort)",
             ])
         defer { _ = nat.stop(signal: SIGKILL) }
         #expect(nat.waitForOutput("SIGINT or SIGTERM stops"), "\(nat.output)")
@@ -332,6 +341,22 @@ struct NATCommandTests {
             #expect(String(decoding: answer, as: UTF8.self) == "THROUGH THE FORWARD")
             close(client)
         }
+
+        // A UDP port forward: a one-shot echo server in the namespace answers in upper case.
+        let udpEcho = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "ip", "netns", "exec", namespace, "python3", "-c",
+                "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',8081))\n"
+                    + "s.settimeout(20)\nprint('listening',flush=True)\nd,a=s.recvfrom(100)\ns.sendto(d.upper(),a)",
+            ])
+        defer { _ = udpEcho.stop(signal: SIGKILL) }
+        #expect(udpEcho.waitForOutput("listening"), "\(udpEcho.output)")
+        #expect(Self.udpExchange(port: udpForwardPort, "udp through the forward") == "UDP THROUGH THE FORWARD")
+
+        // DNS through the proxy at 10.0.2.3 to the resolver on host loopback.
+        let lookup = inside(["busybox", "nslookup", "vnic.test", "10.0.2.3"], timeout: 10)
+        #expect(lookup.output.contains("192.0.2.7"), "\(lookup.output)")
 
         // SIGTERM stops it cleanly, with its counters.
         #expect(nat.stop(signal: SIGTERM) == 0)
@@ -412,5 +437,48 @@ struct NATCommandTests {
         #expect(nat.stop(signal: SIGTERM) == 0)
         #expect(nat.output.contains("stream_connections=1") && nat.output.contains("dhcp_acks=1"), "\(nat.output)")
         print("vnic nat --stream with QEMU:\n\(console)\n\(nat.output)")
+    }
+
+    /// A DNS responder for `python3 -c SCRIPT PORT`: every A query is answered with 192.0.2.7, others with no data.
+    static let resolverScript = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(('127.0.0.1', int(sys.argv[1])))
+        print('ready', flush=True)
+        for _ in range(100):
+            q, a = s.recvfrom(512)
+            end = 12
+            while end < len(q) and q[end] != 0:
+                end += q[end] + 1
+            question = q[12:end + 5]
+            if q[end + 1:end + 3] == b'\\x00\\x01':
+                answer = b'\\xc0\\x0c\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x3c\\x00\\x04' + bytes([192, 0, 2, 7])
+                s.sendto(q[:2] + b'\\x81\\x80\\x00\\x01\\x00\\x01\\x00\\x00\\x00\\x00' + question + answer, a)
+            else:
+                s.sendto(q[:2] + b'\\x81\\x80\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00' + question, a)
+        """
+
+    /// Sends `text` in one datagram to 127.0.0.1:`port` and returns the answer (empty after 5 s without one).
+    static func udpExchange(port: UInt16, _ text: String) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let message = Array(text.utf8)
+        let sent = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { target in
+                message.withUnsafeBytes {
+                    sendto(fd, $0.baseAddress, $0.count, 0, target, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        guard sent == message.count else { return "" }
+        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&poll, 1, 5_000) == 1 else { return "" }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let got = recv(fd, &buffer, buffer.count, 0)
+        return got > 0 ? String(decoding: buffer[0..<got], as: UTF8.self) : ""
     }
 }
