@@ -85,7 +85,14 @@ public final class StreamLink: @unchecked Sendable {
         let poller = loop.poller
         port.onWork = { poller.wake() }
         port.attach(attachment)
-        loop.start { [self] ready in service(ready) }
+        do {
+            try loop.start { [self] ready in service(ready) }
+        } catch {
+            port.onWork = nil
+            port.detach()
+            Self.closeListener(listener, address)
+            throw error
+        }
     }
 
     deinit { close() }

@@ -55,7 +55,13 @@ public final class TapLink: @unchecked Sendable {
         let poller = loop.poller
         port.onWork = { poller.wake() }
         port.attach(attachment)
-        loop.start { [self] ready in service(ready) }
+        do {
+            try loop.start { [self] ready in service(ready) }
+        } catch {
+            port.onWork = nil
+            port.detach()
+            throw error
+        }
     }
 
     /// Creates the TAP `name` (inside the network namespace at `networkNamespace` when given) and attaches it to
