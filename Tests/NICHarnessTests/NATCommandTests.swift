@@ -190,13 +190,18 @@ struct NATCommandTests {
         }
     }
 
-    @Test("--stream on a unix socket answers ARP in QEMU's framing, and SIGINT stops it cleanly with counters")
-    func streamServer() throws {
+    @Test(
+        "--stream on a unix or TCP socket answers ARP in QEMU's framing, and SIGINT stops it cleanly with counters",
+        arguments: ["unix", "tcp"])
+    func streamServer(kind: String) throws {
         guard let vnic = Self.vnic() else { return }
         let path = NSTemporaryDirectory() + "vnic-nat-\(UUID().uuidString.prefix(8)).sock"
-        let child = try ChildProcess(vnic, ["nat", "--stream", "unix:\(path)", "--restrict", "--dns", "127.0.0.1"])
+        let port = freeLoopbackPort()
+        let address = kind == "unix" ? "unix:\(path)" : "tcp:127.0.0.1:\(port)"
+        let child = try ChildProcess(vnic, ["nat", "--stream", address, "--restrict", "--dns", "127.0.0.1"])
         #expect(child.waitForOutput("SIGINT or SIGTERM stops"), "\(child.output)")
-        let fd = connectSocket(path: path)
+        #expect(child.output.contains("stream \(address)"))
+        let fd = kind == "unix" ? connectSocket(path: path) : connectSocket(port: port)
         #expect(fd >= 0)
         defer { if fd >= 0 { close(fd) } }
         // ARP who-has 10.0.2.2 from 52:54:00:12:34:56 (10.0.2.15), behind its 4-byte length.
