@@ -193,6 +193,41 @@ struct HostLinkStreamTests {
         #expect(link.isConnected && Self.counter(link, "stream_disconnects") == 0)
     }
 
+    @Test("random bytes from clients, including random lengths, never trap; the link keeps serving new clients")
+    func hostileStreams() throws {
+        let (link, nat) = try Self.link()
+        defer {
+            link.close()
+            nat.close()
+        }
+        var random = SplitMix64(seed: 0x766E_6963)
+        for round in 0..<40 {
+            // One client at a time: wait until the link has seen the last one go.
+            for _ in 0..<300 where link.isConnected { usleep(1_000) }
+            guard let client = StreamTestClient(link.address) else {
+                Issue.record("round \(round): no connection")
+                break
+            }
+            for _ in 0..<8 {
+                let count = Int(random.next() % 3000)
+                var bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+                // Half the time, a plausible length in front: some frames get through to the NAT.
+                if random.next() % 2 == 0 {
+                    let length = UInt32(bytes.count)
+                    bytes = [0, 0, UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + bytes
+                }
+                client.sendRaw(bytes)
+            }
+            // Accepted before it goes away, so the next client never finds the link busy.
+            for _ in 0..<300 where Self.counter(link, "stream_connections") <= round { usleep(1_000) }
+        }
+        for _ in 0..<300 where link.isConnected { usleep(1_000) }
+        let next = try #require(StreamTestClient(link.address))
+        try Self.expectARP(next, gatewayMAC: nat.configuration.gatewayMAC)
+        #expect(Self.counter(link, "stream_connections") == 41)
+        print("hostile streams: \(link.counters.filter { $0.value != 0 })")
+    }
+
     @Test("addresses that cannot be served are errors naming them")
     func badAddresses() throws {
         let nat = try NATAttachment(configuration: loopbackNATConfiguration())
@@ -220,5 +255,20 @@ struct HostLinkStreamTests {
         for bad in ["", "unix:", "tcp:127.0.0.1", "tcp:localhost:1", "udp:1.2.3.4:5", "tcp:1.2.3.4:99999"] {
             #expect(StreamAddress(bad) == nil, "\(bad)")
         }
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a failing hostile-input run can be repeated.
+struct SplitMix64 {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
