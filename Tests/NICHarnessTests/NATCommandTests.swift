@@ -228,7 +228,7 @@ struct NATCommandTests {
     }
 
     @Test(
-        "a namespace via --tap: lease, ping, DNS, HTTP from loopback, 20 downloads at once, TCP and UDP forwards"
+        "a namespace via --tap: lease, ping, DNS, HTTP, 20 downloads and 500 connections at once, TCP and UDP forwards"
     )
     func namespaceGuest() throws {
         guard let vnic = Self.vnic() else { return }
@@ -325,6 +325,23 @@ struct NATCommandTests {
         for index in 1...20 {
             #expect(FileManager.default.contents(atPath: scratch + "/many.\(index)") == blob, "download \(index)")
         }
+
+        // 500 connections at once through the NAT to a loopback server, and no descriptor left behind after.
+        let manyPort = freeLoopbackPort()
+        let manyServer = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", Self.okServerScript, "\(manyPort)"])
+        defer { _ = manyServer.stop(signal: SIGKILL) }
+        #expect(manyServer.waitForOutput("ready"), "\(manyServer.output)")
+        let descriptors = "/proc/\(nat.process.processIdentifier)/fd"
+        let before = (try? FileManager.default.contentsOfDirectory(atPath: descriptors).count) ?? -1
+        let connections = inside(["python3", "-c", Self.manyClientsScript, "\(manyPort)", "500"], timeout: 60)
+        #expect(connections.output.contains("ok=500"), "\(connections.output)")
+        var after = Int.max
+        for _ in 0..<150 where after > before {
+            after = (try? FileManager.default.contentsOfDirectory(atPath: descriptors).count) ?? -1
+            if after > before { usleep(100_000) }
+        }
+        #expect(before > 0 && after <= before, "descriptors before \(before), after \(after)")
 
         // A port forward from host 127.0.0.1 into the namespace: a one-shot echo server there answers in upper case.
         let echo = try ChildProcess(
@@ -443,6 +460,38 @@ struct NATCommandTests {
         #expect(nat.output.contains("stream_connections=1") && nat.output.contains("dhcp_acks=1"), "\(nat.output)")
         print("vnic nat --stream with QEMU:\n\(console)\n\(nat.output)")
     }
+
+    /// A TCP server for `python3 -c SCRIPT PORT` on 127.0.0.1 that answers each line with `ok`, backlog 1024.
+    static let okServerScript = """
+        import asyncio, sys
+        async def answer(reader, writer):
+            await reader.readline()
+            writer.write(b'ok\\n')
+            await writer.drain()
+            writer.close()
+        async def main():
+            await asyncio.start_server(answer, '127.0.0.1', int(sys.argv[1]), backlog=1024)
+            print('ready', flush=True)
+            await asyncio.sleep(120)
+        asyncio.run(main())
+        """
+
+    /// `python3 -c SCRIPT PORT COUNT`: COUNT connections at once to 10.0.2.2:PORT, each says a line and expects `ok`.
+    static let manyClientsScript = """
+        import asyncio, sys
+        async def one():
+            reader, writer = await asyncio.wait_for(asyncio.open_connection('10.0.2.2', int(sys.argv[1])), 30)
+            writer.write(b'hi\\n')
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), 30)
+            writer.close()
+            return line == b'ok\\n'
+        async def main():
+            results = await asyncio.gather(*[one() for _ in range(int(sys.argv[2]))], return_exceptions=True)
+            print('ok=%d' % sum(1 for r in results if r is True), flush=True)
+            print(set(repr(r) for r in results if r is not True), flush=True)
+        asyncio.run(main())
+        """
 
     /// A DNS responder for `python3 -c SCRIPT PORT`: every A query is answered with 192.0.2.7, others with no data.
     static let resolverScript = """
