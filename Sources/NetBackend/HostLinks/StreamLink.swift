@@ -88,6 +88,7 @@ public final class StreamLink: @unchecked Sendable {
         do {
             try loop.start { [self] ready in service(ready) }
         } catch {
+            _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
             port.onWork = nil
             port.detach()
             Self.closeListener(listener, address)

@@ -58,6 +58,7 @@ public final class TapLink: @unchecked Sendable {
         do {
             try loop.start { [self] ready in service(ready) }
         } catch {
+            _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
             port.onWork = nil
             port.detach()
             throw error
