@@ -390,6 +390,61 @@ struct NATCommandTests {
         print("vnic nat namespace test output:\n\(output)")
     }
 
+    @Test("--mtu 65520: a TAP with a 65520-byte MTU carries a download in frames far above 1500 bytes")
+    func jumboFrames() throws {
+        guard let vnic = Self.vnic() else { return }
+        if let reason = Self.missingPrerequisite {
+            print("SKIP vnic nat jumbo test: \(reason)")
+            return
+        }
+        let namespace = "vnic-test-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
+        #expect(shell(["ip", "netns", "add", namespace]).status == 0)
+        defer { shell(["ip", "netns", "del", namespace]) }
+        func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
+            shell(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+        }
+        let scratch = NSTemporaryDirectory() + "vnic-nat-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: scratch + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let blob = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 10) })
+        try blob.write(to: URL(fileURLWithPath: scratch + "/www/blob"))
+        let httpPort = freeLoopbackPort()
+        let http = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            ["python3", "-m", "http.server", "\(httpPort)", "--bind", "127.0.0.1", "--directory", scratch + "/www"])
+        defer { _ = http.stop() }
+        let nat = try ChildProcess(
+            vnic,
+            [
+                "nat", "--tap", "tap0", "--netns", "/run/netns/\(namespace)", "--localhost-reachable", "--mtu", "65520",
+                "--dns", "127.0.0.1",
+            ])
+        defer { _ = nat.stop(signal: SIGKILL) }
+        #expect(nat.waitForOutput("SIGINT or SIGTERM stops"), "\(nat.output)")
+        #expect(inside(["ip", "link", "set", "tap0", "mtu", "65520", "up"]).status == 0)
+        #expect(inside(["ip", "addr", "add", "10.0.2.15/24", "dev", "tap0"]).status == 0)
+        var served = false
+        for _ in 0..<100 where !served {
+            let fd = connectSocket(port: httpPort)
+            served = fd >= 0
+            if fd >= 0 { close(fd) } else { usleep(50_000) }
+        }
+        let file = scratch + "/download"
+        let download = inside(["busybox", "wget", "-q", "-O", file, "http://10.0.2.2:\(httpPort)/blob"], timeout: 30)
+        #expect(served && download.status == 0, "\(download.output)")
+        #expect(FileManager.default.contents(atPath: file) == blob)
+        #expect(nat.stop(signal: SIGTERM) == 0)
+        func counter(_ name: String) -> Int {
+            nat.output.split(whereSeparator: \.isNewline).compactMap { line -> Int? in
+                let parts = line.trimmingCharacters(in: .whitespaces).split(separator: "=")
+                return parts.count == 2 && parts[0] == name ? Int(parts[1]) : nil
+            }.first ?? 0
+        }
+        let frames = counter("tap_frames_out")
+        let bytes = counter("tap_bytes_out")
+        #expect(frames > 0 && bytes / max(frames, 1) > 9000, "\(frames) frames, \(bytes) bytes")
+    }
+
     @Test("a stock QEMU guest (its own e1000) on 'vnic nat --stream' gets a lease, pings and downloads 10 MB")
     func qemuGuestOverStream() throws {
         guard let vnic = Self.vnic() else { return }
