@@ -93,6 +93,11 @@ enum NATCommand {
                 options.stream = address
             case "--forward":
                 let text = try value(option)
+                // name,proto,hostip,hostport,guestip,guestport: colons can only come from IPv6 addresses.
+                if text.contains(":") {
+                    throw CommandLineError(
+                        message: "nat: --forward '\(text)': IPv6 port forwarding is not supported yet")
+                }
                 do {
                     forwards.append(try PortForwardRule(parsing: text))
                 } catch {

@@ -177,6 +177,7 @@ struct NATCommandTests {
             (["--tap", "t0", "--cidr", "10.0.2.0/30"], "too small"),
             (["--tap", "t0", "--dns", "resolver"], "--dns"),
             (["--tap", "t0", "--forward", "ssh,tcp,,99999,,22"], "--forward"),
+            (["--tap", "t0", "--forward", "v6,tcp,[::1],2222,,22"], "not supported yet"),
             (["--tap", "t0", "--tftp-root", "/nonexistent/tftp"], "--tftp-root"),
             (["--tap", "t0", "--frobnicate"], "--frobnicate"),
         ]
