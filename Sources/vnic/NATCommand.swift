@@ -3,17 +3,23 @@ import Glibc
 import NICCore
 import NetBackend
 
-/// `vnic nat --tap NAME ...`: a TAP interface as the guest of a NAT engine, until SIGINT or SIGTERM.
+/// `vnic nat --tap NAME ... | --stream ADDRESS ...`: a TAP interface or a QEMU `-netdev stream` socket as the guest
+/// of a NAT engine, until SIGINT or SIGTERM.
 enum NATCommand {
     static let help = """
-        usage: vnic nat --tap NAME [--netns PATH] [--forward RULE]... [--mtu N] [--cidr CIDR] [--dns IP[:PORT]]...
-                        [--allow CIDR]... [--localhost-reachable] [--restrict] [--domain NAME] [--tftp-root DIR]
+        usage: vnic nat --tap NAME [--netns PATH] [OPTIONS]
+               vnic nat --stream unix:PATH|tcp:127.0.0.1:PORT [OPTIONS]
 
-        Creates the TAP interface NAME (inside the network namespace PATH, e.g. /run/netns/guest, when given),
-        leaves it down for the namespace to configure or to run DHCP on, and runs a NAT engine behind it
-        (VirtualBox addressing: 10.0.2.0/24, gateway .2, DNS .3, DHCP from .15) until SIGINT or SIGTERM, then
-        prints its counters.
+        Runs a NAT engine (VirtualBox addressing: 10.0.2.0/24, gateway .2, DNS .3, DHCP from .15) for one guest
+        until SIGINT or SIGTERM, then prints its counters. The guest is either
+          --tap NAME              the TAP interface NAME, created (inside the network namespace PATH when --netns
+                                  names one, e.g. /run/netns/guest or /proc/PID/ns/net) and left down for the
+                                  namespace to configure or to run DHCP on (needs root); or
+          --stream ADDRESS        a server socket speaking QEMU's -netdev stream framing, one client at a time:
+                                  unix:PATH  for  -netdev stream,id=n0,server=off,addr.type=unix,addr.path=PATH
+                                  tcp:127.0.0.1:PORT  for  ...,addr.type=inet,addr.host=127.0.0.1,addr.port=PORT
 
+        options:
           --forward RULE          name,tcp|udp,[hostip],hostport,[guestip],guestport (repeatable)
           --mtu N                 576...65520 (default 1500)
           --cidr CIDR             the guest network, e.g. 192.168/16 (default 10.0.2.0/24)
@@ -23,17 +29,39 @@ enum NATCommand {
           --restrict              only forwarded and --allow destinations
           --domain NAME           the domain name DHCP hands out
           --tftp-root DIR         serve DIR read-only over TFTP at the gateway (DHCP names it)
+
+        Bad arguments exit 2; a NAT or guest link that cannot start exits 1.
         """
+
+    /// What the arguments ask for.
+    struct Options {
+        var tap: String?
+        var namespace: String?
+        var stream: StreamAddress?
+        var configuration = NATConfiguration()
+    }
 
     static func run(_ arguments: [String]) throws(CommandLineError) -> Int32 {
         if arguments.contains("-h") || arguments.contains("--help") {
             print(help)
             return 0
         }
-        var tap: String?
-        var namespace: String?
-        var configuration = NATConfiguration()
+        let options = try parse(arguments)
+        return try serve(options)
+    }
+
+    /// Parses the arguments; a bad one is an error naming it (exit 2).
+    static func parse(_ arguments: [String]) throws(CommandLineError) -> Options {
+        var options = Options()
+        var network: IPv4Network?
+        var mtu: Int?
         var resolvers: [IPv4Endpoint] = []
+        var forwards: [PortForwardRule] = []
+        var allowed: [IPv4Network] = []
+        var localhostReachable = false
+        var restrict = false
+        var domain: String?
+        var tftpRoot: String?
         var index = 0
         func value(_ option: String) throws(CommandLineError) -> String {
             index += 1
@@ -43,31 +71,50 @@ enum NATCommand {
         while index < arguments.count {
             let option = arguments[index]
             switch option {
-            case "--tap": tap = try value(option)
-            case "--netns": namespace = try value(option)
+            case "--tap":
+                let name = try value(option)
+                do {
+                    try TapDevice.validate(name: name)
+                } catch {
+                    throw CommandLineError(message: "nat: --tap: \(error)")
+                }
+                options.tap = name
+            case "--netns": options.namespace = try value(option)
+            case "--stream":
+                let text = try value(option)
+                guard let address = StreamAddress(text) else {
+                    throw CommandLineError(message: "nat: --stream '\(text)' is not unix:PATH or tcp:IP:PORT")
+                }
+                if case .tcp(let endpoint) = address, endpoint.address.rawValue >> 24 != 127 {
+                    throw CommandLineError(
+                        message: "nat: --stream '\(text)': only loopback TCP addresses are supported "
+                            + "(the socket carries the guest's raw frames)")
+                }
+                options.stream = address
             case "--forward":
                 let text = try value(option)
+                // name,proto,hostip,hostport,guestip,guestport: colons can only come from IPv6 addresses.
+                if text.contains(":") {
+                    throw CommandLineError(
+                        message: "nat: --forward '\(text)': IPv6 port forwarding is not supported yet")
+                }
                 do {
-                    configuration.portForwards.append(try PortForwardRule(parsing: text))
+                    forwards.append(try PortForwardRule(parsing: text))
                 } catch {
-                    throw CommandLineError(message: "nat: \(error)")
+                    throw CommandLineError(message: "nat: --forward: \(error)")
                 }
             case "--mtu":
                 let text = try value(option)
-                guard let mtu = Int(text) else {
-                    throw CommandLineError(message: "nat: --mtu '\(text)' is not a number")
+                guard let parsed = Int(text), (576...65_520).contains(parsed) else {
+                    throw CommandLineError(message: "nat: --mtu '\(text)' is not a number in 576...65520")
                 }
-                configuration.mtu = mtu
+                mtu = parsed
             case "--cidr":
                 let text = try value(option)
-                guard let network = IPv4Network(text) else {
+                guard let parsed = IPv4Network(text) else {
                     throw CommandLineError(message: "nat: --cidr '\(text)' is not an IPv4 CIDR")
                 }
-                let mtu = configuration.mtu
-                let forwards = configuration.portForwards
-                configuration = NATConfiguration(network: network)
-                configuration.mtu = mtu
-                configuration.portForwards = forwards
+                network = parsed
             case "--dns":
                 let text = try value(option)
                 guard let resolver = IPv4Endpoint(text, defaultPort: 53) else {
@@ -76,21 +123,52 @@ enum NATCommand {
                 resolvers.append(resolver)
             case "--allow":
                 let text = try value(option)
-                guard let network = IPv4Network(text) else {
+                guard let parsed = IPv4Network(text) else {
                     throw CommandLineError(message: "nat: --allow '\(text)' is not an IPv4 CIDR")
                 }
-                configuration.allowedDestinations.append(network)
-            case "--localhost-reachable": configuration.localhostReachable = true
-            case "--restrict": configuration.restrict = true
-            case "--domain": configuration.domainName = try value(option)
-            case "--tftp-root": configuration.tftpRoot = try value(option)
+                allowed.append(parsed)
+            case "--localhost-reachable": localhostReachable = true
+            case "--restrict": restrict = true
+            case "--domain": domain = try value(option)
+            case "--tftp-root":
+                let text = try value(option)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory), isDirectory.boolValue
+                else {
+                    throw CommandLineError(message: "nat: --tftp-root '\(text)' is not a directory")
+                }
+                tftpRoot = text
             default: throw CommandLineError(message: "nat: unknown argument '\(option)'")
             }
             index += 1
         }
-        guard let tap else { throw CommandLineError(message: "nat: --tap NAME is required") }
+        switch (options.tap, options.stream) {
+        case (nil, nil): throw CommandLineError(message: "nat: --tap NAME or --stream ADDRESS is required")
+        case (.some, .some): throw CommandLineError(message: "nat: --tap and --stream cannot be combined")
+        case (nil, .some) where options.namespace != nil:
+            throw CommandLineError(message: "nat: --netns goes with --tap only")
+        default: break
+        }
+        var configuration = network.map { NATConfiguration(network: $0) } ?? NATConfiguration()
+        if let mtu { configuration.mtu = mtu }
         if !resolvers.isEmpty { configuration.dnsServers = resolvers }
+        configuration.portForwards = forwards
+        configuration.allowedDestinations = allowed
+        configuration.localhostReachable = localhostReachable
+        configuration.restrict = restrict
+        configuration.domainName = domain
+        configuration.tftpRoot = tftpRoot
+        do {
+            try configuration.validate()
+        } catch {
+            throw CommandLineError(message: "nat: \(error)")
+        }
+        options.configuration = configuration
+        return options
+    }
 
+    /// Starts the NAT and its guest link, waits for SIGINT or SIGTERM, stops both and prints the counters.
+    static func serve(_ options: Options) throws(CommandLineError) -> Int32 {
         // Block the stop signals before any thread starts, so every thread inherits the mask and sigwait gets them.
         var signals = sigset_t()
         sigemptyset(&signals)
@@ -98,24 +176,49 @@ enum NATCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
+        let configuration = options.configuration
         let nat: NATAttachment
-        let frontEnd: TAPFrontEnd
         do {
             nat = try NATAttachment(configuration: configuration)
-            frontEnd = try TAPFrontEnd(name: tap, networkNamespace: namespace, attachment: nat)
         } catch {
             throw CommandLineError(message: "nat: \(error)", status: 1)
         }
+        let guest: String
+        let stop: () -> [Counter]
+        do {
+            if let tap = options.tap {
+                let link = try TapLink(name: tap, networkNamespace: options.namespace, attachment: nat)
+                guest = "TAP \(link.device.name)" + (options.namespace.map { " in \($0)" } ?? "")
+                stop = {
+                    link.close()
+                    return link.counters
+                }
+            } else if let address = options.stream {
+                let link = try StreamLink(listeningOn: address, attachment: nat)
+                guest = "stream \(link.address)"
+                stop = {
+                    link.close()
+                    return link.counters
+                }
+            } else {
+                throw HostLinkError.invalid("no guest link")
+            }
+        } catch {
+            nat.close()
+            throw CommandLineError(message: "nat: \(error)", status: 1)
+        }
         print(
-            "vnic nat: \(frontEnd.interfaceName) on \(configuration.network), gateway \(configuration.gateway), "
-                + "DNS \(configuration.dnsAddress), \(configuration.portForwards.count) forward(s); SIGINT or SIGTERM stops"
-        )
+            "vnic nat: \(guest) on \(configuration.network), gateway \(configuration.gateway), "
+                + "DNS \(configuration.dnsAddress), \(configuration.portForwards.count) forward(s); "
+                + "SIGINT or SIGTERM stops")
         fflush(nil)
         var received: Int32 = 0
         sigwait(&signals, &received)
-        frontEnd.close()
+        let linkCounters = stop()
         nat.close()
-        for counter in (frontEnd.counters + nat.counters) where counter.value != 0 { print(counter) }
+        print("vnic nat: stopped by \(received == SIGINT ? "SIGINT" : "SIGTERM"); counters (non-zero):")
+        for counter in linkCounters + nat.counters where counter.value != 0 { print("  \(counter)") }
+        fflush(nil)
         return 0
     }
 }

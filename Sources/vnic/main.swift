@@ -17,6 +17,8 @@ let usage = """
       record-fixtures [DIR]
                         re-record the driver-script traces (default Fixtures/traces)
       fuzz-decode INPUT turn a fuzzer input (a crash) into a trace on standard output
+      nat --tap NAME [--netns PATH] | --stream unix:PATH|tcp:127.0.0.1:PORT  [OPTIONS]
+                        a NAT engine for a TAP interface or a QEMU -netdev stream guest
 
     run 'vnic COMMAND --help' for a command's options.
     """

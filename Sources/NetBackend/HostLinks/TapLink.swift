@@ -1,0 +1,154 @@
+import Glibc
+import NICCore
+
+/// A TAP interface playing a card: the Linux stack behind the interface (in a network namespace, say) becomes the
+/// guest of an attachment, as slirp4netns does for its namespace.
+///
+/// ```swift
+/// let nat = try NATAttachment(configuration: NATConfiguration())
+/// let link = try TapLink(device: TapDevice(name: "tap0", networkNamespace: "/run/netns/guest"), attachment: nat)
+/// ...
+/// link.close()
+/// nat.close()
+/// ```
+///
+/// One thread waits in epoll on the TAP and on an eventfd the port's `onWork` rings: it reads frames from the TAP
+/// into the port (``FramePort/transmit(_:metadata:)``) and writes the frames the attachment delivered to the TAP.
+/// Work per wakeup is bounded; every frame not carried is counted in ``counters``.
+public final class TapLink: @unchecked Sendable {
+    /// The TAP interface.
+    public let device: TapDevice
+    /// The port the link drives, attached to the attachment.
+    public let port: FramePort
+    private let loop: HostLinkLoop
+    private let closed = HostLinkFlag()
+    // Loop-thread state.
+    private var readBuffer = [UInt8](repeating: 0, count: TapDevice.maximumFrameLength + 1)
+    private var readable = true
+
+    private let framesIn = HostLinkCounter("tap_frames_in")
+    private let framesOut = HostLinkCounter("tap_frames_out")
+    private let bytesIn = HostLinkCounter("tap_bytes_in")
+    private let bytesOut = HostLinkCounter("tap_bytes_out")
+    private let runts = HostLinkCounter("tap_drop_runt")
+    private let oversizeIn = HostLinkCounter("tap_drop_oversize_in")
+    private let oversizeOut = HostLinkCounter("tap_drop_oversize_out")
+    private let writeAgain = HostLinkCounter("tap_drop_write_eagain")
+    private let shortWrites = HostLinkCounter("tap_drop_short_write")
+    private let writeErrors = HostLinkCounter("tap_drop_write_error")
+    private let readErrors = HostLinkCounter("tap_read_errors")
+
+    /// Frames per wakeup in each direction; more waits for the next round of the loop.
+    static let batch = 256
+
+    /// Attaches `device` to `attachment` through a fresh port and starts the link's thread. The link owns the device
+    /// from here on and closes it in ``close()``.
+    public init(
+        device: TapDevice, attachment: any NetworkAttachment, queueCapacity: Int = 4096
+    ) throws(HostLinkError) {
+        self.device = device
+        loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
+        guard loop.poller.add(device.fileDescriptor, events: NATPoller.readable) else {
+            throw .system("TAP \(device.name): epoll_ctl", errno: errno)
+        }
+        port = FramePort(queueCapacity: queueCapacity)
+        let poller = loop.poller
+        port.onWork = { poller.wake() }
+        port.attach(attachment)
+        do {
+            try loop.start { [self] ready in service(ready) }
+        } catch {
+            _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
+            port.onWork = nil
+            port.detach()
+            throw error
+        }
+    }
+
+    /// Creates the TAP `name` (inside the network namespace at `networkNamespace` when given) and attaches it to
+    /// `attachment`.
+    public convenience init(
+        name: String, networkNamespace: String? = nil, attachment: any NetworkAttachment
+    ) throws(HostLinkError) {
+        try self.init(device: TapDevice(name: name, networkNamespace: networkNamespace), attachment: attachment)
+    }
+
+    deinit { close() }
+
+    /// Stops the thread (which keeps the link alive until then), detaches the port and closes the TAP. Safe to call
+    /// more than once.
+    public func close() {
+        guard closed.set() else { return }
+        loop.stop()
+        port.onWork = nil
+        port.detach()
+        device.close()
+    }
+
+    /// Frames and bytes each way, and one counter per reason a frame was not carried.
+    public var counters: [Counter] {
+        [
+            framesIn, framesOut, bytesIn, bytesOut, runts, oversizeIn, oversizeOut, writeAgain, shortWrites,
+            writeErrors, readErrors,
+        ].map { Counter($0.name, $0.current) }
+    }
+
+    private func service(_ ready: [(Int32, UInt32)]) {
+        if readable, ready.contains(where: { $0.0 == device.fileDescriptor }) { readFrames() }
+        writeFrames()
+    }
+
+    private func readFrames() {
+        let fd = device.fileDescriptor
+        for _ in 0..<Self.batch {
+            let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+                // The interface is gone (its namespace deleted, say): stop watching it rather than spin.
+                readErrors.bump()
+                loop.poller.remove(fd)
+                readable = false
+                return
+            }
+            if count == 0 { return }
+            guard count >= 14 else {
+                runts.bump()
+                continue
+            }
+            guard count <= TapDevice.maximumFrameLength else {
+                oversizeIn.bump()
+                continue
+            }
+            framesIn.bump()
+            bytesIn.bump(by: UInt64(count))
+            readBuffer.withUnsafeBytes { port.transmit(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    private func writeFrames() {
+        port.acknowledgeWork()
+        let fd = device.fileDescriptor
+        for _ in 0..<Self.batch {
+            guard let frame = port.nextInbound() else { return }
+            let length = frame.bytes.count
+            guard length <= TapDevice.maximumFrameLength else {
+                oversizeOut.bump()
+                continue
+            }
+            let written = frame.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if written == length {
+                framesOut.bump()
+                bytesOut.bump(by: UInt64(length))
+            } else if written >= 0 {
+                shortWrites.bump()
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                writeAgain.bump()
+            } else {
+                writeErrors.bump()
+            }
+        }
+        // More than a batch waiting: come round again after the TAP has had its turn.
+        if port.queuedFrames > 0 { loop.poller.wake() }
+    }
+}
