@@ -55,7 +55,7 @@ struct CommandLineTests {
 
     @Test func everyCommandHasHelp() throws {
         guard let vnic = try executable() else { return }
-        for command in ["demo", "replay", "bench", "record-fixtures", "fuzz-decode"] {
+        for command in ["demo", "replay", "bench", "record-fixtures", "fuzz-decode", "nat"] {
             let result = try run(vnic, [command, "--help"])
             #expect(result.status == 0)
             #expect(result.output.contains("usage: vnic \(command)"))

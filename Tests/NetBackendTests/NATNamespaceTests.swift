@@ -103,9 +103,10 @@ struct NATNamespaceTests {
         ]
         let nat = try NATAttachment(configuration: configuration)
         defer { nat.close() }
-        let tap = try TAPFrontEnd(name: "vnictap0", networkNamespace: "/run/netns/\(namespace)", attachment: nat)
+        let device = try TapDevice(name: "vnictap0", networkNamespace: "/run/netns/\(namespace)")
+        #expect(device.name == "vnictap0")
+        let tap = try TapLink(device: device, attachment: nat)
         defer { tap.close() }
-        #expect(tap.interfaceName == "vnictap0")
         #expect(inside(["ip", "link", "set", "lo", "up"]).status == 0)
         #expect(inside(["ip", "link", "set", "vnictap0", "up"]).status == 0)
 
@@ -187,7 +188,7 @@ struct NATPingSocketTests {
         let done = Shared<String?>(nil)
         let card = Thread {
             do {
-                try withNetworkNamespace("/run/netns/\(namespace)") {
+                try NetworkNamespace.perform(in: "/run/netns/\(namespace)") {
                     bench.sendIP(
                         guestPacket(to: .loopback, proto: 1, payload: echoRequest(identifier: 0x4242, sequence: 9)))
                 }
@@ -205,20 +206,5 @@ struct NATPingSocketTests {
         #expect(InternetChecksum.of(reply.payload) == 0)
         #expect(Array(reply.payload[8...]) == Array("vnic ping".utf8))
         #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
-    }
-}
-
-@Suite("NAT TAP front end plumbing")
-struct NATTAPPlumbingTests {
-    @Test("a TAP that cannot be created is a clear error")
-    func badTAP() throws {
-        let nat = try NATAttachment(configuration: loopbackNATConfiguration())
-        defer { nat.close() }
-        do {
-            _ = try TAPFrontEnd(name: "vnic-nat-test", networkNamespace: "/nonexistent/netns", attachment: nat)
-            Issue.record("a TAP in a missing namespace was created")
-        } catch {
-            #expect(error.description.contains("/nonexistent/netns"))
-        }
     }
 }

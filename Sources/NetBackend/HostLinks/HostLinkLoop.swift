@@ -1,5 +1,6 @@
 import CNetShims
 import Glibc
+import NICCore
 import Synchronization
 
 /// A flag that is set once; ``set()`` answers whether this call set it.
@@ -34,7 +35,7 @@ final class HostLinkLoop: @unchecked Sendable {
 
     /// Starts the thread; `body` runs on it after every wait with the ready `(descriptor, events)` pairs.
     func start(_ body: @escaping @Sendable ([(Int32, UInt32)]) -> Void) throws(HostLinkError) {
-        let started = Self.spawn { [self] in
+        let started = startThread { [self] in
             var events = [epoll_event](repeating: epoll_event(), count: 32)
             body([])
             while !stopping.isSet {
@@ -44,7 +45,7 @@ final class HostLinkLoop: @unchecked Sendable {
             }
             _ = finished.set()
         }
-        guard started == 0 else { throw .system("\(name): starting the thread", errno: started) }
+        guard started else { throw .system("\(name): starting the thread", errno: EAGAIN) }
     }
 
     /// Stops the thread and waits for it (at most two seconds); `false` if it did not finish in time.
@@ -54,29 +55,6 @@ final class HostLinkLoop: @unchecked Sendable {
         poller.wake()
         for _ in 0..<2000 where !finished.isSet { usleep(1000) }
         return finished.isSet
-    }
-
-    /// Runs `body` on a new detached pthread; 0, or the error pthread_create returned.
-    private static func spawn(_ body: @escaping @Sendable () -> Void) -> Int32 {
-        final class Box: Sendable {
-            let body: @Sendable () -> Void
-            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-        }
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(
-            &thread, nil,
-            { argument in
-                guard let argument else { return nil }
-                Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
-                return nil
-            }, box)
-        guard created == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
-            return created
-        }
-        pthread_detach(thread)
-        return 0
     }
 }
 
