@@ -97,16 +97,7 @@ func guestPacket(
 func udpDatagram(
     from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8]
 ) -> [UInt8] {
-    var datagram: [UInt8] = []
-    datagram.append16(source.port)
-    datagram.append16(destination.port)
-    datagram.append16(UInt16(8 + payload.count))
-    datagram.append16(0)
-    datagram += payload
-    let sum = transportChecksum(
-        source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, segment: datagram)
-    datagram.put16(sum == 0 ? 0xFFFF : sum, at: 6)
-    return datagram
+    TransportSegment.udp(from: source, to: destination, payload: payload)
 }
 
 /// A UDP packet from the guest.
@@ -130,22 +121,9 @@ func guestTCP(
     from sourcePort: UInt16, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32 = 0,
     flags: UInt8, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []
 ) -> [UInt8] {
-    var padded = options
-    while padded.count % 4 != 0 { padded.append(0) }
-    var segment: [UInt8] = []
-    segment.append16(sourcePort)
-    segment.append16(destination.port)
-    segment.append32(sequence)
-    segment.append32(acknowledgment)
-    segment.append(UInt8((20 + padded.count) / 4) << 4)
-    segment.append(flags)
-    segment.append16(window)
-    segment.append16(0)
-    segment.append16(0)
-    segment += padded + payload
-    let sum = transportChecksum(
-        source: natGuestIP, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
-    segment.put16(sum, at: 16)
+    let segment = TransportSegment.tcp(
+        from: IPv4Endpoint(natGuestIP, sourcePort), to: destination, sequence: sequence, acknowledgment: acknowledgment,
+        flags: flags, window: window, options: options, payload: payload)
     return guestPacket(to: destination.address, proto: IPProtocolNumber.tcp, payload: segment)
 }
 

@@ -652,24 +652,9 @@ extension NATEngine {
         from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
         flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) {
-        var padded = options
-        while padded.count % 4 != 0 { padded.append(0) }
-        var segment: [UInt8] = []
-        segment.reserveCapacity(20 + padded.count + payload.count)
-        segment.append16(source.port)
-        segment.append16(destination.port)
-        segment.append32(sequence)
-        segment.append32(acknowledgment)
-        segment.append(UInt8((20 + padded.count) / 4) << 4)
-        segment.append(flags)
-        segment.append16(window)
-        segment.append16(0)
-        segment.append16(0)
-        segment += padded
-        segment += payload
-        let sum = transportChecksum(
-            source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
-        segment.put16(sum, at: 16)
+        let segment = TransportSegment.tcp(
+            from: source, to: destination, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
+            window: window, options: options, payload: payload)
         sendToGuest(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, payload: segment,
             dontFragment: true)

@@ -175,16 +175,7 @@ extension NATEngine {
         from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8], mac: MACAddress? = nil
     ) {
         guard payload.count <= 65_507 else { return counts.bump(.dropUDPMalformed) }
-        var datagram: [UInt8] = []
-        datagram.reserveCapacity(8 + payload.count)
-        datagram.append16(source.port)
-        datagram.append16(destination.port)
-        datagram.append16(UInt16(8 + payload.count))
-        datagram.append16(0)
-        datagram += payload
-        let sum = transportChecksum(
-            source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, segment: datagram)
-        datagram.put16(sum == 0 ? 0xFFFF : sum, at: 6)
+        let datagram = TransportSegment.udp(from: source, to: destination, payload: payload)
         sendToGuest(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, payload: datagram,
             mac: mac)

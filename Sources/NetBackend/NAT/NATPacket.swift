@@ -171,3 +171,47 @@ func finishChecksum(_ frame: inout [UInt8], _ request: ChecksumRequest) -> Bool 
     frame.put16(value == 0 && frame.u8(23) == IPProtocolNumber.udp ? 0xFFFF : value, at: field)
     return true
 }
+
+/// Builders for the transport headers the NAT sends (the tests build the guest's side with them too).
+enum TransportSegment {
+    /// A TCP segment from `source` to `destination` with `options` padded to 32 bits and its checksum filled.
+    static func tcp(
+        from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+    ) -> [UInt8] {
+        var padded = options
+        while padded.count % 4 != 0 { padded.append(0) }
+        var segment: [UInt8] = []
+        segment.reserveCapacity(20 + padded.count + payload.count)
+        segment.append16(source.port)
+        segment.append16(destination.port)
+        segment.append32(sequence)
+        segment.append32(acknowledgment)
+        segment.append(UInt8((20 + padded.count) / 4) << 4)
+        segment.append(flags)
+        segment.append16(window)
+        segment.append16(0)
+        segment.append16(0)
+        segment += padded
+        segment += payload
+        let sum = transportChecksum(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
+        segment.put16(sum, at: 16)
+        return segment
+    }
+
+    /// A UDP datagram from `source` to `destination` with its checksum filled (0 sent as 0xFFFF).
+    static func udp(from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8]) -> [UInt8] {
+        var datagram: [UInt8] = []
+        datagram.reserveCapacity(8 + payload.count)
+        datagram.append16(source.port)
+        datagram.append16(destination.port)
+        datagram.append16(UInt16(truncatingIfNeeded: 8 + payload.count))
+        datagram.append16(0)
+        datagram += payload
+        let sum = transportChecksum(
+            source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, segment: datagram)
+        datagram.put16(sum == 0 ? 0xFFFF : sum, at: 6)
+        return datagram
+    }
+}
