@@ -76,7 +76,8 @@ final class CardSession {
         var bytes = Array(message.utf8.prefix(Self.errorBufferSize - 1))
         bytes.append(0)
         bytes.withUnsafeBytes { source in
-            UnsafeMutableRawPointer(errorBuffer).copyMemory(from: source.baseAddress!, byteCount: source.count)
+            guard let base = source.baseAddress else { return }
+            UnsafeMutableRawPointer(errorBuffer).copyMemory(from: base, byteCount: source.count)
         }
         return Int32(status.rawValue)
     }

@@ -337,7 +337,8 @@ public func vnic_card_counters(
         return session.fail(VNIC_ERR_BUFFER_TOO_SMALL, "counters need \(text.count) bytes, the buffer has \(capacity)")
     }
     text.withUnsafeBytes { source in
-        UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: source.count)
+        guard let base = source.baseAddress else { return }
+        UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: source.count)
     }
     return status(VNIC_OK)
 }

@@ -51,10 +51,13 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
 
     func noteRead(_ address: UInt64, _ buffer: UnsafeRawBufferPointer) {
         note(address, count: buffer.count)
+        // A range that would wrap the address space cannot be replayed (the DMA gate refuses those before here).
+        guard let end = Self.end(address, buffer.count) else { return }
         // Leave out bytes the card wrote earlier in this event: replay produces those itself.
-        var pieces: [Range<UInt64>] = [address..<(address &+ UInt64(buffer.count))]
+        var pieces: [Range<UInt64>] = [address..<end]
         for write in writes {
-            let written = write.address..<(write.address &+ UInt64(write.bytes.count))
+            guard let writtenEnd = Self.end(write.address, write.bytes.count) else { continue }
+            let written = write.address..<writtenEnd
             pieces = pieces.flatMap { piece -> [Range<UInt64>] in
                 guard piece.overlaps(written) else { return [piece] }
                 var rest: [Range<UInt64>] = []
@@ -85,9 +88,14 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
         if direction == .transmitted { transmitted.append(Array(frame)) }
     }
 
-    private func note(_ address: UInt64, count: Int) {
+    /// The end of `count` bytes at `address`, or `nil` when they would wrap the address space.
+    private static func end(_ address: UInt64, _ count: Int) -> UInt64? {
         let (end, overflow) = address.addingReportingOverflow(UInt64(count))
-        highestAddress = max(highestAddress, overflow ? .max : end)
+        return overflow ? nil : end
+    }
+
+    private func note(_ address: UInt64, count: Int) {
+        highestAddress = max(highestAddress, Self.end(address, count) ?? .max)
     }
 
     // MARK: Events
