@@ -109,6 +109,9 @@ public struct NATConfiguration: Sendable {
         else {
             throw .configuration("IPv6 prefix \(prefix6) must be a /64 outside multicast, link-local and ::/64")
         }
+        for rule in portForwards where rule.isIPv6 && !ipv6 {
+            throw .configuration("port forwarding rule '\(rule.name)' forwards IPv6, and IPv6 is off")
+        }
         if let bootFile, bootFile.utf8.count > 127 {
             throw .configuration("boot file name is \(bootFile.utf8.count) bytes; at most 127 fit")
         }
