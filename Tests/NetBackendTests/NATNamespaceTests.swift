@@ -282,4 +282,43 @@ struct NATPingSocketTests {
         #expect(Array(reply.payload[8...]) == Array("vnic ping".utf8))
         #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
     }
+
+    @Test("an ICMPv6 echo to an allowed destination goes out through an ICMPv6 ping socket and the reply comes back")
+    func echo6ThroughPingSocket() throws {
+        if let reason = NATNamespaceTests.missingPrerequisite {
+            print("SKIP ICMPv6 ping socket test: \(reason)")
+            return
+        }
+        let namespace = "vnic-nat-ping6-\(getpid())"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        #expect(runCommand(["ip", "-n", namespace, "link", "set", "lo", "up"]).status == 0)
+        let allow = runCommand([
+            "ip", "netns", "exec", namespace, "sh", "-c", "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+        ])
+        #expect(allow.status == 0, "\(allow.output)")
+        var configuration = loopbackNATConfiguration()
+        configuration.allowedDestinations6 = [IPv6Network("::1/128")!]
+        let bench = try NATBench(configuration)
+        let done = Shared<String?>(nil)
+        let card = Thread {
+            do {
+                try NetworkNamespace.perform(in: "/run/netns/\(namespace)") {
+                    bench.sendIP6(
+                        guestICMPv6(to: .loopback, echoRequest6(identifier: 0x6666, sequence: 2), hopLimit: 64))
+                }
+                done.withLock { $0 = "sent" }
+            } catch {
+                done.withLock { $0 = "\(error)" }
+            }
+        }
+        card.start()
+        for _ in 0..<300 where done.value == nil { usleep(10_000) }
+        #expect(done.value == "sent")
+        let reply = try #require(bench.receiveICMPv6(type: 129).first?.packet)
+        #expect(reply.source == .loopback && reply.destination == natGuestIP6)
+        #expect(reply.payload.u16(4) == 0x6666 && reply.payload.u16(6) == 2)
+        #expect(Array(reply.payload[8...]) == Array("vnic ping6".utf8))
+        #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
+    }
 }
