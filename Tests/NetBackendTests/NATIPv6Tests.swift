@@ -189,7 +189,7 @@ struct NATNDPTests {
             #expect(Array(reply.packet.payload[8...]) == Array("vnic ping6".utf8))
         }
         #expect(bench.counter("icmp_echo_local") == 3)
-        #expect(bench.nat.runtime.withEngine { $0.guestAddress6 } == natGuestIP6)
+        #expect(bench.nat.guestAddress6 == natGuestIP6)
     }
 
     @Test("a bad ICMPv6 checksum, MLD reports and unknown types are dropped and counted")
