@@ -152,7 +152,7 @@ enum RegisterTable {
             .init(0x9800, "FFVT", count: 256),
         ] + statistics
 
-    /// The statistics block 0x4000-0x40FF: every counter clears when read.
+    /// The statistics block 0x4000-0x40FF: every counter clears when read (a 64-bit counter when its high half is).
     static let statistics: [RegisterDefinition] = [
         (0x4000, "CRCERRS"), (0x4004, "ALGNERRC"), (0x4008, "SYMERRS"), (0x400C, "RXERRC"), (0x4010, "MPC"),
         (0x4014, "SCC"), (0x4018, "ECOL"), (0x401C, "MCC"), (0x4020, "LATECOL"), (0x4028, "COLC"), (0x4030, "DC"),
@@ -167,7 +167,16 @@ enum RegisterTable {
         (0x40E4, "PTC511"), (0x40E8, "PTC1023"), (0x40EC, "PTC1522"), (0x40F0, "MPTC"), (0x40F4, "BPTC"),
         (0x40F8, "TSCTC"), (0x40FC, "TSCTFC"),
     ].map { offset, name in
-        RegisterDefinition(offset, name, write: 0, name.hasSuffix("H") ? .statisticHigh : .statistic)
+        RegisterDefinition(offset, name, write: 0, kind(ofStatistic: name))
+    }
+
+    /// The low half of a 64-bit octet counter reads without clearing; its high half clears both.
+    private static func kind(ofStatistic name: String) -> RegisterKind {
+        switch name {
+        case "GORCL", "GOTCL", "TORL", "TOTL": .storage
+        case "GORCH", "GOTCH", "TORH", "TOTH": .statisticHigh
+        default: .statistic
+        }
     }
 
     /// Dword index in BAR0 (offset / 4) to table row + 1; 0 for an unknown offset.
