@@ -1,0 +1,94 @@
+import NICCore
+
+/// Interrupt causes, masking, ITR moderation and the receive/transmit delay timers.
+///
+/// The INTx line follows ICR & IMS. ITR sets the minimum interval between two assertions in 256 ns units: a cause
+/// that arrives sooner waits on the throttle timer. RDTR (packet timer, restarted by every frame) and RADV (absolute
+/// timer, started by the first frame) delay RXT0 in 1.024 µs units; TIDV and TADV do the same for TXDW, for
+/// descriptors with IDE set.
+extension E1000Card {
+    /// One delay-timer tick: 1.024 µs.
+    static let delayUnit = Duration.nanoseconds(1024)
+    /// One ITR tick: 256 ns.
+    static let throttleUnit = Duration.nanoseconds(256)
+
+    /// Sets interrupt causes in ICR; callers update the line when they are done (``updateInterrupts()``).
+    @inline(__always)
+    func raise(_ causes: UInt32) {
+        regs[Reg.icr] |= causes
+    }
+
+    /// Drives the INTx line from ICR & IMS, holding a new assertion back until the ITR interval has passed.
+    func updateInterrupts() {
+        guard regs[Reg.icr] & regs[Reg.ims] != 0 else {
+            pin.set(false)
+            return
+        }
+        guard !pin.requested else { return }
+        let interval = Self.throttleUnit * Int(regs[Reg.itr] & 0xFFFF)
+        let now = clock.now
+        if interval > .zero, let last = lastAssertion, now - last < interval {
+            if let timers, !timers.throttle.isArmed { timers.throttle.arm(after: last + interval - now) }
+            return
+        }
+        timers?.throttle.cancel()
+        lastAssertion = now
+        statistics.interruptAssertions &+= 1
+        pin.set(true)
+    }
+
+    // MARK: Receive delay
+
+    /// A frame was stored: RXT0 now when RDTR is 0, otherwise (re)start the packet timer and, if RADV is set, the
+    /// absolute timer unless it is already running.
+    func receiveDelayedInterrupt() {
+        let packetDelay = Int(regs[Reg.rdtr] & 0xFFFF)
+        guard packetDelay != 0, let timers else {
+            raise(ICR.receiveTimer)
+            return
+        }
+        timers.receivePacket.arm(after: Self.delayUnit * packetDelay)
+        let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.radv] & 0xFFFF) : 0
+        if absoluteDelay != 0, !timers.receiveAbsolute.isArmed {
+            timers.receiveAbsolute.arm(after: Self.delayUnit * absoluteDelay)
+        }
+    }
+
+    func receiveTimerFired() {
+        timers?.receivePacket.cancel()
+        timers?.receiveAbsolute.cancel()
+        raise(ICR.receiveTimer)
+        updateInterrupts()
+    }
+
+    /// RDTR.FPD: any delayed receive interrupt fires now.
+    func flushReceiveTimers() {
+        guard let timers, timers.receivePacket.isArmed || timers.receiveAbsolute.isArmed else { return }
+        receiveTimerFired()
+    }
+
+    // MARK: Transmit delay
+
+    /// Descriptors with RS were written back: TXDW now unless every one asked for a delay (IDE) and TIDV is set.
+    func transmitDelayedInterrupt(immediate: Bool) {
+        let packetDelay = Int(regs[Reg.tidv] & 0xFFFF)
+        guard !immediate, packetDelay != 0, let timers else {
+            timers?.transmitPacket.cancel()
+            timers?.transmitAbsolute.cancel()
+            raise(ICR.transmitDescriptorWritten)
+            return
+        }
+        timers.transmitPacket.arm(after: Self.delayUnit * packetDelay)
+        let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.tadv] & 0xFFFF) : 0
+        if absoluteDelay != 0, !timers.transmitAbsolute.isArmed {
+            timers.transmitAbsolute.arm(after: Self.delayUnit * absoluteDelay)
+        }
+    }
+
+    func transmitTimerFired() {
+        timers?.transmitPacket.cancel()
+        timers?.transmitAbsolute.cancel()
+        raise(ICR.transmitDescriptorWritten)
+        updateInterrupts()
+    }
+}

@@ -1,0 +1,426 @@
+import NICCore
+
+/// Receive limits of the 8254x.
+enum ReceiveLimits {
+    /// Frames shorter than this (without FCS) are padded, as they would have been on the wire.
+    static let minimumFrame = 60
+    /// Frames shorter than an Ethernet header are runts.
+    static let header = 14
+    /// Without RCTL.LPE (or SBP) frames longer than this, FCS included, are dropped (ROC).
+    static let standardWireMaximum = 1522
+    /// With RCTL.LPE the longest frame, FCS included (QEMU's `e1000x_is_oversized`; VirtualBox's RX cap).
+    static let maximumWireFrame = 16384
+    /// The most descriptors a frame can fill (256-byte buffers), plus room for skipped null buffers.
+    static let maximumDescriptorsPerFrame = maximumWireFrame / 256 + 8
+}
+
+/// Receive descriptor status and error bits.
+enum ReceiveStatus {
+    static let done: UInt8 = 1 << 0
+    static let endOfPacket: UInt8 = 1 << 1
+    static let ignoreChecksum: UInt8 = 1 << 2
+    static let vlanPacket: UInt8 = 1 << 3
+    static let tcpChecksum: UInt8 = 1 << 5
+    static let ipChecksum: UInt8 = 1 << 6
+    static let passedInexactFilter: UInt8 = 1 << 7
+
+    static let tcpError: UInt8 = 1 << 5
+    static let ipError: UInt8 = 1 << 6
+    static let receiveError: UInt8 = 1 << 7
+}
+
+/// What the receiver did with a frame.
+enum ReceiveOutcome {
+    /// Stored or dropped: the frame is gone.
+    case consumed
+    /// No room in the ring (or no bus mastering): the frame waits at the head of the FIFO.
+    case waiting
+}
+
+extension E1000Card {
+    /// Bytes per receive buffer: BSIZE 2048/1024/512/256, or with BSEX 16384/8192/4096 (BSEX with BSIZE 0 is
+    /// reserved and taken as 2048).
+    var receiveBufferSize: Int {
+        let rctl = regs[Reg.rctl]
+        let size = Int((rctl >> RCTL.bufferSizeShift) & 3)
+        if rctl & RCTL.bufferSizeExtension != 0, size != 0 { return 32768 >> size }
+        return 2048 >> size
+    }
+
+    /// Descriptors in the receive ring (RDLEN is a multiple of 128 bytes; 0 means no ring).
+    var receiveRingCount: Int { Int(regs[Reg.rdlen] & 0x000F_FF80) / 16 }
+
+    /// Whether the transmitter loops frames back to the receiver (RCTL.LBM, or the PHY's loopback bit).
+    var loopbackMode: Bool { regs[Reg.rctl] & RCTL.loopbackMask != 0 || phy.loopback }
+
+    /// The guest address of descriptor `index` of the ring at `high:low`, or `nil` if it would wrap.
+    @inline(__always)
+    func descriptorAddress(low: UInt32, high: UInt32, index: Int) -> GuestAddress? {
+        GuestAddress(UInt64(high) << 32 | UInt64(low & ~0xF)).advanced(by: UInt64(index) &* 16)
+    }
+
+    /// Frames the port dropped because its queue (the chip's receive FIFO) was full are missed packets: MPC and RXO.
+    func accountPortDrops() {
+        let dropped = port.inboundDropped
+        guard dropped != portDropsSeen else { return }
+        let delta = dropped &- portDropsSeen
+        portDropsSeen = dropped
+        count(Reg.mpc, by: UInt32(clamping: delta))
+        statistics.receiveMissed &+= delta
+        raise(ICR.receiveOverrun)
+    }
+
+    /// Drains the port into the receive ring until it is empty or the ring has no room (the frame at the head then
+    /// waits, still owned by the card, for the next RDT write).
+    func receivePending() {
+        accountPortDrops()
+        var budget = FramePort.defaultQueueCapacity * 4
+        while budget > 0 {
+            budget -= 1
+            guard let frame = heldFrame ?? port.nextInbound() else { break }
+            heldFrame = nil
+            let outcome = frame.bytes.withUnsafeBytes { receive($0, looped: false) }
+            if outcome == .waiting {
+                heldFrame = frame
+                break
+            }
+        }
+    }
+
+    /// Feeds looped-back frames to the receiver, after the transmit walk that produced them.
+    func drainLoopback() {
+        var budget = TransmitLimits.loopbackQueue
+        while budget > 0, !loopbackQueue.isEmpty {
+            budget -= 1
+            let frame = loopbackQueue.removeFirst()
+            statistics.loopbackFrames &+= 1
+            _ = frame.withUnsafeBytes { receive($0, looped: true) }
+        }
+    }
+
+    /// Receives one frame (destination address to payload end, no FCS) into the ring.
+    func receive(_ frame: UnsafeRawBufferPointer, looped: Bool) -> ReceiveOutcome {
+        let rctl = regs[Reg.rctl]
+        guard rctl & RCTL.enable != 0 else {
+            statistics.receiveDroppedDisabled &+= 1
+            return .consumed
+        }
+        if !looped {
+            guard linkUp else {
+                statistics.receiveDroppedLinkDown &+= 1
+                return .consumed
+            }
+            guard !loopbackMode else {
+                statistics.receiveDroppedLoopbackMode &+= 1
+                return .consumed
+            }
+            guard config.command.contains(.busMaster) else { return .waiting }
+        }
+        let length = frame.count
+        let padded = max(length, ReceiveLimits.minimumFrame)
+        let wireLength = padded + 4
+        guard length >= ReceiveLimits.header else {
+            countArrival(wireLength: wireLength)
+            count(Reg.ruc)
+            count(Reg.rlec)
+            statistics.receiveDroppedRunt &+= 1
+            return .consumed
+        }
+        let limit =
+            rctl & (RCTL.longPackets | RCTL.storeBadPackets) != 0
+            ? ReceiveLimits.maximumWireFrame : ReceiveLimits.standardWireMaximum
+        guard wireLength <= limit else {
+            countArrival(wireLength: wireLength)
+            count(Reg.roc)
+            count(Reg.rlec)
+            statistics.receiveDroppedOversize &+= 1
+            return .consumed
+        }
+        guard let exact = addressFilter(frame, rctl: rctl) else {
+            countArrival(wireLength: wireLength)
+            statistics.receiveFiltered &+= 1
+            return .consumed
+        }
+        let vet = UInt16(truncatingIfNeeded: regs[Reg.vet])
+        let tagged = length >= 18 && UInt16(frame[12]) << 8 | UInt16(frame[13]) == vet
+        let tci = tagged ? UInt16(frame[14]) << 8 | UInt16(frame[15]) : 0
+        if tagged, rctl & RCTL.vlanFilter != 0 {
+            let vid = Int(tci & 0x0FFF)
+            guard regs[Reg.vfta + vid >> 5] & (1 << UInt32(vid & 0x1F)) != 0 else {
+                countArrival(wireLength: wireLength)
+                statistics.receiveVLANFiltered &+= 1
+                return .consumed
+            }
+        }
+        let strip = tagged && regs[Reg.ctrl] & CTRL.vlanMode != 0
+        let appendFCS = rctl & RCTL.stripCRC == 0
+        let bodyLength = padded - (strip ? 4 : 0)
+        let total = bodyLength + (appendFCS ? 4 : 0)
+        let bufferSize = receiveBufferSize
+        let needed = (total + bufferSize - 1) / bufferSize
+
+        let ringCount = receiveRingCount
+        let head = Int(regs[Reg.rdh])
+        let tail = Int(regs[Reg.rdt])
+        guard ringCount > 0, head < ringCount, tail < ringCount else {
+            return noRoom(looped: looped, wireLength: wireLength, ringError: true)
+        }
+        let free = (tail - head + ringCount) % ringCount
+        guard needed < ringCount else {
+            countArrival(wireLength: wireLength)
+            count(Reg.mpc)
+            statistics.receiveDroppedRingTooSmall &+= 1
+            return .consumed
+        }
+        guard free >= needed else { return noRoom(looped: looped, wireLength: wireLength, ringError: false) }
+        receiveStalled = false
+        countArrival(wireLength: wireLength)
+
+        var status = strip ? ReceiveStatus.vlanPacket : 0
+        if !exact { status |= ReceiveStatus.passedInexactFilter }
+        let (checksumStatus, errors) = receiveChecksumStatus(frame, networkOffset: tagged ? 18 : 14)
+        status |= checksumStatus
+
+        var fcs: UInt32 = 0
+        if appendFCS {
+            var register = EthernetCRC.update(0xFFFF_FFFF, frame)
+            if padded > length {
+                Self.zeroPadding.withUnsafeBytes {
+                    register = EthernetCRC.update(register, UnsafeRawBufferPointer(rebasing: $0[0..<(padded - length)]))
+                }
+            }
+            fcs = ~register
+        }
+        let stored: Bool
+        if !strip, padded == length {
+            stored = store(
+                body: frame, fcs: appendFCS ? fcs : nil, status: status, errors: errors, special: 0, free: free)
+        } else {
+            receiveScratch.withUnsafeMutableBytes { scratch in
+                if strip {
+                    scratch.copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[0..<12]))
+                    UnsafeMutableRawBufferPointer(rebasing: scratch[12..<(length - 4)])
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: frame[16..<length]))
+                } else {
+                    scratch.copyMemory(from: frame)
+                }
+                let copied = length - (strip ? 4 : 0)
+                for i in copied..<bodyLength { scratch[i] = 0 }
+            }
+            stored = receiveScratch.withUnsafeBytes { scratch in
+                store(
+                    body: UnsafeRawBufferPointer(rebasing: scratch[0..<bodyLength]), fcs: appendFCS ? fcs : nil,
+                    status: status, errors: errors, special: strip ? tci : 0, free: free)
+            }
+        }
+        if stored {
+            countReceived(wireLength: wireLength, destinationHigh: frame[0], broadcast: isBroadcast(frame))
+        }
+        receiveDelayedInterrupt()
+        let remaining = (tail - Int(regs[Reg.rdh]) + ringCount) % ringCount
+        let shift = Int((rctl >> RCTL.minimumThresholdShift) & 3) + 1
+        if remaining <= ringCount >> shift { raise(ICR.receiveDescriptorMinimum) }
+        return .consumed
+    }
+
+    static let zeroPadding = [UInt8](repeating: 0, count: ReceiveLimits.minimumFrame)
+
+    private func isBroadcast(_ frame: UnsafeRawBufferPointer) -> Bool {
+        (0..<6).allSatisfy { frame[$0] == 0xFF }
+    }
+
+    /// The ring cannot take the frame now: count RNBC once per stall; a looped frame has no FIFO to wait in and is
+    /// missed.
+    private func noRoom(looped: Bool, wireLength: Int, ringError: Bool) -> ReceiveOutcome {
+        if !receiveStalled {
+            receiveStalled = true
+            count(Reg.rnbc)
+            if ringError { statistics.receiveRingErrors &+= 1 } else { statistics.receiveNoBuffers &+= 1 }
+        }
+        guard looped else { return .waiting }
+        countArrival(wireLength: wireLength)
+        count(Reg.mpc)
+        statistics.receiveMissed &+= 1
+        raise(ICR.receiveOverrun)
+        return .consumed
+    }
+
+    /// Whether the destination passes the filters: `true` for an exact RA match, `false` for an inexact pass
+    /// (broadcast, promiscuous, multicast hash), `nil` for a reject.
+    func addressFilter(_ frame: UnsafeRawBufferPointer, rctl: UInt32) -> Bool? {
+        var destination: UInt64 = 0
+        for i in 0..<6 { destination = destination << 8 | UInt64(frame[i]) }
+        for address in receiveAddresses where address == destination { return true }
+        let multicast = frame[0] & 1 != 0
+        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return false }
+        if multicast {
+            if rctl & RCTL.multicastPromiscuous != 0 { return false }
+            let hash = Self.multicastHash(
+                octet4: frame[4], octet5: frame[5], offset: (rctl >> RCTL.multicastOffsetShift) & 3)
+            return regs[Reg.mta + hash >> 5] & (1 << UInt32(hash & 0x1F)) != 0 ? false : nil
+        }
+        return rctl & RCTL.unicastPromiscuous != 0 ? false : nil
+    }
+
+    /// The 12-bit multicast table index for RCTL.MO = `offset`: destination bits 47:36, 46:35, 45:34 or 43:32.
+    static func multicastHash(octet4: UInt8, octet5: UInt8, offset: UInt32) -> Int {
+        let low = Int(octet4)
+        let high = Int(octet5)
+        let hash: Int
+        switch offset {
+        case 0: hash = low >> 4 | high << 4
+        case 1: hash = low >> 3 | high << 5
+        case 2: hash = low >> 2 | high << 6
+        default: hash = low | high << 8
+        }
+        return hash & 0xFFF
+    }
+
+    /// IPv4 header and TCP/UDP checksum status (RXCSUM.IPOFL/TUOFL); IXSM when neither is enabled.
+    func receiveChecksumStatus(_ frame: UnsafeRawBufferPointer, networkOffset l3: Int) -> (UInt8, UInt8) {
+        let rxcsum = regs[Reg.rxcsum]
+        let ipOffload = rxcsum & RXCSUM.ipOffload != 0
+        let tcpOffload = rxcsum & RXCSUM.tcpUDPOffload != 0
+        guard ipOffload || tcpOffload else { return (ReceiveStatus.ignoreChecksum, 0) }
+        let count = frame.count
+        guard count >= l3 + 20, frame[l3 - 2] == 0x08, frame[l3 - 1] == 0x00, frame[l3] >> 4 == 4 else { return (0, 0) }
+        let headerLength = Int(frame[l3] & 0x0F) * 4
+        guard headerLength >= 20, l3 + headerLength <= count else { return (0, 0) }
+        var status: UInt8 = 0
+        var errors: UInt8 = 0
+        if ipOffload {
+            status |= ReceiveStatus.ipChecksum
+            var sum = InternetChecksum()
+            sum.add(UnsafeRawBufferPointer(rebasing: frame[l3..<(l3 + headerLength)]))
+            if sum.value != 0 { errors |= ReceiveStatus.ipError }
+        }
+        let totalLength = Int(frame[l3 + 2]) << 8 | Int(frame[l3 + 3])
+        let fragmented = (Int(frame[l3 + 6]) << 8 | Int(frame[l3 + 7])) & 0x3FFF != 0
+        let proto = frame[l3 + 9]
+        guard tcpOffload, !fragmented, proto == 6 || proto == 17, totalLength >= headerLength,
+            l3 + totalLength <= count
+        else { return (status, errors) }
+        let l4 = l3 + headerLength
+        let l4Length = totalLength - headerLength
+        guard l4Length >= (proto == 6 ? 20 : 8) else { return (status, errors) }
+        status |= ReceiveStatus.tcpChecksum
+        if proto == 17, frame[l4 + 6] == 0, frame[l4 + 7] == 0 { return (status, errors) }
+        var sum = InternetChecksum()
+        sum.add(UnsafeRawBufferPointer(rebasing: frame[(l3 + 12)..<(l3 + 20)]))
+        sum.add(word: UInt16(proto))
+        sum.add(word: UInt16(l4Length))
+        sum.add(UnsafeRawBufferPointer(rebasing: frame[l4..<(l4 + l4Length)]))
+        if sum.value != 0 { errors |= ReceiveStatus.tcpError }
+        return (status, errors)
+    }
+
+    /// Writes `body` and the FCS across descriptors from RDH (at most `free` of them), one DMA read and one
+    /// write-back per contiguous run, and advances RDH. Null buffer addresses are skipped (written back with DD and
+    /// length 0). Returns whether the whole frame went in without error.
+    private func store(
+        body: UnsafeRawBufferPointer, fcs: UInt32?, status: UInt8, errors: UInt8, special: UInt16, free: Int
+    ) -> Bool {
+        let ringCount = receiveRingCount
+        let bufferSize = receiveBufferSize
+        var tail = (fcs ?? 0).littleEndian
+        let total = body.count + (fcs == nil ? 0 : 4)
+        var head = Int(regs[Reg.rdh])
+        var written = 0
+        var used = 0
+        var failed = false
+        let low = regs[Reg.rdbal]
+        let high = regs[Reg.rdbah]
+        while written < total, used < free {
+            let neededNow = (total - written + bufferSize - 1) / bufferSize
+            let batch = min(max(neededNow, 1), ringCount - head, free - used, ReceiveLimits.maximumDescriptorsPerFrame)
+            guard let address = descriptorAddress(low: low, high: high, index: head) else {
+                statistics.receiveDMAErrors &+= 1
+                failed = true
+                break
+            }
+            do throws(DMAError) {
+                try dma.read(at: address, into: &receiveDescriptors, range: 0..<(batch * 16))
+            } catch {
+                statistics.receiveDMAErrors &+= 1
+                failed = true
+                break
+            }
+            var processed = 0
+            for i in 0..<batch {
+                processed += 1
+                used += 1
+                let buffer = receiveDescriptors.withUnsafeBytes {
+                    UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self))
+                }
+                var chunk = 0
+                var descriptorErrors: UInt8 = 0
+                if buffer != 0 {
+                    chunk = min(bufferSize, total - written)
+                    do throws(DMAError) {
+                        try writeStream(body: body, tail: &tail, from: written, count: chunk, to: buffer)
+                    } catch {
+                        statistics.receiveDMAErrors &+= 1
+                        failed = true
+                        descriptorErrors |= ReceiveStatus.receiveError
+                    }
+                }
+                written += chunk
+                let complete = written >= total
+                let last = complete || used == free
+                var descriptorStatus = ReceiveStatus.done | (status & ReceiveStatus.vlanPacket)
+                if last {
+                    descriptorStatus |= ReceiveStatus.endOfPacket | status
+                    descriptorErrors |= errors
+                    if !complete {
+                        descriptorErrors |= ReceiveStatus.receiveError
+                        statistics.receiveTruncated &+= 1
+                        failed = true
+                    }
+                }
+                receiveDescriptors.withUnsafeMutableBytes { d in
+                    let at = i * 16 + 8
+                    d.storeBytes(of: UInt16(chunk).littleEndian, toByteOffset: at, as: UInt16.self)
+                    d.storeBytes(of: 0, toByteOffset: at + 2, as: UInt16.self)
+                    d[at + 4] = descriptorStatus
+                    d[at + 5] = descriptorErrors
+                    d.storeBytes(of: special.littleEndian, toByteOffset: at + 6, as: UInt16.self)
+                }
+                if last { break }
+            }
+            do throws(DMAError) {
+                try dma.write(at: address, from: receiveDescriptors, range: 0..<(processed * 16))
+            } catch {
+                statistics.receiveDMAErrors &+= 1
+                failed = true
+            }
+            head = (head + processed) % ringCount
+            regs[Reg.rdh] = UInt32(head)
+            if written >= total { break }
+        }
+        return !failed && written >= total
+    }
+
+    /// Writes bytes `from..<from+count` of the stream `body` + `tail` (the FCS) to guest address `address`.
+    @inline(__always)
+    private func writeStream(
+        body: UnsafeRawBufferPointer, tail: inout UInt32, from: Int, count: Int, to address: UInt64
+    ) throws(DMAError) {
+        let bodyEnd = min(from + count, body.count)
+        if from < bodyEnd {
+            try dma.write(at: GuestAddress(address), from: UnsafeRawBufferPointer(rebasing: body[from..<bodyEnd]))
+        }
+        let tailStart = max(from, body.count) - body.count
+        let tailEnd = from + count - body.count
+        guard tailEnd > tailStart else { return }
+        guard let at = GuestAddress(address).advanced(by: UInt64(max(0, body.count - from))) else {
+            throw DMAError(.wrapsAddressSpace, address: GuestAddress(address), length: count, isWrite: true)
+        }
+        var failure: DMAError?
+        withUnsafeBytes(of: &tail) { bytes in
+            do throws(DMAError) {
+                try dma.write(at: at, from: UnsafeRawBufferPointer(rebasing: bytes[tailStart..<tailEnd]))
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,105 @@
+/// The Marvell gigabit PHY (M88E1000 on the 82543GC, M88E1011 on the 82540EM/82545EM) as its 32 MII registers.
+///
+/// Link status, autonegotiation complete, the link partner's abilities and the PHY-specific status follow the cable.
+/// Control bits 15 (reset) and 9 (restart autonegotiation) clear themselves.
+struct E1000PHY {
+    /// The only PHY address that answers.
+    static let address = 1
+
+    enum Register {
+        static let control = 0
+        static let status = 1
+        static let identifier1 = 2
+        static let identifier2 = 3
+        static let autonegotiationAdvertisement = 4
+        static let linkPartnerAbility = 5
+        static let autonegotiationExpansion = 6
+        static let gigabitControl = 9
+        static let gigabitStatus = 10
+        static let extendedStatus = 15
+        static let specificControl = 16
+        static let specificStatus = 17
+        static let extendedSpecificControl = 20
+    }
+
+    enum Control {
+        static let reset: UInt16 = 1 << 15
+        static let loopback: UInt16 = 1 << 14
+        static let autonegotiationEnable: UInt16 = 1 << 12
+        static let restartAutonegotiation: UInt16 = 1 << 9
+    }
+
+    enum Status {
+        static let linkUp: UInt16 = 1 << 2
+        static let autonegotiationComplete: UInt16 = 1 << 5
+        /// 100BASE-TX/10BASE-T full and half duplex, extended status, preamble suppression, autonegotiation
+        /// ability, extended capabilities.
+        static let capabilities: UInt16 = 0x7949
+    }
+
+    /// Registers the guest cannot write.
+    private static let readOnly: Set<Int> = [1, 2, 3, 5, 6, 10, 15, 17, 19]
+
+    private(set) var registers: [UInt16]
+    let identifier2: UInt16
+    private(set) var linkUp = false
+
+    init(identifier2: UInt16) {
+        self.identifier2 = identifier2
+        registers = [UInt16](repeating: 0, count: 32)
+        reset()
+    }
+
+    /// Power-on values (hardware or software PHY reset).
+    mutating func reset() {
+        for index in registers.indices { registers[index] = 0 }
+        registers[Register.control] = 0x1140  // autonegotiation on, full duplex, 1000 Mb/s
+        registers[Register.identifier1] = 0x0141
+        registers[Register.identifier2] = identifier2
+        registers[Register.autonegotiationAdvertisement] = 0x0DE1
+        registers[Register.gigabitControl] = 0x0E00
+        registers[Register.extendedStatus] = 0x3000
+        registers[Register.specificControl] = 0x0068
+        registers[Register.extendedSpecificControl] = 0x0C60
+        refreshLink()
+    }
+
+    /// Follows the cable.
+    mutating func setLink(up: Bool) {
+        linkUp = up
+        refreshLink()
+    }
+
+    private mutating func refreshLink() {
+        registers[Register.status] =
+            Status.capabilities | (linkUp ? Status.linkUp | Status.autonegotiationComplete : 0)
+        registers[Register.linkPartnerAbility] = linkUp ? 0x45E1 : 0
+        registers[Register.autonegotiationExpansion] = linkUp ? 0x0001 : 0
+        registers[Register.gigabitStatus] = linkUp ? 0x3C00 : 0
+        // 1000 Mb/s, full duplex, speed and duplex resolved, real-time link.
+        registers[Register.specificStatus] = linkUp ? 0xAC00 : 0
+    }
+
+    /// Whether the guest put the PHY in loopback.
+    var loopback: Bool { registers[Register.control] & Control.loopback != 0 }
+
+    func read(_ register: Int) -> UInt16 {
+        guard register >= 0, register < registers.count else { return 0 }
+        return registers[register]
+    }
+
+    mutating func write(_ register: Int, _ value: UInt16) {
+        guard register >= 0, register < registers.count, !Self.readOnly.contains(register) else { return }
+        guard register == Register.control else {
+            registers[register] = value
+            return
+        }
+        if value & Control.reset != 0 {
+            reset()
+            registers[Register.control] = value & ~(Control.reset | Control.restartAutonegotiation)
+            return
+        }
+        registers[Register.control] = value & ~Control.restartAutonegotiation
+        refreshLink()
+    }
+}
