@@ -29,7 +29,8 @@ public enum Demo {
         /// The report as a text table.
         public var table: String {
             let stepWidth = max(24, rows.map(\.step.count).max() ?? 0) + 2
-            let columnWidth = max(30, cards.map(\.displayName.count).max() ?? 0) + 2
+            let widest = rows.flatMap(\.outcomes).map { $0.detail.count + 5 }.max() ?? 0
+            let columnWidth = max(30, widest, cards.map(\.displayName.count).max() ?? 0) + 2
             func pad(_ text: String, _ width: Int) -> String {
                 text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
             }

@@ -46,7 +46,7 @@ struct HarnessTests {
 
     @Test(arguments: CardModel.implemented)
     func demoCardBehindNATGetsALeaseAndFetchesAFile(model: CardModel) {
-        let report = Demo.runNAT(model: model)
+        let report = Demo.runNAT(models: [model])
         #expect(report.passed, "\(report.table)")
         #expect(report.rows.map(\.step).last == "fetch 256 KiB from 127.0.0.1")
         #expect(report.rows.last?.outcomes.first?.detail == "262144 bytes intact")

@@ -426,6 +426,11 @@ public final class E1000Driver {
         try harness.store(descriptor, at: Layout.receiveRing + UInt64(index) * 16)
     }
 
+    /// Hands every receive descriptor but one to the chip (RDT one behind the next descriptor the driver reads).
+    public func giveReceiveBuffers() {
+        write(Register.rdt, UInt32((nextReceive + receiveCount - 1) % receiveCount), comment: "RDT")
+    }
+
     /// e1000_down: mask interrupts, stop both units, read the missed-packet counter. Returns MPC.
     @discardableResult
     public func close() -> UInt32 {

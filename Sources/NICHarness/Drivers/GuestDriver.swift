@@ -77,7 +77,8 @@ extension E1000Driver: GuestDriver {
     public func identify() throws(HarnessError) -> DriverIdentity {
         let probe = try probe()
         return DriverIdentity(
-            chipName: harness.model.displayName, macAddress: probe.macAddress,
+            chipName: "\(harness.model.rawValue.uppercased()), PHY \(Hex.number(probe.phyID))",
+            macAddress: probe.macAddress,
             valid: probe.checksumValid
                 && probe.phyID & 0xFFFF_FFF0 == (harness.model == .e82543gc ? 0x0141_0C50 : 0x0141_0C20))
     }
