@@ -185,7 +185,7 @@ public enum Demo {
 
     /// Receive drops for oversize frames, as the card counts them.
     private static func oversizeDrops(_ station: Station) -> UInt64 {
-        station.harness.card.counters.filter { $0.name.hasPrefix("rx_") && $0.name.contains("oversize") }
+        station.harness.card.counters.filter { $0.name.hasPrefix("rx_") && $0.name.hasSuffix("oversize") }
             .reduce(0) { $0 &+ $1.value }
     }
 

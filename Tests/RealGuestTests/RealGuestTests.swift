@@ -33,7 +33,15 @@ struct RealGuestTests {
         var description: String { model }
     }
 
-    static let cards: [Card] = [
+    /// The cards the tier runs: all of them, or those named in `VNIC_REAL_GUEST_MODELS` (comma-separated), for a
+    /// developer iterating on one chip.
+    static let cards: [Card] = {
+        guard let names = ProcessInfo.processInfo.environment["VNIC_REAL_GUEST_MODELS"] else { return allCards }
+        let wanted = Set(names.split(separator: ",").map(String.init))
+        return allCards.filter { wanted.contains($0.model) }
+    }()
+
+    static let allCards: [Card] = [
         Card(
             model: "am79c970a", driver: "pcnet32", chipName: "PCnet/PCI II 79C970A", moduleOptions: "options=4",
             qemuModel: "pcnet", mac: "52:54:00:a1:00:01"),
@@ -176,26 +184,42 @@ struct RealGuestTests {
             print("SKIP QEMU comparison for \(card.model): no qemu-system-x86_64 from Debian")
             return
         }
-        let ours = try Self.iperf(
-            qemu: prerequisites.vnicQEMU, device: "vnic-pci,model=\(card.model),netdev=net0", card: card,
-            prerequisites: prerequisites)
-        let theirs = try Self.iperf(
-            qemu: stock, device: "\(qemuModel),netdev=net0,romfile=", card: card, prerequisites: prerequisites)
-        guard let ours, let theirs else {
+        // The Intel cards are held to "at least as fast": two alternating rounds each, best per direction, since one
+        // TCG run moves by ±20%. The PCnet comparison is printed only.
+        let rounds = card.driver == "e1000" ? 2 : 1
+        var ours: [(Double, Double)] = []
+        var theirs: [(Double, Double)] = []
+        for _ in 0..<rounds {
+            if let run = try Self.iperf(
+                qemu: prerequisites.vnicQEMU, device: "vnic-pci,model=\(card.model),netdev=net0", card: card,
+                prerequisites: prerequisites)
+            {
+                ours.append(run)
+            }
+            if let run = try Self.iperf(
+                qemu: stock, device: "\(qemuModel),netdev=net0,romfile=", card: card, prerequisites: prerequisites)
+            {
+                theirs.append(run)
+            }
+        }
+        guard ours.count == rounds, theirs.count == rounds else {
             Issue.record("an iperf3 run did not finish")
             return
         }
         func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", b > 0 ? a / b : 0) }
+        func runs(_ values: [Double]) -> String { values.map { "\($0)" }.joined(separator: "/") }
+        let best = (ours.map(\.0).max() ?? 0, ours.map(\.1).max() ?? 0)
+        let bestTheirs = (theirs.map(\.0).max() ?? 0, theirs.map(\.1).max() ?? 0)
         print(
-            "iperf3 \(card.model) guest→host: vnic \(ours.0) Mbit/s, QEMU \(qemuModel) \(theirs.0) Mbit/s, ratio "
-                + ratio(ours.0, theirs.0))
+            "iperf3 \(card.model) guest→host: vnic \(runs(ours.map(\.0))) Mbit/s, QEMU \(qemuModel) "
+                + "\(runs(theirs.map(\.0))) Mbit/s, ratio of the best " + ratio(best.0, bestTheirs.0))
         print(
-            "iperf3 \(card.model) host→guest: vnic \(ours.1) Mbit/s, QEMU \(qemuModel) \(theirs.1) Mbit/s, ratio "
-                + ratio(ours.1, theirs.1))
-        #expect(ours.0 > 0 && ours.1 > 0)
+            "iperf3 \(card.model) host→guest: vnic \(runs(ours.map(\.1))) Mbit/s, QEMU \(qemuModel) "
+                + "\(runs(theirs.map(\.1))) Mbit/s, ratio of the best " + ratio(best.1, bestTheirs.1))
+        #expect(best.0 > 0 && best.1 > 0)
         if card.driver == "e1000" {
-            // The Intel cards must be at least as fast as QEMU's own e1000 on the same guest.
-            #expect(ours.0 >= theirs.0 && ours.1 >= theirs.1, "vnic at least as fast as QEMU \(qemuModel)")
+            #expect(best.0 >= bestTheirs.0, "guest→host at least as fast as QEMU \(qemuModel)")
+            #expect(best.1 >= bestTheirs.1, "host→guest at least as fast as QEMU \(qemuModel)")
         }
     }
 

@@ -61,9 +61,14 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
             return groups
         }
         var groups: [UInt16]
-        if let gap = body.firstRange(of: "::") {
-            let tail = body[gap.upperBound...]
-            guard !tail.contains("::"), let head = parse(body[..<gap.lowerBound], last: false),
+        // The first "::", found without the string-processing library (libVNIC.a links only the core runtime).
+        let colons = body.indices.first {
+            $0 < body.endIndex && body[$0] == ":" && body[body.index(after: $0)...].first == ":"
+        }
+        if let gap = colons {
+            let tail = body[body.index(gap, offsetBy: 2)...]
+            let doubled = tail.indices.contains { tail[$0] == ":" && tail[tail.index(after: $0)...].first == ":" }
+            guard !doubled, let head = parse(body[..<gap], last: false),
                 let rest = parse(tail, last: true), head.count + rest.count <= 7
             else { return nil }
             groups = head + [UInt16](repeating: 0, count: 8 - head.count - rest.count) + rest
