@@ -20,7 +20,8 @@ let package = Package(
         .executable(name: "FuzzNAT", targets: ["FuzzNAT"]),
     ],
     targets: [
-        .target(name: "NICCore", swiftSettings: strict),
+        .target(name: "CNICAccel"),
+        .target(name: "NICCore", dependencies: ["CNICAccel"], swiftSettings: strict),
         .target(name: "PCNet", dependencies: ["NICCore"], swiftSettings: strict),
         .target(name: "E1000", dependencies: ["NICCore"], swiftSettings: strict),
         .target(name: "CNetShims"),

@@ -36,13 +36,15 @@ public enum Benchmark {
     public static let batches = [1, 256]
 
     /// Measures every configuration for every implemented card, spending about `seconds` on each.
-    public static func run(seconds: Double = 0.25, models: [CardModel] = CardModel.implemented) throws(HarnessError)
-        -> [Result]
-    {
+    /// `directions` and `sizes`, when given, keep only those rows.
+    public static func run(
+        seconds: Double = 0.25, models: [CardModel] = CardModel.implemented, directions: [String] = ["tx", "rx"],
+        sizes: [Int]? = nil
+    ) throws(HarnessError) -> [Result] {
         var results: [Result] = []
         for model in models {
-            for direction in ["tx", "rx"] {
-                for size in frameSizes(model) {
+            for direction in directions {
+                for size in frameSizes(model) where sizes?.contains(size) ?? true {
                     for batch in batches {
                         let rate =
                             direction == "tx"

@@ -3,20 +3,27 @@ import NICHarness
 
 enum BenchCommand {
     static let help = """
-        usage: vnic bench [--json] [--seconds S]
+        usage: vnic bench [--json] [--seconds S] [--card MODEL]... [--tx | --rx] [--frame BYTES]...
 
         Measures transmit and receive through each implemented card in the harness (guest RAM,
-        descriptor rings, a null sink and a frame source) at 64 and 1514 bytes, with 1 and 256
-        descriptors per doorbell, and the machine's memcpy bandwidth as the yardstick. Build with
-        'swift run -c release vnic bench'; debug builds are many times slower.
+        descriptor rings, a null sink and a frame source) at 64 and 1514 bytes (and 9014 on the
+        cards with jumbo frames), with 1 and 256 descriptors per doorbell, and the machine's
+        memcpy bandwidth as the yardstick. Build with 'swift run -c release vnic bench'; debug
+        builds are many times slower.
 
           --json        one JSON object per line instead of a table
           --seconds S   time spent on each figure (default 0.25)
+          --card MODEL  only this card (repeatable): \(CardModel.implemented.map(\.rawValue).joined(separator: ", "))
+          --tx, --rx    only transmit or only receive
+          --frame BYTES only this frame size (repeatable): 64, 1514 or 9014
         """
 
     static func run(_ arguments: [String]) throws(CommandLineError) -> Int32 {
         var json = false
         var seconds = 0.25
+        var models: [CardModel] = []
+        var directions = ["tx", "rx"]
+        var sizes: [Int] = []
         var index = 0
         while index < arguments.count {
             switch arguments[index] {
@@ -25,6 +32,22 @@ enum BenchCommand {
                 return 0
             case "--json":
                 json = true
+            case "--tx", "--rx":
+                directions = [String(arguments[index].dropFirst(2))]
+            case "--frame":
+                index += 1
+                guard index < arguments.count, let size = Int(arguments[index]), [64, 1514, 9014].contains(size) else {
+                    throw CommandLineError(message: "bench: --frame needs 64, 1514 or 9014")
+                }
+                sizes.append(size)
+            case "--card":
+                index += 1
+                guard index < arguments.count, let model = CardModel(rawValue: arguments[index]), model.isImplemented
+                else {
+                    let known = CardModel.implemented.map(\.rawValue).joined(separator: ", ")
+                    throw CommandLineError(message: "bench: --card needs one of \(known)")
+                }
+                models.append(model)
             case "--seconds":
                 index += 1
                 guard index < arguments.count, let value = Double(arguments[index]), value > 0, value <= 60 else {
@@ -41,7 +64,9 @@ enum BenchCommand {
         #endif
         let results: [Benchmark.Result]
         do throws(HarnessError) {
-            results = try Benchmark.run(seconds: seconds)
+            results = try Benchmark.run(
+                seconds: seconds, models: models.isEmpty ? CardModel.implemented : models, directions: directions,
+                sizes: sizes.isEmpty ? nil : sizes)
         } catch {
             throw CommandLineError(message: "bench: \(error.message)", status: 1)
         }
@@ -57,7 +82,10 @@ enum BenchCommand {
         print(header + "of memcpy")
         for model in results.map(\.card).uniqued() {
             for direction in ["tx", "rx"] {
-                for size in Benchmark.frameSizes(model) {
+                for size in Benchmark.frameSizes(model)
+                where results.contains(where: {
+                    $0.card == model && $0.direction == direction && $0.frameBytes == size
+                }) {
                     var line = pad(model.rawValue, 11) + pad(direction, 5) + pad("\(size)B", 7)
                     var last: Benchmark.Result?
                     for batch in Benchmark.batches {

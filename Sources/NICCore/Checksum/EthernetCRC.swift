@@ -1,6 +1,12 @@
-/// The IEEE 802.3 CRC-32 (reflected polynomial 0xEDB88320) that forms an Ethernet frame check sequence, computed
-/// slice-by-16.
+import CNICAccel
+
+/// The IEEE 802.3 CRC-32 (reflected polynomial 0xEDB88320) that forms an Ethernet frame check sequence: folded by
+/// carry-less multiplication where the CPU has it (PCLMULQDQ, through the CNICAccel shim), slice-by-16 otherwise and
+/// for the tail.
 public enum EthernetCRC {
+    /// Whether the carry-less-multiplication path runs on this CPU.
+    public static let isAccelerated = vnic_accel_crc32_available() != 0
+
     private static let tables: [UInt32] = {
         var tables = [UInt32](repeating: 0, count: 256 * 16)
         for byte in 0..<256 {
@@ -19,6 +25,16 @@ public enum EthernetCRC {
 
     /// Continues a raw (un-inverted) CRC register over `bytes`.
     public static func update(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        if isAccelerated, bytes.count >= 64, let base = bytes.baseAddress {
+            let folded = bytes.count & ~15
+            let crc = vnic_accel_crc32_fold(register, base, folded)
+            return tableUpdate(crc, UnsafeRawBufferPointer(rebasing: bytes[folded...]))
+        }
+        return tableUpdate(register, bytes)
+    }
+
+    /// Continues the register over `bytes` with the slice-by-16 tables (any CPU).
+    public static func tableUpdate(_ register: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = register
         var index = 0
         let count = bytes.count

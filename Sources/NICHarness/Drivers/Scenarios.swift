@@ -205,7 +205,8 @@ public struct Scenario: Sendable {
                 _ = driver.harness.nextTransmitted()
                 driver.close()
             },
-            make("receive-wait", "no receive descriptor: the frame waits in the chip; RDT moves and it arrives (RXT0)") {
+            make("receive-wait", "no receive descriptor: the frame waits in the chip; RDT moves and it arrives (RXT0)")
+            {
                 driver in
                 try driver.open(receiveOwned: 0)
                 driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 64))
