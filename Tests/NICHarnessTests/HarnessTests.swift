@@ -30,6 +30,22 @@ struct HarnessTests {
         }
     }
 
+    @Test(arguments: [CardModel.e82540em, .e82543gc, .e82545em])
+    func fuzzBytecodeReachesTheIntelDataPath(model: CardModel) throws {
+        let index = try #require(CardModel.implemented.firstIndex(of: model))
+        var input: [UInt8] = [UInt8(index)]
+        // Bring-up: 1024-byte rings (TDLEN 8 * 128), RCTL modes 0, TCTL plain, every cause unmasked.
+        input += [10, 0x08, 0, 0, 0, 0, 0, 0xFF, 0xFF]
+        // A legacy transmit descriptor at index 0: buffer 0x8000, 60 bytes, CMD = EOP | IFCS | RS.
+        input += [11, 0x00, 0x00, 0x00, 0x80, 0x00, 60, 0, 0x0B, 0, 0, 0, 0]
+        // TDT = 1.
+        input += [12, 0, 1]
+        let trace = FuzzDecoder.decode(input)
+        let summary = try TraceReplayer.run(trace)
+        #expect(summary.model == model)
+        #expect(summary.transmitted == 1, "\(trace.text)")
+    }
+
     @Test func fuzzerTakesTraceTextToo() throws {
         let text = Array("vnic-trace 1\ndevice am79c970a mac=52:54:00:12:34:56\nio-read 0 0x14 2 = 0x0\n".utf8)
         let trace = try #require(FuzzDecoder.trace(for: text))

@@ -5,8 +5,9 @@ import NICCore
 ///
 /// Byte 0 picks the card (every implemented model). The rest is a stream of operations, each an opcode byte and its
 /// operands; running out of bytes ends the trace. Besides raw register, memory, frame, clock and link operations
-/// there are macros that bring a card up the way a driver does and that build plausible descriptors, so the fuzzer
-/// reaches the data paths quickly.
+/// there are macros, per chip family, that bring a card up the way a driver does, build plausible descriptors and
+/// ring doorbells, so the fuzzer reaches the data paths quickly (PCnet here, the Intel cards in
+/// `FuzzDecoder+E1000.swift`).
 public struct FuzzDecoder {
     /// Guest RAM for fuzz traces: small, so random addresses often hit it and sometimes miss it.
     public static let ramSize = 256 << 10
@@ -15,6 +16,8 @@ public struct FuzzDecoder {
 
     private var bytes: [UInt8]
     private var position = 0
+    /// The card the input chose.
+    private(set) var model = CardModel.am79c970a
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -44,13 +47,13 @@ public struct FuzzDecoder {
         _ = try? TraceReplayer.run(trace)
     }
 
-    private mutating func byte() -> UInt8? {
+    mutating func byte() -> UInt8? {
         guard position < bytes.count else { return nil }
         defer { position += 1 }
         return bytes[position]
     }
 
-    private mutating func word(_ count: Int) -> UInt64? {
+    mutating func word(_ count: Int) -> UInt64? {
         var value: UInt64 = 0
         for i in 0..<count {
             guard let next = byte() else { return nil }
@@ -59,20 +62,20 @@ public struct FuzzDecoder {
         return value
     }
 
-    private mutating func data(maximum: Int) -> [UInt8]? {
+    mutating func data(maximum: Int) -> [UInt8]? {
         guard let length = byte() else { return nil }
         let count = min(Int(length) * maximum / 255, bytes.count - position)
         defer { position += count }
         return Array(bytes[position..<position + count])
     }
 
-    private mutating func width() -> Int? {
+    mutating func width() -> Int? {
         guard let code = byte() else { return nil }
         return [1, 2, 4, 4][Int(code & 3)]
     }
 
     /// An address: usually inside RAM, sometimes anywhere in 32 bits.
-    private mutating func address() -> UInt64? {
+    mutating func address() -> UInt64? {
         guard let selector = byte(), let raw = word(3) else { return nil }
         if selector & 0xF0 == 0xF0 { return raw << 8 | UInt64(selector) }
         return raw % UInt64(Self.ramSize)
@@ -84,7 +87,7 @@ public struct FuzzDecoder {
             lines.append(Trace.Line(number: lines.count + 2, operation: operation))
         }
         let models = CardModel.implemented
-        let model = models[Int(byte() ?? 0) % models.count]
+        model = models[Int(byte() ?? 0) % models.count]
         let mac = MACAddress("52:54:00:12:34:56")!
         emit(.device(model, mac: mac))
         emit(.ram(bytes: Self.ramSize))
@@ -106,22 +109,11 @@ public struct FuzzDecoder {
         case 1:
             guard let offset = byte(), let width = width() else { return nil }
             return [.configRead(offset: Int(offset) & ~(width - 1), width: width, expect: .none)]
-        case 2, 3:
-            guard let offset = byte(), let width = width(), let value = word(4) else { return nil }
-            let space: BARSpace = opcode % 14 == 2 ? .io : .memory
-            return [
-                .barWrite(
-                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
-                    value: value & mask(width))
-            ]
-        case 4, 5:
-            guard let offset = byte(), let width = width() else { return nil }
-            let space: BARSpace = opcode % 14 == 4 ? .io : .memory
-            return [
-                .barRead(
-                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
-                    expect: .none)
-            ]
+        case 2, 3, 4, 5, 10, 11, 12, 13:
+            switch model {
+            case .e82540em, .e82543gc, .e82545em: return e1000Operation(opcode)
+            case .am79c970a, .am79c973, .virtio: return pcnetOperation(opcode)
+            }
         case 6:
             guard let address = address(), let payload = data(maximum: 64) else { return nil }
             return [.memoryWrite(address: address % UInt64(Self.ramSize), bytes: payload)]
@@ -144,6 +136,31 @@ public struct FuzzDecoder {
         case 9:
             guard let state = byte() else { return nil }
             return [.link(up: state & 1 == 0)]
+        default:
+            return nil
+        }
+    }
+
+    /// The PCnet family's operations: the I/O and memory windows, bring-up, descriptors, the transmit demand and CSR
+    /// or BCR writes.
+    private mutating func pcnetOperation(_ opcode: UInt8) -> [TraceOperation]? {
+        switch opcode % 14 {
+        case 2, 3:
+            guard let offset = byte(), let width = width(), let value = word(4) else { return nil }
+            let space: BARSpace = opcode % 14 == 2 ? .io : .memory
+            return [
+                .barWrite(
+                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
+                    value: value & mask(width))
+            ]
+        case 4, 5:
+            guard let offset = byte(), let width = width() else { return nil }
+            let space: BARSpace = opcode % 14 == 4 ? .io : .memory
+            return [
+                .barRead(
+                    space, bar: space == .io ? 0 : 1, offset: UInt64(offset & 0x1F), width: width,
+                    expect: .none)
+            ]
         case 10:
             return bringUp()
         case 11:
@@ -161,7 +178,7 @@ public struct FuzzDecoder {
         }
     }
 
-    private func mask(_ width: Int) -> UInt64 { width == 8 ? .max : (1 << (8 * UInt64(width))) - 1 }
+    func mask(_ width: Int) -> UInt64 { width == 8 ? .max : (1 << (8 * UInt64(width))) - 1 }
 
     /// A CSR write through the word I/O ports: RAP, then RDP.
     private func csrWrite(_ index: Int, _ value: UInt64) -> [TraceOperation] {
