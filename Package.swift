@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "NICCore", targets: ["NICCore"]),
         .library(name: "PCNet", targets: ["PCNet"]),
+        .library(name: "VirtioNet", targets: ["VirtioNet"]),
         .library(name: "NetBackend", targets: ["NetBackend"]),
         .library(name: "NICHarness", targets: ["NICHarness"]),
         .library(name: "VNIC", type: .static, targets: ["VNIC"]),
@@ -21,6 +22,7 @@ let package = Package(
     targets: [
         .target(name: "NICCore", swiftSettings: strict),
         .target(name: "PCNet", dependencies: ["NICCore"], swiftSettings: strict),
+        .target(name: "VirtioNet", dependencies: ["NICCore"], swiftSettings: strict),
         .target(name: "CNetShims"),
         .target(name: "NetBackend", dependencies: ["NICCore", "CNetShims"], swiftSettings: strict),
         .target(
@@ -39,6 +41,7 @@ let package = Package(
         .executableTarget(name: "FuzzNAT", dependencies: ["NICCore", "NetBackend"], swiftSettings: strict),
         .testTarget(name: "NICCoreTests", dependencies: ["NICCore"], swiftSettings: strict),
         .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
+        .testTarget(name: "VirtioNetTests", dependencies: ["VirtioNet", "NICCore", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),
         .testTarget(name: "NICHarnessTests", dependencies: ["NICHarness"], swiftSettings: strict),
         .testTarget(name: "VNICTests", dependencies: ["VNIC", "CVNIC", "NICHarness"], swiftSettings: strict),
