@@ -60,10 +60,10 @@ extension VirtioNetCard {
                         from: dma, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
                 }
                 statistics.controlCommands &+= 1
-                var ack = controlChain.readableBytes > controlBuffer.count ? ControlCommand.error : ControlCommand.error
-                if controlChain.readableBytes <= controlBuffer.count {
-                    ack = runControlCommand(length: read)
-                }
+                // A command longer than the buffer is refused unread.
+                let ack =
+                    controlChain.readableBytes <= controlBuffer.count
+                    ? runControlCommand(length: read) : ControlCommand.error
                 if ack != ControlCommand.ok { statistics.controlErrors &+= 1 }
                 let written = try [ack].withBytes { (bytes) throws(VirtqueueError) in
                     try controlChain.scatter(bytes, to: dma, at: 0)
