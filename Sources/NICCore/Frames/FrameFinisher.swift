@@ -199,6 +199,7 @@ public struct FrameFinisher {
             scratch.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<frame.count])) }
             return 1
         }
+        // IPv4 fragments keep the datagram's IP id; IPv6 ones get a fragment header with a fresh identification.
         fragmentIdentification &+= 1
         let identification = fragmentIdentification
         var offset = 0
@@ -219,7 +220,6 @@ public struct FrameFinisher {
                 scratch.append(contentsOf: (0..<4).map { UInt8(truncatingIfNeeded: identification >> (24 - 8 * $0)) })
             } else {
                 put16(UInt16(truncatingIfNeeded: udp - headers.network + length), at: headers.network + 2)
-                put16(UInt16(truncatingIfNeeded: identification), at: headers.network + 4)
                 put16(UInt16(truncatingIfNeeded: offset / 8) | (more ? 0x2000 : 0), at: headers.network + 6)
                 finishIPv4HeaderChecksum(headers.network, length: udp - headers.network)
             }
