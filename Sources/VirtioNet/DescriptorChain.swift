@@ -73,9 +73,9 @@ public struct ChainSegment: Hashable, Sendable {
 public final class DescriptorChain {
     /// The buffer ID the device returns in the used ring (split: the head index; packed: the ID of the last
     /// descriptor).
-    public internal(set) var id: UInt16 = 0
+    @exclusivity(unchecked) public internal(set) var id: UInt16 = 0
     /// Ring slots the chain occupies (packed rings skip this many on return; split rings ignore it).
-    public internal(set) var ringSlots: UInt16 = 0
+    @exclusivity(unchecked) public internal(set) var ringSlots: UInt16 = 0
     /// The segments; only the first ``count`` are valid.
     @exclusivity(unchecked) public internal(set) var segments: [ChainSegment] = []
     /// Valid segments.

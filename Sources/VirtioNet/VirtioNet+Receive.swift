@@ -1,26 +1,26 @@
 import NICCore
 
 extension VirtioNetCard {
-    /// Filters a frame from the port and queues it on the pair its flow hashes to (serialised side).
-    func steer(_ frame: InboundFrame) {
+    /// Filters a frame from the port and picks the pair its flow hashes to; `nil` (counted) if it is dropped.
+    func steer(_ frame: InboundFrame) -> VirtioQueuePair? {
         guard linkUp else {
             statistics.receiveDroppedLinkDown &+= 1
-            return
+            return nil
         }
         guard isRunning else {
             statistics.receiveDroppedNotReady &+= 1
-            return
+            return nil
         }
-        let accepted = frame.bytes.withUnsafeBytes { filter.accepts($0, mac: currentMAC) }
-        guard accepted else {
-            statistics.receiveFiltered &+= 1
-            return
+        if !filter.promiscuous {
+            let accepted = frame.bytes.withUnsafeBytes { filter.accepts($0, mac: currentMAC) }
+            guard accepted else {
+                statistics.receiveFiltered &+= 1
+                return nil
+            }
         }
         let pairCount = max(1, min(activeQueuePairs, pairs.count))
-        let pair = pairCount == 1 ? pairs[0] : pairs[frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount]
-        if !pair.backlog.deliver(frame.bytes, metadata: frame.metadata) {
-            pair.statistics.receiveDroppedBacklogFull &+= 1
-        }
+        guard pairCount > 1 else { return pairs[0] }
+        return pairs[frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount]
     }
 }
 
@@ -66,12 +66,58 @@ enum ReceiveOutcome {
 }
 
 extension VirtioQueuePair {
+    /// Whether frames wait in the backlog or a stalled frame waits for buffers.
+    var hasWaitingFrames: Bool { stalled != nil || backlogUsed }
+
+    /// Takes a frame steered to this pair (configuration thread): into the ring now if nothing waits ahead of it,
+    /// else behind the waiting ones. Used entries are published by ``closeReceiveBatch()``.
+    func accept(_ frame: InboundFrame) {
+        guard let card, receiveQueue.isReady else {
+            statistics.receiveDroppedNotReady &+= 1
+            return
+        }
+        if hasWaitingFrames {
+            if backlog.deliver(frame.bytes, metadata: frame.metadata) {
+                backlogUsed = true
+            } else {
+                statistics.receiveDroppedBacklogFull &+= 1
+            }
+            return
+        }
+        do throws(VirtqueueError) {
+            receiveBatchOpen = true
+            if try receive(frame, card: card) == .noBuffers {
+                stalled = frame
+                statistics.receiveStalls &+= 1
+            }
+        } catch {
+            card.fail(error)
+        }
+    }
+
+    /// Publishes what ``accept(_:)`` placed: one used-index update and at most one interrupt per batch.
+    func closeReceiveBatch() {
+        guard receiveBatchOpen else { return }
+        receiveBatchOpen = false
+        guard let card, card.isRunning else { return }
+        do throws(VirtqueueError) {
+            signal(receiveQueue, wanted: try receiveQueue.flush(), card: card)
+            try receiveQueue.requestNotifications()
+        } catch {
+            card.fail(error)
+        }
+    }
+
     /// Moves waiting frames into receive buffers until either runs out; publishes the used entries in one batch.
     func receivePending() {
         guard let card, card.isRunning, receiveQueue.isReady else { return }
         let queue = receiveQueue
         do throws(VirtqueueError) {
-            while let frame = stalled ?? backlog.nextInbound() {
+            while true {
+                guard let frame = stalled ?? backlog.nextInbound() else {
+                    backlogUsed = false
+                    break
+                }
                 stalled = nil
                 if try receive(frame, card: card) == .noBuffers {
                     stalled = frame

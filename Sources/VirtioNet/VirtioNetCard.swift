@@ -71,7 +71,7 @@ public final class VirtioNetCard: NetworkCard {
     public var modelName: String { "virtio" }
 
     /// Whether the virtual cable is plugged in.
-    public var cableConnected = true {
+    @exclusivity(unchecked) public var cableConnected = true {
         didSet { refreshLink() }
     }
 
@@ -139,17 +139,25 @@ public final class VirtioNetCard: NetworkCard {
         }
     }
 
-    /// Drains the port: applies link changes, filters and steers frames to their pairs, then services every pair.
+    /// Drains the port: applies link changes, then filters each frame and places it straight into the receive ring
+    /// of the pair its flow hashes to (behind any frames already waiting there), publishing each pair's used entries
+    /// once at the end; then runs transmit passes left over from an exhausted budget.
     public func service() {
         port.acknowledgeWork()
         refreshLink()
+        if isRunning {
+            for pair in pairs where pair.hasWaitingFrames { pair.receivePending() }
+        }
         var budget = FramePort.defaultQueueCapacity * 4
         while budget > 0, let frame = port.nextInbound() {
             budget -= 1
-            steer(frame)
+            steer(frame)?.accept(frame)
         }
         guard isRunning else { return }
-        for pair in pairs { pair.service() }
+        for pair in pairs {
+            pair.closeReceiveBatch()
+            if pair.transmitPending { pair.transmitPass() }
+        }
         if budget == 0 && port.queuedFrames > 0 { statistics.serviceBudgetExhausted &+= 1 }
     }
 

@@ -8,12 +8,17 @@ public final class VirtioQueuePair {
     public let index: Int
     let receiveQueue: Virtqueue
     let transmitQueue: Virtqueue
-    weak var card: VirtioNetCard?
+    /// The card that owns this pair (it outlives its pairs; no reference counting on the data path).
+    unowned(unsafe) var card: VirtioNetCard?
 
     /// Frames steered to this pair, waiting for receive buffers (a bounded, locked queue).
     let backlog = FramePort(queueCapacity: VirtioQueuePair.backlogCapacity)
     /// A frame that found no buffers; it goes first when the driver adds some.
     @exclusivity(unchecked) var stalled: InboundFrame?
+    /// Whether the backlog may hold frames (set when one is queued, cleared when a drain finds it empty).
+    @exclusivity(unchecked) var backlogUsed = false
+    /// Whether frames were placed since the last ``closeReceiveBatch()``.
+    @exclusivity(unchecked) var receiveBatchOpen = false
 
     @exclusivity(unchecked) var transmitChain = DescriptorChain()
     @exclusivity(unchecked) var receiveChains: [DescriptorChain] = [DescriptorChain()]
@@ -44,6 +49,8 @@ public final class VirtioQueuePair {
     func reset() {
         stalled = nil
         while backlog.nextInbound() != nil {}
+        backlogUsed = false
+        receiveBatchOpen = false
         transmitPending = false
     }
 
