@@ -76,7 +76,8 @@ extension VirtioQueuePair {
             statistics.receiveDroppedNotReady &+= 1
             return
         }
-        if hasWaitingFrames {
+        if hasWaitingFrames || busy {
+            rerun = busy
             if backlog.deliver(frame.bytes, metadata: frame.metadata) {
                 backlogUsed = true
             } else {
@@ -97,7 +98,7 @@ extension VirtioQueuePair {
 
     /// Publishes what ``accept(_:)`` placed: one used-index update and at most one interrupt per batch.
     func closeReceiveBatch() {
-        guard receiveBatchOpen else { return }
+        guard receiveBatchOpen, !busy else { return }
         receiveBatchOpen = false
         guard let card, card.isRunning else { return }
         do throws(VirtqueueError) {
@@ -110,6 +111,14 @@ extension VirtioQueuePair {
 
     /// Moves waiting frames into receive buffers until either runs out; publishes the used entries in one batch.
     func receivePending() {
+        guard !busy else {
+            rerun = true
+            return
+        }
+        exclusively { receivePendingBody() }
+    }
+
+    private func receivePendingBody() {
         guard let card, card.isRunning, receiveQueue.isReady else { return }
         let queue = receiveQueue
         do throws(VirtqueueError) {

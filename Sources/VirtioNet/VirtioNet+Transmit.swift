@@ -4,6 +4,16 @@ extension VirtioQueuePair {
     /// One transmit pass: at most one queue size of chains, each gathered once, checked, finished if the attachment
     /// cannot take offload metadata, and sent; used entries are published in one batch.
     func transmitPass() {
+        guard !busy else {
+            // Re-entered (a frame looped back into service() while this pair is mid-pass): run after it.
+            transmitPending = true
+            rerun = true
+            return
+        }
+        exclusively { transmitPassBody() }
+    }
+
+    private func transmitPassBody() {
         guard let card, card.isRunning, transmitQueue.isReady else { return }
         transmitPending = false
         let queue = transmitQueue

@@ -28,6 +28,10 @@ public final class VirtioQueuePair {
     @exclusivity(unchecked) var finisher = FrameFinisher()
     /// Whether the last transmit pass stopped at its budget with work left.
     @exclusivity(unchecked) var transmitPending = false
+    /// Re-entrancy guard: a receive or transmit pass of this pair is running.
+    @exclusivity(unchecked) var busy = false
+    /// Work that arrived while ``busy``; the running pass picks it up before it returns.
+    @exclusivity(unchecked) var rerun = false
     /// The pair's counters.
     @exclusivity(unchecked) public internal(set) var statistics = VirtioQueuePairStatistics()
 
@@ -58,6 +62,23 @@ public final class VirtioQueuePair {
     func service() {
         receivePending()
         if transmitPending { transmitPass() }
+    }
+
+    /// Runs `work` with the re-entrancy guard up, then (a bounded number of times) whatever was deferred meanwhile.
+    /// Work still deferred after that waits for the next ``service()``.
+    func exclusively(_ work: () -> Void) {
+        busy = true
+        work()
+        var rounds = 0
+        while rerun, rounds < 4 {
+            rerun = false
+            rounds += 1
+            busy = false
+            if hasWaitingFrames { receivePending() }
+            if transmitPending { transmitPass() }
+            busy = true
+        }
+        busy = false
     }
 
     /// Signals used buffers on `queue` and counts the outcome.

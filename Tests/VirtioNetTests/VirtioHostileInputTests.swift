@@ -308,3 +308,43 @@ struct VirtioHostileInputTests {
         }
     }
 }
+
+/// An attachment that hands every frame straight back to the card and services it on the spot, as a host whose
+/// `onWork` runs the card synchronously would.
+final class SynchronousLoopback: NetworkAttachment, @unchecked Sendable {
+    weak var card: VirtioNetCard?
+    var depth = 0
+    var maximumDepth = 0
+    func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata, from port: FramePort) {
+        depth += 1
+        maximumDepth = max(maximumDepth, depth)
+        port.deliver(Array(frame), metadata: metadata)
+        card?.service()
+        depth -= 1
+    }
+    func didAttach(_ port: FramePort) { port.setCarrier(true) }
+}
+
+@Suite("virtio-net re-entrancy")
+struct VirtioReentrancyTests {
+    @Test func loopedBackFramesAreQueuedNotProcessedRecursively() throws {
+        let bench = try VirtioBench(attach: false)
+        let loopback = SynchronousLoopback()
+        loopback.card = bench.card
+        bench.card.port.attach(loopback)
+        bench.card.service()
+        let rings = bench.startModern([.mac])
+        for _ in 0..<8 { rings.rx.add([(bench.allocate(2048), 2048, true)]) }
+        for i in 0..<4 {
+            let buffer = bench.allocate(76)
+            bench.store(netHeader() + makeFrame(to: .broadcast, seed: UInt8(i)), at: buffer)
+            rings.tx.add([(buffer, 76, false)])
+        }
+        bench.notifyModern(1)
+        #expect(rings.tx.takeUsed().count == 4)
+        #expect(rings.rx.takeUsed().count == 4)
+        #expect(loopback.maximumDepth == 1)
+        #expect(bench.counter("rx_frames") == 4)
+        #expect(!bench.needsReset)
+    }
+}
