@@ -194,7 +194,7 @@ extension VirtioQueuePair {
         var outcome = ReceiveOutcome.delivered
         var first = true
         do {
-            try frame.bytes.withBytes { (bytes) throws(FrameFinisherError) in
+            _ = try frame.bytes.withBytes { (bytes) throws(FrameFinisherError) in
                 try finisher.finish(bytes, metadata: metadata) { finished in
                     guard failure == nil else { return }
                     do throws(VirtqueueError) {
