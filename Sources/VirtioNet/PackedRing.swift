@@ -26,16 +26,18 @@ extension Virtqueue {
     }
 
     func packedHasAvailable() throws(VirtqueueError) -> Bool {
-        let descriptor = try loadDescriptor(descriptorArea, Int(availPosition))
-        return isAvailable(flags: descriptor.last, wrap: availWrap)
+        isAvailable(flags: try load16(descriptorArea, Int(availPosition) &* 16 &+ 14), wrap: availWrap)
     }
 
     /// Pops one chain from a packed ring: the descriptor at the device's position if the driver marked it available
     /// for this lap, plus the ones it chains with NEXT (at most the ring size).
     func popPacked(into chain: DescriptorChain) throws(VirtqueueError) -> Bool {
         guard availPosition < size else { throw .headOutOfRange }
+        let headFlags = try load16(descriptorArea, Int(availPosition) &* 16 &+ 14)
+        guard isAvailable(flags: headFlags, wrap: availWrap) else { return false }
+        // The flags made the descriptor available: read it whole, once, after the fence.
+        guestMemoryFence(.acquire)
         var descriptor = try loadDescriptor(descriptorArea, Int(availPosition))
-        guard isAvailable(flags: descriptor.last, wrap: availWrap) else { return false }
         var position = availPosition
         var wrap = availWrap
         var walked = 0
@@ -124,8 +126,10 @@ extension Virtqueue {
             }
         }
         if let (at, flags) = firstFlags {
+            guestMemoryFence(.release)
             do { try memory.writeLittleEndian(flags, at: at) } catch { throw .memory(error) }
         }
+        guestMemoryFence(.full)
         usedPosition = position
         usedWrap = wrap
         signalledValid = true
@@ -159,5 +163,6 @@ extension Virtqueue {
         } else {
             try store16(PackedLayout.eventEnable, deviceArea, PackedLayout.eventFlags)
         }
+        guestMemoryFence(.full)
     }
 }

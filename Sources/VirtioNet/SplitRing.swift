@@ -39,6 +39,7 @@ extension Virtqueue {
             guard index &- availPosition <= size else { throw .availableIndexTooFar }
             availShadow = index
             guard index != availPosition else { return false }
+            guestMemoryFence(.acquire)
         } else if availShadow &- availPosition > size {
             // Rewound past what was read: re-read the index.
             throw .availableIndexTooFar
@@ -140,7 +141,9 @@ extension Virtqueue {
         let old = signalledUsed
         let new = usedPosition &+ UInt16(truncatingIfNeeded: pendingCount)
         usedPosition = new
+        guestMemoryFence(.release)
         try store16(new, deviceArea, SplitLayout.usedIndex)
+        guestMemoryFence(.full)
         if usesEventIndex {
             let event = try load16(driverArea, SplitLayout.usedEvent(size: size))
             let valid = signalledValid
@@ -156,6 +159,7 @@ extension Virtqueue {
     func publishAvailEvent() throws(VirtqueueError) {
         guard usesEventIndex else { return }
         try store16(availPosition, deviceArea, SplitLayout.availEvent(size: size))
+        guestMemoryFence(.full)
     }
 
     /// Whether the driver has made chains available that the device has not taken (reads the index).
@@ -165,6 +169,7 @@ extension Virtqueue {
         let index = try load16(driverArea, SplitLayout.availIndex)
         guard index &- availPosition <= size else { throw .availableIndexTooFar }
         availShadow = index
+        guestMemoryFence(.acquire)
         return index != availPosition
     }
 }

@@ -104,6 +104,8 @@ extension VirtioQueuePair {
         do throws(VirtqueueError) {
             signal(receiveQueue, wanted: try receiveQueue.flush(), card: card)
             try receiveQueue.requestNotifications()
+            // Buffers that arrived while avail_event was being published would otherwise wait for a doorbell.
+            if stalled != nil, try receiveQueue.hasAvailable() { receivePending() }
         } catch {
             card.fail(error)
         }
@@ -122,20 +124,24 @@ extension VirtioQueuePair {
         guard let card, card.isRunning, receiveQueue.isReady else { return }
         let queue = receiveQueue
         do throws(VirtqueueError) {
-            while true {
-                guard let frame = stalled ?? backlog.nextInbound() else {
-                    backlogUsed = false
-                    break
+            // A stalled frame retries once more after avail_event is published, in case buffers arrived meanwhile.
+            for _ in 0..<2 {
+                while true {
+                    guard let frame = stalled ?? backlog.nextInbound() else {
+                        backlogUsed = false
+                        break
+                    }
+                    stalled = nil
+                    if try receive(frame, card: card) == .noBuffers {
+                        stalled = frame
+                        statistics.receiveStalls &+= 1
+                        break
+                    }
                 }
-                stalled = nil
-                if try receive(frame, card: card) == .noBuffers {
-                    stalled = frame
-                    statistics.receiveStalls &+= 1
-                    break
-                }
+                signal(queue, wanted: try queue.flush(), card: card)
+                try queue.requestNotifications()
+                guard stalled != nil, try queue.hasAvailable() else { return }
             }
-            signal(queue, wanted: try queue.flush(), card: card)
-            try queue.requestNotifications()
         } catch {
             card.fail(error)
         }

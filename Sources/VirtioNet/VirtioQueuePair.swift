@@ -38,6 +38,8 @@ public final class VirtioQueuePair {
     /// The largest frame (with its header) the transmitter gathers: a 64 KiB GSO frame plus headers.
     static let transmitBufferSize = 65_536 + 256
     static let backlogCapacity = 256
+    /// Transmit passes per doorbell before the rest waits for the next ``VirtioNetCard/service()``.
+    static let transmitRounds = 4
 
     init(index: Int, receive: Virtqueue, transmit: Virtqueue) {
         self.index = index

@@ -36,17 +36,17 @@ public final class Virtqueue {
     // MARK: Driver-programmed registers
 
     /// The size the driver chose (the maximum until it writes one).
-    @exclusivity(unchecked) public internal(set) var size: UInt16
+    @exclusivity(unchecked) public var size: UInt16
     /// Whether the driver enabled the queue (modern queue_enable, or a non-zero legacy PFN).
-    @exclusivity(unchecked) public internal(set) var enabled = false
+    @exclusivity(unchecked) public var enabled = false
     /// The MSI-X vector for this queue, or ``virtioNoVector``.
-    @exclusivity(unchecked) public internal(set) var vector: UInt16 = virtioNoVector
+    @exclusivity(unchecked) public var vector: UInt16 = virtioNoVector
     /// Descriptor table / descriptor ring address.
-    @exclusivity(unchecked) public internal(set) var descriptorArea: UInt64 = 0
+    @exclusivity(unchecked) public var descriptorArea: UInt64 = 0
     /// Available ring (split) or driver event suppression structure (packed).
-    @exclusivity(unchecked) public internal(set) var driverArea: UInt64 = 0
+    @exclusivity(unchecked) public var driverArea: UInt64 = 0
     /// Used ring (split) or device event suppression structure (packed).
-    @exclusivity(unchecked) public internal(set) var deviceArea: UInt64 = 0
+    @exclusivity(unchecked) public var deviceArea: UInt64 = 0
 
     // MARK: Negotiated ring format
 
