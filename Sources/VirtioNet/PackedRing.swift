@@ -79,7 +79,7 @@ extension Virtqueue {
     private func walkPackedIndirect(_ table: RawDescriptor, into chain: DescriptorChain) throws(VirtqueueError) {
         guard table.length != 0, table.length % 16 == 0 else { throw .badIndirectLength }
         let entries = Int(table.length / 16)
-        guard entries <= Self.maximumIndirectEntries else { throw .chainTooLong }
+        guard entries <= maximumIndirectEntries else { throw .chainTooLong }
         for index in 0..<entries {
             let descriptor = try loadDescriptor(table.address, index)
             guard descriptor.last & DescriptorFlags.indirect == 0 else { throw .nestedIndirect }

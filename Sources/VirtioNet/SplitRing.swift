@@ -101,7 +101,7 @@ extension Virtqueue {
     private func walkSplitIndirect(_ table: RawDescriptor, into chain: DescriptorChain) throws(VirtqueueError) {
         guard table.length != 0, table.length % 16 == 0 else { throw .badIndirectLength }
         let entries = Int(table.length / 16)
-        guard entries <= Self.maximumIndirectEntries else { throw .chainTooLong }
+        guard entries <= maximumIndirectEntries else { throw .chainTooLong }
         var index = 0
         var walked = 0
         while true {

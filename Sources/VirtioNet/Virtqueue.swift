@@ -241,8 +241,9 @@ public final class Virtqueue {
             word: UInt16(littleEndian: raw.word), last: UInt16(littleEndian: raw.last))
     }
 
-    /// The most descriptors an indirect table may hold.
-    static let maximumIndirectEntries = 32768
+    /// The most descriptors an indirect table may hold: the queue size, but at least 1024 (QEMU's limit; Linux may
+    /// build tables longer than a small ring), so one doorbell costs at most size × this many descriptor reads.
+    var maximumIndirectEntries: Int { min(32768, max(Int(size), 1024)) }
 }
 
 /// Descriptor flag bits shared by both ring formats.

@@ -348,3 +348,17 @@ struct VirtioReentrancyTests {
         #expect(!bench.needsReset)
     }
 }
+
+@Suite("virtio-net indirect table bounds")
+struct VirtioIndirectBoundTests {
+    @Test func indirectTableLongerThanTheLimitIsRefused() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .indirectDescriptors])
+        let tx = rings.tx as! SplitDriverRing
+        tx.writeDescriptor(0, address: bench.allocate(16 * 1025), length: 16 * 1025, flags: 4, next: 0)
+        tx.publish(0)
+        bench.notifyModern(1)
+        #expect(bench.needsReset)
+        #expect(bench.counter("ring_error_chain_loop") == 1)
+    }
+}
