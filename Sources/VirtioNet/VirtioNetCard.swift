@@ -61,7 +61,6 @@ public final class VirtioNetCard: NetworkCard {
     @exclusivity(unchecked) var statistics = VirtioNetStatistics()
     @exclusivity(unchecked) var lastLinkUp = false
     @exclusivity(unchecked) var lastDriverMode: DriverInterface = .none
-    @exclusivity(unchecked) var lastPCIConfigAccessData: UInt32 = 0
 
     /// Which interface the driver used last.
     enum DriverInterface {
@@ -126,7 +125,6 @@ public final class VirtioNetCard: NetworkCard {
     public func reset() {
         config.reset()
         msix = MSIXTable(vectors: msix.vectors)
-        lastPCIConfigAccessData = 0
         deviceReset()
         pin.refresh()
     }
@@ -135,7 +133,6 @@ public final class VirtioNetCard: NetworkCard {
         if change.contains(.command) { pin.refresh() }
         if change.contains(.capability) {
             refreshMSIXControl()
-            pciConfigAccessChanged()
         }
     }
 

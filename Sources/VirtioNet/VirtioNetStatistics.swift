@@ -92,6 +92,7 @@ struct VirtioNetStatistics {
     var controlErrors: UInt64 = 0
     var controlMalformed: UInt64 = 0
     var pciConfigAccessWrites: UInt64 = 0
+    var pciConfigAccessReads: UInt64 = 0
 
     mutating func count(_ error: VirtqueueError) {
         if let index = VirtqueueError.allCounterNames.firstIndex(of: error.counterName) { ringErrors[index] &+= 1 }
@@ -120,6 +121,7 @@ struct VirtioNetStatistics {
             Counter("control_errors", controlErrors),
             Counter("control_malformed", controlMalformed),
             Counter("pci_cfg_access_writes", pciConfigAccessWrites),
+            Counter("pci_cfg_access_reads", pciConfigAccessReads),
         ]
     }
 }

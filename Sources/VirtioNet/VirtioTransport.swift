@@ -176,18 +176,36 @@ extension VirtioNetCard {
 
     // MARK: PCI cfg access capability
 
-    /// The driver wrote the PCI cfg access capability: a change of pci_cfg_data is a write of `length` bytes at
-    /// (`bar`, `offset`). Reads through the window are not supported (config reads cannot reach the device).
-    func pciConfigAccessChanged() {
+    /// The PCI cfg access window as the driver set it: BAR, offset, and a legal length, or `nil`.
+    private var pciConfigAccessWindow: (bar: Int, offset: UInt64, length: Int)? {
         let base = pciConfigAccessCapability
-        let data = config.read(offset: base + 16, width: 4)
-        defer { lastPCIConfigAccessData = data }
-        guard data != lastPCIConfigAccessData else { return }
         let bar = Int(config.read(offset: base + 4, width: 1))
         let offset = UInt64(config.read(offset: base + 8, width: 4))
         let length = Int(config.read(offset: base + 12, width: 4))
-        guard length == 1 || length == 2 || length == 4 else { return }
+        guard length == 1 || length == 2 || length == 4 else { return nil }
+        return (bar, offset, length)
+    }
+
+    private func touchesPCIConfigData(offset: Int, width: Int) -> Bool {
+        let data = pciConfigAccessCapability + 16
+        return offset < data + 4 && offset + width > data
+    }
+
+    /// A config read of pci_cfg_data reads the window's BAR first (with the read's side effects, as the spec asks).
+    public func configWillRead(offset: Int, width: Int) {
+        guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
+        statistics.pciConfigAccessReads &+= 1
+        let value = barRead(window.bar, offset: window.offset, width: window.length)
+        config.storeDeviceBytes(
+            (0..<window.length).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) },
+            at: pciConfigAccessCapability + 16)
+    }
+
+    /// A config write of pci_cfg_data writes the window's BAR.
+    public func configDidWrite(offset: Int, width: Int) {
+        guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
         statistics.pciConfigAccessWrites &+= 1
-        barWrite(bar, offset: offset, width: length, value: UInt64(data))
+        let data = config.read(offset: pciConfigAccessCapability + 16, width: 4)
+        barWrite(window.bar, offset: window.offset, width: window.length, value: UInt64(data))
     }
 }

@@ -17,6 +17,19 @@ struct VirtioTransportDetailTests {
         bench.card.configWrite(offset: cap + 16, width: 4, value: 3)  // DRIVER
         #expect(bench.status == 3)
         #expect(bench.counter("pci_cfg_access_writes") == 2)
+        // Reads go through to the BAR: the status, then the MAC's first two bytes from the device config.
+        #expect(bench.card.configRead(offset: cap + 16, width: 4) == 3)
+        bench.card.configWrite(offset: cap + 8, width: 4, value: 0x2000)
+        bench.card.configWrite(offset: cap + 12, width: 4, value: 2)
+        #expect(bench.card.configRead(offset: cap + 16, width: 2) == 0x5452)
+        // The ISR through the window is read-to-clear too.
+        _ = bench.startModern([.mac])
+        bench.card.cableConnected = false
+        bench.card.configWrite(offset: cap + 8, width: 4, value: 0x1000)
+        bench.card.configWrite(offset: cap + 12, width: 4, value: 1)
+        #expect(bench.card.configRead(offset: cap + 16, width: 1) == 2)
+        #expect(!bench.line.level)
+        #expect(bench.card.configRead(offset: cap + 16, width: 1) == 0)
     }
 
     @Test func configGenerationMovesWithTheConfig() throws {
