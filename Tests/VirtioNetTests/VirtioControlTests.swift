@@ -28,7 +28,8 @@ struct ControlDriver {
             buffers.append((body, UInt32(data.count), false))
         }
         buffers.append((ack, 1, true))
-        ring.add(buffers)
+        let id = ring.add(buffers)
+        if let packed = ring as? PackedDriverRing { packed.slots[id] = buffers.count }
         bench.notifyModern(queueIndex)
         guard ring.takeUsed().first?.length == 1 else { return nil }
         return bench.load(ack, 1)[0]
