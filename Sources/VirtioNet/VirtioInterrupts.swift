@@ -38,8 +38,15 @@ struct MSIXTable {
 
 extension VirtioNetCard {
     /// Whether the driver enabled MSI-X in the capability's message control.
-    var msixEnabled: Bool { config.read(offset: msixCapability + 2, width: 2) & 0x8000 != 0 }
-    var msixFunctionMasked: Bool { config.read(offset: msixCapability + 2, width: 2) & 0x4000 != 0 }
+    var msixEnabled: Bool {
+        guard let msixCapability else { return false }
+        return config.read(offset: msixCapability + 2, width: 2) & 0x8000 != 0
+    }
+
+    var msixFunctionMasked: Bool {
+        guard let msixCapability else { return false }
+        return config.read(offset: msixCapability + 2, width: 2) & 0x4000 != 0
+    }
 
     /// Signals used buffers on `queue`: its MSI-X vector, or the ISR queue bit and INTx.
     func signalQueue(_ queue: Virtqueue) {

@@ -4,12 +4,18 @@ import NICCore
 /// in BAR4, MSI-X in BAR1, split and packed rings, offloads, a control queue and up to 16 queue pairs. See
 /// ``VirtioPCILayout`` for the BAR layout.
 ///
-/// Threading contract: every configuration entry point (config space, BAR accesses other than queue notifications
-/// for data queues, ``service()``, ``reset()``, cable changes) must be serialised by the host, as for every card.
-/// The data path of each queue pair lives in its own ``VirtioQueuePair``: ``servicePair(_:)`` and data-queue
-/// notifications for *different* pairs may run on different threads at the same time, provided MSI-X is enabled
-/// with per-queue vectors (INTx shares the ISR byte), the attachment's `transmit` and the MSI-X sink accept
-/// concurrent calls, and no configuration call runs meanwhile. A pair's own calls must not overlap.
+/// Threading contract: every configuration entry point (config space, BAR accesses other than doorbells for data
+/// queues, ``service()``, ``reset()``, cable changes) must be serialised by the host, as for every card. The data
+/// path of each queue pair lives in its own ``VirtioQueuePair``: ``servicePair(_:)`` and data-queue doorbells for
+/// *different* pairs may run on different threads at the same time, provided
+/// - MSI-X is enabled with a vector per queue (INTx shares the ISR byte, and a shared vector its pending bit),
+/// - the attachment's `transmit` and the MSI-X sink accept concurrent calls,
+/// - no configuration call runs meanwhile.
+/// A pair's own calls must not overlap. Under concurrency the device-wide counters a pair touches (MSI-X message
+/// counts, ring errors) may lose increments, and a ring error raises DEVICE_NEEDS_RESET from the pair's thread.
+///
+/// Re-entrancy: a frame an attachment hands straight back (and a host that services the card from `onWork` at
+/// once) is queued behind the running pass, never processed recursively.
 public final class VirtioNetCard: NetworkCard {
     public let macAddress: MACAddress
     public let config: PCIConfigSpace
@@ -22,7 +28,9 @@ public final class VirtioNetCard: NetworkCard {
     let dma: BusMaster
     let pin: INTxPin
     let msixSink: (any MSIXSink)?
-    let msixCapability: Int
+    /// The MSI-X capability's offset; `nil` when the host has no MSI-X sink (the capability is then left out, so
+    /// the guest uses INTx).
+    let msixCapability: Int?
     let pciConfigAccessCapability: Int
     @exclusivity(unchecked) var msix: MSIXTable
 
@@ -93,7 +101,8 @@ public final class VirtioNetCard: NetworkCard {
         let vectors = 2 * maximumQueuePairs + 2
         // The identity and BAR table are fixed and fit: construction cannot fail.
         config = try! PCIConfigSpace(identity: VirtioPCILayout.identity, bars: VirtioPCILayout.barLayouts())
-        let offsets = try! VirtioPCILayout.addCapabilities(to: config, vectors: vectors)
+        let offsets = try! VirtioPCILayout.addCapabilities(
+            to: config, vectors: vectors, msix: environment.msix != nil)
         msixCapability = offsets.msix
         pciConfigAccessCapability = offsets.pciConfigAccess
         msix = MSIXTable(vectors: vectors)

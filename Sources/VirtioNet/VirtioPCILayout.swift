@@ -70,10 +70,11 @@ public enum VirtioPCILayout {
         return [capLength, type.rawValue, UInt8(bar), 0, 0, 0] + le32(UInt32(offset)) + le32(UInt32(length)) + extra
     }
 
-    /// Adds every capability; returns the offsets of the MSI-X capability and of the PCI cfg access capability.
-    static func addCapabilities(to config: PCIConfigSpace, vectors: Int) throws(PCIConfigError) -> (
-        msix: Int, pciConfigAccess: Int
-    ) {
+    /// Adds every capability (MSI-X only if `msix`); returns the offsets of the MSI-X capability and of the PCI cfg
+    /// access capability.
+    static func addCapabilities(to config: PCIConfigSpace, vectors: Int, msix withMSIX: Bool) throws(PCIConfigError)
+        -> (msix: Int?, pciConfigAccess: Int)
+    {
         try config.addCapability(
             id: vendorCapabilityID,
             body: vendorCapabilityBody(.common, bar: modernBAR, offset: commonOffset, length: regionLength))
@@ -93,6 +94,7 @@ public enum VirtioPCILayout {
         accessMask[2] = 0xFF  // bar
         for i in 6..<18 { accessMask[i] = 0xFF }  // offset, length, data
         let access = try config.addCapability(id: vendorCapabilityID, body: accessBody, writableMask: accessMask)
+        guard withMSIX else { return (nil, access) }
         // MSI-X: message control (table size - 1; enable bit 15 and function mask bit 14 writable), table, PBA.
         let control = UInt16(vectors - 1)
         let msixBody =

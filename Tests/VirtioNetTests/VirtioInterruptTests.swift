@@ -220,3 +220,21 @@ struct VirtioEventIndexTests {
         #expect(!bench.needsReset)
     }
 }
+
+@Suite("virtio-net without an MSI-X sink")
+struct VirtioNoMSIXTests {
+    @Test func theCapabilityIsLeftOut() throws {
+        let ram = try GuestRAM(size: 1 << 20)
+        let line = RecordingInterruptLine()
+        let card = VirtioNetCard(
+            macAddress: MACAddress("52:54:00:00:00:01")!,
+            environment: CardEnvironment(memory: ram, interruptLine: line, clock: ManualClock()))
+        var pointer = Int(card.configRead(offset: 0x34, width: 1))
+        var ids: [UInt32] = []
+        while pointer != 0 {
+            ids.append(card.configRead(offset: pointer, width: 1))
+            pointer = Int(card.configRead(offset: pointer + 1, width: 1))
+        }
+        #expect(ids == [9, 9, 9, 9, 9])
+    }
+}
