@@ -76,8 +76,9 @@ public final class DescriptorChain {
     @exclusivity(unchecked) public internal(set) var id: UInt16 = 0
     /// Ring slots the chain occupies (packed rings skip this many on return; split rings ignore it).
     @exclusivity(unchecked) public internal(set) var ringSlots: UInt16 = 0
-    /// The segments; only the first ``count`` are valid.
-    @exclusivity(unchecked) public internal(set) var segments: [ChainSegment] = []
+    /// Segment storage: `capacity` slots, the first ``count`` valid; grows by doubling, never shrinks.
+    @exclusivity(unchecked) private var storage: UnsafeMutablePointer<ChainSegment>
+    @exclusivity(unchecked) private var capacity = 8
     /// Valid segments.
     @exclusivity(unchecked) public internal(set) var count = 0
     /// Total bytes of device-readable segments.
@@ -87,7 +88,14 @@ public final class DescriptorChain {
     /// Index of the first device-writable segment (``count`` if none).
     @exclusivity(unchecked) public internal(set) var firstWritable = 0
 
-    public init() {}
+    public init() {
+        storage = .allocate(capacity: capacity)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The segments, in chain order.
+    public var segments: [ChainSegment] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
     func clear() {
         count = 0
@@ -112,12 +120,14 @@ public final class DescriptorChain {
             readableBytes += Int(length)
             firstWritable = count + 1
         }
-        let segment = ChainSegment(address: address, length: length, isWritable: writable)
-        if count < segments.count {
-            segments[count] = segment
-        } else {
-            segments.append(segment)
+        if count == capacity {
+            let grown = UnsafeMutablePointer<ChainSegment>.allocate(capacity: 2 * capacity)
+            grown.moveInitialize(from: storage, count: count)
+            storage.deallocate()
+            storage = grown
+            capacity *= 2
         }
+        (storage + count).initialize(to: ChainSegment(address: address, length: length, isWritable: writable))
         count += 1
     }
 
@@ -130,7 +140,7 @@ public final class DescriptorChain {
         var copied = 0
         var index = 0
         while index < firstWritable, copied < buffer.count {
-            let segment = segments[index]
+            let segment = storage[index]
             index += 1
             var length = Int(segment.length)
             var address = segment.address
@@ -159,7 +169,7 @@ public final class DescriptorChain {
         var written = 0
         var index = firstWritable
         while index < count, written < source.count {
-            let segment = segments[index]
+            let segment = storage[index]
             index += 1
             let length = Int(segment.length)
             if toSkip >= length {

@@ -149,7 +149,6 @@ extension VirtioQueuePair {
 
     /// Offers one frame: passes offloads the guest accepts in the header, finishes the rest in software.
     private func receive(_ frame: InboundFrame, card: VirtioNetCard) throws(VirtqueueError) -> ReceiveOutcome {
-        guard try receiveQueue.hasAvailable() else { return .noBuffers }
         let metadata = frame.metadata
         let offloads = card.guestOffloads
         var header = VirtioNetHeader()
@@ -194,6 +193,7 @@ extension VirtioQueuePair {
             }
         }
         // Software: every resulting frame goes in on its own; only the first may wait for buffers.
+        guard try receiveQueue.hasAvailable() else { return .noBuffers }
         var plain = VirtioNetHeader()
         if offloads.contains(.guestChecksum) { plain.flags = VirtioNetHeader.dataValid }
         var failure: VirtqueueError?
@@ -262,10 +262,11 @@ extension VirtioQueuePair {
         }
         var header = header
         header.bufferCount = UInt16(chains)
-        headerBytes.withUnsafeMutableBytes { header.store(into: $0, length: headerLength) }
         // The header (with num_buffers) goes first, then the data, chain by chain.
-        _ = try headerBytes.withBytes { (bytes) throws(VirtqueueError) in
-            try receiveChains[0].scatter(
+        var raw: (UInt64, UInt64) = (0, 0)
+        try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) in
+            header.store(into: bytes, length: headerLength)
+            _ = try receiveChains[0].scatter(
                 UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]), to: card.dma, at: 0)
         }
         var offset = 0

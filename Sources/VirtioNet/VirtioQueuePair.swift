@@ -24,7 +24,6 @@ public final class VirtioQueuePair {
     @exclusivity(unchecked) var receiveChains: [DescriptorChain] = [DescriptorChain()]
     /// Gather buffer for one transmitted frame with its header.
     let transmitBuffer: UnsafeMutableRawBufferPointer
-    @exclusivity(unchecked) var headerBytes = [UInt8](repeating: 0, count: 12)
     @exclusivity(unchecked) var finisher = FrameFinisher()
     /// Whether the last transmit pass stopped at its budget with work left.
     @exclusivity(unchecked) var transmitPending = false
