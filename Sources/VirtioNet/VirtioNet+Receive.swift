@@ -220,6 +220,14 @@ extension VirtioQueuePair {
         return outcome
     }
 
+    /// The chain object for the `index`th chain of a frame (the first is a fixed object; more are grown on demand).
+    @inline(__always)
+    private func receiveChain(_ index: Int) -> DescriptorChain {
+        if index == 0 { return firstReceiveChain }
+        while extraReceiveChains.count < index { extraReceiveChains.append(DescriptorChain()) }
+        return extraReceiveChains[index - 1]
+    }
+
     /// Writes the header and `frame` into one chain, or with mergeable buffers into as many as it takes.
     private func place(_ frame: UnsafeRawBufferPointer, header: VirtioNetHeader, card: VirtioNetCard)
         throws(VirtqueueError) -> ReceiveOutcome
@@ -236,8 +244,7 @@ extension VirtioQueuePair {
         var chains = 0
         var capacity = 0
         while capacity < total {
-            if chains == receiveChains.count { receiveChains.append(DescriptorChain()) }
-            let chain = receiveChains[chains]
+            let chain = receiveChain(chains)
             guard try queue.pop(into: chain) else {
                 queue.rewind(to: mark)
                 return .noBuffers
@@ -255,7 +262,8 @@ extension VirtioQueuePair {
                 return .dropped
             }
         }
-        guard receiveChains[0].writableBytes >= headerLength else {
+        let first = firstReceiveChain
+        guard first.writableBytes >= headerLength else {
             queue.rewind(to: mark)
             statistics.receiveDroppedTooLarge &+= 1
             return .dropped
@@ -266,12 +274,12 @@ extension VirtioQueuePair {
         var raw: (UInt64, UInt64) = (0, 0)
         try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) in
             header.store(into: bytes, length: headerLength)
-            _ = try receiveChains[0].scatter(
+            _ = try first.scatter(
                 UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]), to: card.dma, at: 0)
         }
         var offset = 0
         for index in 0..<chains {
-            let chain = receiveChains[index]
+            let chain = receiveChain(index)
             let start = index == 0 ? headerLength : 0
             let length = min(chain.writableBytes - start, frame.count - offset)
             let written = try chain.scatter(

@@ -17,17 +17,18 @@ extension VirtioQueuePair {
         guard let card, card.isRunning, transmitQueue.isReady else { return }
         transmitPending = false
         let queue = transmitQueue
+        let chain = transmitChain
         do throws(VirtqueueError) {
             // Passes of at most a queue size each; after publishing avail_event the ring is checked again, so a
             // chain the driver added meanwhile (without ringing) is not left behind.
             for _ in 0..<Self.transmitRounds {
                 var budget = Int(queue.size)
                 while budget > 0 {
-                    guard try queue.pop(into: transmitChain) else { break }
+                    guard try queue.pop(into: chain) else { break }
                     budget -= 1
                     statistics.transmitChains &+= 1
-                    try transmit(transmitChain, card: card)
-                    try queue.push(transmitChain, length: 0)
+                    try transmit(chain, card: card)
+                    try queue.push(chain, length: 0)
                 }
                 signal(queue, wanted: try queue.flush(), card: card)
                 try queue.requestNotifications()

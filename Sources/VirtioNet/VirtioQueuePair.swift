@@ -20,8 +20,10 @@ public final class VirtioQueuePair {
     /// Whether frames were placed since the last ``closeReceiveBatch()``.
     @exclusivity(unchecked) var receiveBatchOpen = false
 
-    @exclusivity(unchecked) var transmitChain = DescriptorChain()
-    @exclusivity(unchecked) var receiveChains: [DescriptorChain] = [DescriptorChain()]
+    let transmitChain = DescriptorChain()
+    let firstReceiveChain = DescriptorChain()
+    /// Chains beyond the first of a mergeable frame.
+    @exclusivity(unchecked) var extraReceiveChains: [DescriptorChain] = []
     /// Gather buffer for one transmitted frame with its header.
     let transmitBuffer: UnsafeMutableRawBufferPointer
     @exclusivity(unchecked) var finisher = FrameFinisher()
