@@ -195,7 +195,9 @@ extension VirtioQueuePair {
         // Software: every resulting frame goes in on its own; only the first may wait for buffers.
         guard try receiveQueue.hasAvailable() else { return .noBuffers }
         var plain = VirtioNetHeader()
-        if offloads.contains(.guestChecksum) { plain.flags = VirtioNetHeader.dataValid }
+        // DATA_VALID only where the checksum is known good: computed here, or verified by the sender.
+        let checksummed = metadata.checksum != nil || metadata.segmentation != nil || metadata.checksumValid
+        if offloads.contains(.guestChecksum), checksummed { plain.flags = VirtioNetHeader.dataValid }
         var failure: VirtqueueError?
         var outcome = ReceiveOutcome.delivered
         var first = true

@@ -336,3 +336,95 @@ extension SplitDriverRing {
             | UInt64(bench.load32(descriptorArea + 16 * UInt64(index) + 4)) << 32
     }
 }
+
+@Suite("The software frame finisher, less common shapes")
+struct FrameFinisherShapeTests {
+    func finish(_ frame: [UInt8], _ metadata: FrameMetadata) throws -> [[UInt8]] {
+        var finisher = FrameFinisher()
+        var out: [[UInt8]] = []
+        try frame.withUnsafeBytes { bytes in
+            try finisher.finish(bytes, metadata: metadata) { out.append(Array($0)) }
+        }
+        return out
+    }
+
+    @Test func fragmentsUDPv6WithAFragmentHeader() throws {
+        let payload = payloadBytes(2000, seed: 7)
+        let length = 8 + payload.count
+        let frame =
+            ethernet(0x86DD) + ipv6Header(payloadLength: length, nextHeader: 17)
+            + [0x13, 0x88, 0x00, 0x35, UInt8(length >> 8), UInt8(length & 0xFF), 0, 0] + payload
+        let out = try finish(
+            frame, FrameMetadata(segmentation: SegmentationRequest(kind: .udp, segmentSize: 1232, headerLength: 62)))
+        #expect(out.count == 2)
+        var reassembled: [UInt8] = []
+        var identifications = Set<UInt32>()
+        for (i, fragment) in out.enumerated() {
+            #expect(fragment[20] == 44, "next header: fragment")
+            #expect(fragment[54] == 17, "fragment header's next header: UDP")
+            let field = be16(fragment, 56)
+            #expect(field & ~7 == reassembled.count, "offset")
+            #expect((field & 1 == 1) == (i == 0), "more fragments")
+            identifications.insert(be32(fragment, 58))
+            #expect(be16(fragment, 18) == fragment.count - 54, "payload length covers the fragment header")
+            reassembled += fragment[62...]
+        }
+        #expect(identifications.count == 1)
+        #expect(Array(reassembled[8...]) == payload)
+        let datagram = ethernet(0x86DD) + Array(frame[14..<54]) + reassembled
+        #expect(transportChecksumVerifies(datagram, transport: 54, protocolNumber: 17))
+    }
+
+    @Test func segmentsAVLANTaggedTCPFrame() throws {
+        let untagged = tcpIPv4Frame(payload: payloadBytes(2000))
+        let tagged = Array(untagged[0..<12]) + [0x81, 0x00, 0x00, 0x07] + Array(untagged[12...])
+        let out = try finish(
+            tagged,
+            FrameMetadata(segmentation: SegmentationRequest(kind: .tcpIPv4, segmentSize: 1000, headerLength: 58)))
+        #expect(out.count == 2)
+        for segment in out {
+            #expect(Array(segment[12..<16]) == [0x81, 0x00, 0x00, 0x07])
+            #expect(referenceChecksum(Array(segment[18..<38])) == 0)
+            #expect(
+                transportChecksumVerifies(
+                    Array(segment[0..<12]) + Array(segment[16...]), transport: 34, protocolNumber: 6))
+        }
+    }
+
+    @Test func insertsTheTagThenSegments() throws {
+        let frame = tcpIPv4Frame(payload: payloadBytes(1500))
+        let out = try finish(
+            frame,
+            FrameMetadata(
+                segmentation: SegmentationRequest(kind: .tcpIPv4, segmentSize: 1000, headerLength: 54), vlanTag: 0x0123)
+        )
+        #expect(out.map(\.count) == [58 + 1000, 58 + 500])
+        #expect(out.allSatisfy { Array($0[12..<16]) == [0x81, 0x00, 0x01, 0x23] })
+    }
+}
+
+@Suite("virtio-net receive of tagged frames")
+struct VirtioVLANReceiveTests {
+    @Test func aVLANTagInTheMetadataIsInsertedForTheGuest() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac])
+        let buffer = bench.allocate(2048)
+        rings.rx.add([(buffer, 2048, true)])
+        let frame = makeFrame(to: bench.mac, length: 100)
+        bench.receive(frame, metadata: FrameMetadata(vlanTag: 42))
+        #expect(rings.rx.takeUsed().first?.length == 12 + 104)
+        #expect(bench.load(buffer + 12, 104) == Array(frame[0..<12]) + [0x81, 0x00, 0x00, 42] + Array(frame[12...]))
+    }
+}
+
+@Suite("virtio-net DATA_VALID only for checked checksums")
+struct VirtioDataValidTests {
+    @Test func aTagAloneDoesNotMakeTheChecksumValid() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .guestChecksum])
+        let buffer = bench.allocate(2048)
+        rings.rx.add([(buffer, 2048, true)])
+        bench.receive(tcpIPv4Frame(payload: payloadBytes(10)), metadata: FrameMetadata(vlanTag: 5))
+        #expect(bench.load(buffer, 1) == [0])
+    }
+}
