@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "NICCore", targets: ["NICCore"]),
         .library(name: "PCNet", targets: ["PCNet"]),
         .library(name: "E1000", targets: ["E1000"]),
+        .library(name: "VirtioNet", targets: ["VirtioNet"]),
         .library(name: "NetBackend", targets: ["NetBackend"]),
         .library(name: "NICHarness", targets: ["NICHarness"]),
         .library(name: "VNIC", type: .static, targets: ["VNIC"]),
@@ -24,6 +25,7 @@ let package = Package(
         .target(name: "NICCore", dependencies: ["CNICAccel"], swiftSettings: strict),
         .target(name: "PCNet", dependencies: ["NICCore"], swiftSettings: strict),
         .target(name: "E1000", dependencies: ["NICCore"], swiftSettings: strict),
+        .target(name: "VirtioNet", dependencies: ["NICCore"], swiftSettings: strict),
         .target(name: "CNetShims"),
         .target(name: "NetBackend", dependencies: ["NICCore", "CNetShims"], swiftSettings: strict),
         .target(
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "NICCoreTests", dependencies: ["NICCore"], swiftSettings: strict),
         .testTarget(name: "PCNetTests", dependencies: ["PCNet", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "E1000Tests", dependencies: ["E1000", "NICCore", "NICHarness"], swiftSettings: strict),
+        .testTarget(name: "VirtioNetTests", dependencies: ["VirtioNet", "NICCore", "NICHarness"], swiftSettings: strict),
         .testTarget(name: "NetBackendTests", dependencies: ["NetBackend", "NICCore"], swiftSettings: strict),
         .testTarget(name: "NICHarnessTests", dependencies: ["NICHarness"], swiftSettings: strict),
         .testTarget(name: "VNICTests", dependencies: ["VNIC", "CVNIC", "NICHarness"], swiftSettings: strict),

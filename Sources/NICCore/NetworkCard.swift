@@ -61,6 +61,11 @@ public protocol NetworkCard: AnyObject {
     func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64)
     /// Reacts to a config-space write (bus mastering enabled, BAR moved).
     func configDidChange(_ change: PCIConfigChange)
+    /// Called by ``configRead(offset:width:)`` before the read, so a card can put live values into config space (the
+    /// virtio PCI cfg access capability reads through to a BAR). Default: nothing.
+    func configWillRead(offset: Int, width: Int)
+    /// Called by ``configWrite(offset:width:value:)`` after every legal write, changed or not. Default: nothing.
+    func configDidWrite(offset: Int, width: Int)
     /// Drains frames and link changes from the port. Hosts call it when ``FramePort/onWork`` fires.
     func service()
     /// Hardware reset (PCI RST#): every register to its power-on value.
@@ -68,13 +73,20 @@ public protocol NetworkCard: AnyObject {
 }
 
 extension NetworkCard {
+    public func configWillRead(offset: Int, width: Int) {}
+    public func configDidWrite(offset: Int, width: Int) {}
+
     /// Reads a config register; illegal widths read all-ones.
-    public func configRead(offset: Int, width: Int) -> UInt32 { config.read(offset: offset, width: width) }
+    public func configRead(offset: Int, width: Int) -> UInt32 {
+        configWillRead(offset: offset, width: width)
+        return config.read(offset: offset, width: width)
+    }
 
     /// Writes a config register through its masks.
     public func configWrite(offset: Int, width: Int, value: UInt32) {
         let change = config.write(offset: offset, width: width, value: value)
         if !change.isEmpty { configDidChange(change) }
+        configDidWrite(offset: offset, width: width)
     }
 
     /// All-ones of `width` bytes (8 for anything illegal).

@@ -10,14 +10,21 @@ public struct FrameMetadata: Hashable, Sendable {
     public var segmentation: SegmentationRequest?
     /// An 802.1Q tag control field to insert after the source address.
     public var vlanTag: UInt16?
+    /// The sender verified the frame's checksums (the virtio-net `DATA_VALID` convention): a receiver may skip
+    /// checking them. Not pending work: it does not make the frame unfinished.
+    public var checksumValid: Bool
 
     /// No offload work pending: the frame is finished.
     public static let none = FrameMetadata()
 
-    public init(checksum: ChecksumRequest? = nil, segmentation: SegmentationRequest? = nil, vlanTag: UInt16? = nil) {
+    public init(
+        checksum: ChecksumRequest? = nil, segmentation: SegmentationRequest? = nil, vlanTag: UInt16? = nil,
+        checksumValid: Bool = false
+    ) {
         self.checksum = checksum
         self.segmentation = segmentation
         self.vlanTag = vlanTag
+        self.checksumValid = checksumValid
     }
 
     /// Whether there is nothing left to finish.

@@ -11,9 +11,14 @@ public protocol NetworkAttachment: AnyObject, Sendable {
     func didDetach(_ port: FramePort)
     /// The card's receive filter changed: it now wants every frame (`true`) or only its own.
     func promiscuousModeChanged(_ promiscuous: Bool, on port: FramePort)
+    /// Whether ``transmit(_:metadata:from:)`` finishes frames itself (checksums, segmentation, VLAN tags), so a card
+    /// may hand over unfinished frames with their ``FrameMetadata``. `false` (the default): cards finish frames in
+    /// software (``FrameFinisher``) and pass only finished ones.
+    var acceptsOffloadMetadata: Bool { get }
 }
 
 extension NetworkAttachment {
+    public var acceptsOffloadMetadata: Bool { false }
     public func didAttach(_ port: FramePort) {}
     public func didDetach(_ port: FramePort) {}
     public func promiscuousModeChanged(_ promiscuous: Bool, on port: FramePort) {}

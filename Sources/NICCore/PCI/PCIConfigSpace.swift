@@ -222,6 +222,13 @@ public final class PCIConfigSpace {
         return offset
     }
 
+    /// Stores `bytes` at `offset` on the device's behalf, past the writable masks (a capability's device-owned data
+    /// register). Only the capability area (0x40 and up) can be stored this way; anything else is ignored.
+    public func storeDeviceBytes(_ bytes: [UInt8], at offset: Int) {
+        guard offset >= 0x40, offset <= Self.size - bytes.count else { return }
+        for (i, byte) in bytes.enumerated() { self.bytes[offset + i] = byte }
+    }
+
     /// Returns every register to its power-on value (PCI reset).
     public func reset() {
         bytes = defaults

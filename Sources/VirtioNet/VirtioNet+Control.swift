@@ -1,0 +1,182 @@
+import NICCore
+
+/// The control queue's commands (virtio 1.2 §5.1.6.5): class, command, data; the device answers with one ack byte.
+enum ControlCommand {
+    /// The most command bytes the device reads; a longer command is answered with ERR.
+    static let maximumLength = 65_536
+
+    static let ok: UInt8 = 0
+    static let error: UInt8 = 1
+
+    enum Class: UInt8 {
+        case receive = 0
+        case mac = 1
+        case vlan = 2
+        case announce = 3
+        case multiqueue = 4
+        case guestOffloads = 5
+    }
+
+    /// VIRTIO_NET_CTRL_RX_* commands, each with one byte: on (non-zero) or off.
+    enum ReceiveMode: UInt8 {
+        case promiscuous = 0
+        case allMulticast = 1
+        case allUnicast = 2
+        case noMulticast = 3
+        case noUnicast = 4
+        case noBroadcast = 5
+    }
+
+    static let macTableSet: UInt8 = 0
+    static let macAddressSet: UInt8 = 1
+    static let vlanAdd: UInt8 = 0
+    static let vlanDelete: UInt8 = 1
+    static let announceAck: UInt8 = 0
+    static let queuePairsSet: UInt8 = 0
+    static let guestOffloadsSet: UInt8 = 0
+    static let vlanCount = 4096
+    /// VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX.
+    static let maximumQueuePairs = 0x8000
+}
+
+extension VirtioNetCard {
+    /// Runs every command the driver queued (at most a queue size), answering each.
+    func processControlQueue() {
+        let queue = controlQueue
+        guard isRunning, queue.isReady else { return }
+        var budget = Int(queue.size)
+        do throws(VirtqueueError) {
+            while budget > 0 {
+                guard try queue.pop(into: controlChain) else { break }
+                budget -= 1
+                guard controlChain.readableBytes >= 2, controlChain.writableBytes >= 1 else {
+                    // No class/command or nowhere to answer: the driver broke the protocol.
+                    statistics.controlMalformed &+= 1
+                    throw .readableAfterWritable
+                }
+                let length = min(controlChain.readableBytes, controlBuffer.count)
+                let read = try controlBuffer.withMutableBytes { (buffer) throws(VirtqueueError) in
+                    try controlChain.gather(
+                        from: dma, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
+                }
+                statistics.controlCommands &+= 1
+                // A command longer than the buffer is refused unread.
+                let ack =
+                    controlChain.readableBytes <= controlBuffer.count
+                    ? runControlCommand(length: read) : ControlCommand.error
+                if ack != ControlCommand.ok { statistics.controlErrors &+= 1 }
+                let written = try [ack].withBytes { (bytes) throws(VirtqueueError) in
+                    try controlChain.scatter(bytes, to: dma, at: 0)
+                }
+                try queue.push(controlChain, length: written)
+            }
+            if try queue.flush() { signalQueue(queue) }
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Executes the command in `controlBuffer[0..<length]`; returns the ack.
+    private func runControlCommand(length: Int) -> UInt8 {
+        let data = Array(controlBuffer[2..<length])
+        guard let commandClass = ControlCommand.Class(rawValue: controlBuffer[0]) else { return ControlCommand.error }
+        let command = controlBuffer[1]
+        let ok = ControlCommand.ok
+        let error = ControlCommand.error
+        switch commandClass {
+        case .receive:
+            guard negotiated.contains(.controlReceive), let mode = ControlCommand.ReceiveMode(rawValue: command),
+                data.count == 1
+            else { return error }
+            if mode.rawValue >= 2, !negotiated.contains(.controlReceiveExtra) { return error }
+            let on = data[0] != 0
+            switch mode {
+            case .promiscuous: filter.promiscuous = on
+            case .allMulticast: filter.allMulticast = on
+            case .allUnicast: filter.allUnicast = on
+            case .noMulticast: filter.noMulticast = on
+            case .noUnicast: filter.noUnicast = on
+            case .noBroadcast: filter.noBroadcast = on
+            }
+            port.setPromiscuous(filter.promiscuous || filter.allUnicast)
+            return ok
+        case .mac:
+            switch command {
+            case ControlCommand.macTableSet:
+                guard negotiated.contains(.controlReceive) else { return error }
+                return setMACTables(data) ? ok : error
+            case ControlCommand.macAddressSet:
+                guard negotiated.contains(.controlMACAddress), data.count == 6, let mac = MACAddress(bytes: data)
+                else { return error }
+                currentMAC = mac
+                configGeneration &+= 1
+                return ok
+            default: return error
+            }
+        case .vlan:
+            guard negotiated.contains(.controlVLAN), data.count == 2,
+                command == ControlCommand.vlanAdd || command == ControlCommand.vlanDelete
+            else { return error }
+            let vlan = Int(data[0]) | Int(data[1]) << 8
+            guard vlan < ControlCommand.vlanCount else { return error }
+            filter.set(vlan: vlan, command == ControlCommand.vlanAdd)
+            return ok
+        case .announce:
+            guard negotiated.contains(.guestAnnounce), command == ControlCommand.announceAck, announcing else {
+                return error
+            }
+            announcing = false
+            configGeneration &+= 1
+            return ok
+        case .multiqueue:
+            guard negotiated.contains(.multiqueue), command == ControlCommand.queuePairsSet, data.count == 2 else {
+                return error
+            }
+            let count = Int(data[0]) | Int(data[1]) << 8
+            guard count >= 1, count <= maximumQueuePairs, count <= ControlCommand.maximumQueuePairs else {
+                return error
+            }
+            activeQueuePairs = count
+            return ok
+        case .guestOffloads:
+            guard negotiated.contains(.controlGuestOffloads), command == ControlCommand.guestOffloadsSet,
+                data.count == 8
+            else { return error }
+            var raw: UInt64 = 0
+            for i in 0..<8 { raw |= UInt64(data[i]) << (8 * UInt64(i)) }
+            let requested = VirtioFeatures(rawValue: raw)
+            let allowed = negotiated.intersection(.guestOffloads)
+            guard requested.isSubset(of: allowed), requested.brokenDependency == nil else { return error }
+            guestOffloads = requested
+            return ok
+        }
+    }
+
+    /// VIRTIO_NET_CTRL_MAC_TABLE_SET: {le32 entries; mac[entries]} for unicast, then the same for multicast. The
+    /// counts are checked against the bytes actually there (no overflow); more than the table holds sets overflow.
+    private func setMACTables(_ data: [UInt8]) -> Bool {
+        var offset = 0
+        func table() -> (addresses: [MACAddress], overflow: Bool)? {
+            guard data.count - offset >= 4 else { return nil }
+            let declared =
+                UInt64(data[offset]) | UInt64(data[offset + 1]) << 8 | UInt64(data[offset + 2]) << 16
+                | UInt64(data[offset + 3]) << 24
+            offset += 4
+            let available = UInt64(data.count - offset) / 6
+            guard declared <= available else { return nil }
+            let count = Int(declared)
+            var addresses: [MACAddress] = []
+            for i in 0..<min(count, ReceiveFilter.tableCapacity) {
+                if let mac = MACAddress(bytes: data[(offset + 6 * i)..<(offset + 6 * i + 6)]) { addresses.append(mac) }
+            }
+            offset += 6 * count
+            return (addresses, count > ReceiveFilter.tableCapacity)
+        }
+        guard let unicast = table(), let multicast = table() else { return false }
+        filter.unicast = unicast.addresses
+        filter.unicastOverflow = unicast.overflow
+        filter.multicast = multicast.addresses
+        filter.multicastOverflow = multicast.overflow
+        return true
+    }
+}

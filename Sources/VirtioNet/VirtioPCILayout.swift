@@ -1,0 +1,185 @@
+import NICCore
+
+/// Where everything lives in the card's BARs and config space.
+///
+/// | BAR | kind | size | contents |
+/// |---|---|---|---|
+/// | 0 | I/O | 64 B | legacy header (20 B, or 24 B with MSI-X enabled), then the device config |
+/// | 1 | memory32 | 4 KiB | MSI-X table at 0x000 (16 B per vector), PBA at 0x800 |
+/// | 4 | memory64 | 16 KiB | modern: common cfg 0x0000, ISR 0x1000, device cfg 0x2000, notify 0x3000 (multiplier 4) |
+///
+/// The capability list holds the five virtio vendor capabilities (common, notify, ISR, device, PCI cfg access) and
+/// the MSI-X capability.
+public enum VirtioPCILayout {
+    /// The PCI identity of the transitional virtio-net function.
+    public static let identity = PCIIdentity(
+        vendorID: 0x1AF4, deviceID: 0x1000, revisionID: 0, classCode: 0x02_0000, subsystemVendorID: 0x1AF4,
+        subsystemID: 1)
+
+    public static let legacyBAR = 0
+    public static let legacyBARSize: UInt64 = 64
+    public static let msixBAR = 1
+    public static let msixBARSize: UInt64 = 4096
+    public static let msixTableOffset: UInt64 = 0
+    public static let msixPBAOffset: UInt64 = 0x800
+    public static let modernBAR = 4
+    public static let modernBARSize: UInt64 = 0x4000
+
+    /// The modern regions in BAR4: (cfg_type, offset, length).
+    public static let commonOffset: UInt64 = 0x0000
+    public static let isrOffset: UInt64 = 0x1000
+    public static let deviceOffset: UInt64 = 0x2000
+    public static let notifyOffset: UInt64 = 0x3000
+    public static let regionLength: UInt64 = 0x1000
+    /// Bytes between two queues' notify addresses (queue_notify_off is the queue index).
+    public static let notifyMultiplier: UInt32 = 4
+
+    /// virtio_pci_cap cfg_type values.
+    public enum CapabilityType: UInt8, Sendable {
+        case common = 1
+        case notify = 2
+        case isr = 3
+        case device = 4
+        case pciConfigAccess = 5
+    }
+
+    /// The vendor-specific capability ID and the MSI-X capability ID.
+    public static let vendorCapabilityID: UInt8 = 0x09
+    public static let msixCapabilityID: UInt8 = 0x11
+
+    static func barLayouts() -> [Int: BARLayout] {
+        [
+            legacyBAR: BARLayout(.io, size: legacyBARSize),
+            msixBAR: BARLayout(.memory32(prefetchable: false), size: msixBARSize),
+            modernBAR: BARLayout(.memory64(prefetchable: true), size: modernBARSize),
+        ]
+    }
+
+    private static func le32(_ value: UInt32) -> [UInt8] {
+        (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+    }
+
+    /// The body of a virtio_pci_cap after its ID and next pointer: cap_len, cfg_type, bar, id, padding[2], offset,
+    /// length, then `extra`.
+    static func vendorCapabilityBody(
+        _ type: CapabilityType, bar: Int, offset: UInt64, length: UInt64, extra: [UInt8] = []
+    )
+        -> [UInt8]
+    {
+        let capLength = UInt8(16 + extra.count)
+        return [capLength, type.rawValue, UInt8(bar), 0, 0, 0] + le32(UInt32(offset)) + le32(UInt32(length)) + extra
+    }
+
+    /// Adds every capability (MSI-X only if `msix`); returns the offsets of the MSI-X capability and of the PCI cfg
+    /// access capability.
+    static func addCapabilities(to config: PCIConfigSpace, vectors: Int, msix withMSIX: Bool) throws(PCIConfigError)
+        -> (msix: Int?, pciConfigAccess: Int)
+    {
+        try config.addCapability(
+            id: vendorCapabilityID,
+            body: vendorCapabilityBody(.common, bar: modernBAR, offset: commonOffset, length: regionLength))
+        try config.addCapability(
+            id: vendorCapabilityID,
+            body: vendorCapabilityBody(
+                .notify, bar: modernBAR, offset: notifyOffset, length: regionLength, extra: le32(notifyMultiplier)))
+        try config.addCapability(
+            id: vendorCapabilityID,
+            body: vendorCapabilityBody(.isr, bar: modernBAR, offset: isrOffset, length: regionLength))
+        try config.addCapability(
+            id: vendorCapabilityID,
+            body: vendorCapabilityBody(.device, bar: modernBAR, offset: deviceOffset, length: regionLength))
+        // PCI cfg access: bar, offset and length are the driver's to write, then pci_cfg_data.
+        let accessBody = vendorCapabilityBody(.pciConfigAccess, bar: 0, offset: 0, length: 0, extra: [0, 0, 0, 0])
+        var accessMask = [UInt8](repeating: 0, count: accessBody.count)
+        accessMask[2] = 0xFF  // bar
+        for i in 6..<18 { accessMask[i] = 0xFF }  // offset, length, data
+        let access = try config.addCapability(id: vendorCapabilityID, body: accessBody, writableMask: accessMask)
+        guard withMSIX else { return (nil, access) }
+        // MSI-X: message control (table size - 1; enable bit 15 and function mask bit 14 writable), table, PBA.
+        let control = UInt16(vectors - 1)
+        let msixBody =
+            [UInt8(truncatingIfNeeded: control), UInt8(truncatingIfNeeded: control >> 8)]
+            + le32(UInt32(msixTableOffset) | UInt32(msixBAR)) + le32(UInt32(msixPBAOffset) | UInt32(msixBAR))
+        var msixMask = [UInt8](repeating: 0, count: msixBody.count)
+        msixMask[1] = 0xC0
+        let msix = try config.addCapability(id: msixCapabilityID, body: msixBody, writableMask: msixMask)
+        return (msix, access)
+    }
+}
+
+/// The legacy header in BAR0 (virtio 1.2 §4.1.4.8): offset, width, register.
+enum LegacyRegister: Int, CaseIterable {
+    case deviceFeatures = 0x00
+    case driverFeatures = 0x04
+    case queueAddress = 0x08
+    case queueSize = 0x0C
+    case queueSelect = 0x0E
+    case queueNotify = 0x10
+    case deviceStatus = 0x12
+    case isrStatus = 0x13
+    /// Present only while MSI-X is enabled.
+    case configVector = 0x14
+    case queueVector = 0x16
+
+    var width: Int {
+        switch self {
+        case .deviceFeatures, .driverFeatures, .queueAddress: 4
+        case .queueSize, .queueSelect, .queueNotify, .configVector, .queueVector: 2
+        case .deviceStatus, .isrStatus: 1
+        }
+    }
+
+    /// The header length: where the device config starts.
+    static func headerLength(msixEnabled: Bool) -> Int { msixEnabled ? 0x18 : 0x14 }
+}
+
+/// struct virtio_pci_common_cfg in BAR4 (virtio 1.2 §4.1.4.3): offset and width.
+enum CommonRegister: Int, CaseIterable {
+    case deviceFeatureSelect = 0x00
+    case deviceFeature = 0x04
+    case driverFeatureSelect = 0x08
+    case driverFeature = 0x0C
+    case configVector = 0x10
+    case queueCount = 0x12
+    case deviceStatus = 0x14
+    case configGeneration = 0x15
+    case queueSelect = 0x16
+    case queueSize = 0x18
+    case queueVector = 0x1A
+    case queueEnable = 0x1C
+    case queueNotifyOffset = 0x1E
+    case queueDescriptor = 0x20
+    case queueDriver = 0x28
+    case queueDevice = 0x30
+    case queueNotifyData = 0x38
+    case queueReset = 0x3A
+
+    var width: Int {
+        switch self {
+        case .deviceFeatureSelect, .deviceFeature, .driverFeatureSelect, .driverFeature: 4
+        case .deviceStatus, .configGeneration: 1
+        case .queueDescriptor, .queueDriver, .queueDevice: 8
+        default: 2
+        }
+    }
+
+    /// The register containing `offset` and where in it the access starts.
+    static func containing(_ offset: Int) -> (CommonRegister, Int)? {
+        for register in allCases where offset >= register.rawValue && offset < register.rawValue + register.width {
+            return (register, offset - register.rawValue)
+        }
+        return nil
+    }
+}
+
+/// struct virtio_net_config (virtio 1.2 §5.1.4): mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu.
+enum NetConfigLayout {
+    static let mac = 0
+    static let status = 6
+    static let maxQueuePairs = 8
+    static let mtu = 10
+    static let size = 12
+    /// VIRTIO_NET_S_LINK_UP, VIRTIO_NET_S_ANNOUNCE.
+    static let linkUp: UInt16 = 1
+    static let announce: UInt16 = 2
+}

@@ -1,0 +1,240 @@
+import NICCore
+import NICHarness
+import Testing
+
+@testable import VirtioNet
+
+/// Sends one frame through the transmit ring and rings the doorbell.
+private func transmitOne(_ bench: VirtioBench, _ ring: any DriverRing, notify: () -> Void) {
+    let buffer = bench.allocate(76, alignment: 16)
+    bench.store(netHeader() + makeFrame(to: .broadcast), at: buffer)
+    ring.add([(buffer, 76, false)])
+    notify()
+}
+
+@Suite("virtio-net interrupts: INTx, ISR, MSI-X")
+struct VirtioInterruptTests {
+    @Test func intxAndISRReadToClear() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .status])
+        transmitOne(bench, rings.tx) { bench.notifyModern(1) }
+        #expect(bench.line.level)
+        #expect(bench.modernRead(0x1000, 1) == 1, "queue bit")
+        #expect(!bench.line.level, "read-to-clear deasserts")
+        #expect(bench.modernRead(0x1000, 1) == 0)
+        bench.card.cableConnected = false
+        #expect(bench.line.level)
+        #expect(bench.modernRead(0x1000, 1) == 2, "config bit")
+        #expect(bench.modernRead(0x2006, 2) & 1 == 0, "link down in status")
+    }
+
+    @Test func legacyISRAndConfigInterruptOnLinkChange() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startLegacy(UInt32(VirtioFeatures([.mac, .status]).rawValue))
+        transmitOne(bench, rings.tx) { bench.legacyWrite(0x10, 2, 1) }
+        #expect(bench.line.level)
+        #expect(bench.legacyRead(0x13, 1) == 1)
+        #expect(!bench.line.level)
+        bench.card.port.setCarrier(false)
+        bench.card.service()
+        #expect(bench.legacyRead(0x13, 1) == 2)
+        #expect(bench.legacyRead(20 + 6, 2) & 1 == 0)
+        bench.card.port.setCarrier(true)
+        bench.card.service()
+        #expect(bench.legacyRead(0x13, 1) == 2)
+        #expect(bench.legacyRead(20 + 6, 2) & 1 == 1)
+        #expect(bench.counter("config_interrupts") == 2)
+    }
+
+    @Test func msixPerQueueAndConfigVectors() throws {
+        let bench = try VirtioBench()
+        bench.enableMSIX()
+        #expect(bench.negotiateModern([.version1, .mac, .status]))
+        bench.modernWrite(0x10, 2, 3)
+        #expect(bench.modernRead(0x10, 2) == 3)
+        _ = bench.setupModernQueue(0, size: 64, vector: 0)
+        let tx = bench.setupModernQueue(1, size: 64, vector: 1)
+        bench.driverOK()
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.msix.take(vector: 1) == 1)
+        #expect(!bench.line.level, "no INTx while MSI-X is on")
+        bench.card.cableConnected = false
+        #expect(bench.msix.take(vector: 3) == 1)
+    }
+
+    @Test func vectorsOutsideTheTableReadBackAsNoVector() throws {
+        let bench = try VirtioBench()
+        bench.enableMSIX()
+        bench.modernWrite(0x10, 2, 4)
+        #expect(bench.modernRead(0x10, 2) == 0xFFFF)
+        bench.modernWrite(0x16, 2, 1)
+        bench.modernWrite(0x1A, 2, 200)
+        #expect(bench.modernRead(0x1A, 2) == 0xFFFF)
+        // Legacy registers at 0x14/0x16 once MSI-X is enabled.
+        bench.legacyWrite(0x14, 2, 2)
+        #expect(bench.legacyRead(0x14, 2) == 2)
+        bench.legacyWrite(0x0E, 2, 0)
+        bench.legacyWrite(0x16, 2, 9)
+        #expect(bench.legacyRead(0x16, 2) == 0xFFFF)
+    }
+
+    @Test func noVectorMeansNoInterrupt() throws {
+        let bench = try VirtioBench()
+        bench.enableMSIX()
+        #expect(bench.negotiateModern([.version1, .mac]))
+        let tx = bench.setupModernQueue(1, size: 64)
+        bench.driverOK()
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.msix.total.isEmpty)
+        #expect(bench.counter("interrupts_no_vector") == 1)
+    }
+
+    @Test func maskedVectorSetsThePendingBitAndFiresOnUnmask() throws {
+        let bench = try VirtioBench()
+        bench.enableMSIX()
+        bench.card.barWrite(1, offset: 16 + 12, width: 4, value: 1)  // mask vector 1
+        #expect(bench.negotiateModern([.version1, .mac]))
+        let tx = bench.setupModernQueue(1, size: 64, vector: 1)
+        bench.driverOK()
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.msix.take(vector: 1) == 0)
+        #expect(bench.card.barRead(1, offset: 0x800, width: 4) == 0b10)
+        bench.card.barWrite(1, offset: 16 + 12, width: 4, value: 0)
+        #expect(bench.msix.take(vector: 1) == 1)
+        #expect(bench.card.barRead(1, offset: 0x800, width: 4) == 0)
+    }
+
+    @Test func functionMaskHoldsMessages() throws {
+        let bench = try VirtioBench()
+        bench.enableMSIX()
+        let cap = try #require(bench.msixCapability())
+        bench.card.configWrite(offset: cap + 2, width: 2, value: 0xC000)
+        #expect(bench.negotiateModern([.version1, .mac]))
+        let tx = bench.setupModernQueue(1, size: 64, vector: 1)
+        bench.driverOK()
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.msix.take(vector: 1) == 0)
+        bench.card.configWrite(offset: cap + 2, width: 2, value: 0x8000)
+        #expect(bench.msix.take(vector: 1) == 1)
+    }
+}
+
+@Suite("virtio-net notification suppression")
+struct VirtioEventIndexTests {
+    /// vring_need_event from the driver's side, written out independently.
+    static func driverNeedsKick(event: UInt16, new: UInt16, old: UInt16) -> Bool {
+        UInt16(truncatingIfNeeded: Int(new) - Int(event) - 1) < UInt16(truncatingIfNeeded: Int(new) - Int(old))
+    }
+
+    @Test func splitUsedEventSuppressesInterruptsExactly() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .eventIndex])
+        let tx = try #require(rings.tx as? SplitDriverRing)
+        tx.setUsedEvent(0)
+        for _ in 0..<5 { transmitOne(bench, tx) { bench.notifyModern(1) } }
+        #expect(bench.counter("used_interrupts_wanted") == 1)
+        #expect(bench.counter("used_interrupts_suppressed") == 4)
+        #expect(bench.line.assertions == 1)
+        _ = bench.modernRead(0x1000, 1)
+        tx.setUsedEvent(6)
+        transmitOne(bench, tx) { bench.notifyModern(1) }  // used 5 -> 6: not yet
+        #expect(bench.counter("used_interrupts_wanted") == 1)
+        transmitOne(bench, tx) { bench.notifyModern(1) }  // used 6 -> 7: passes used_event 6
+        #expect(bench.counter("used_interrupts_wanted") == 2)
+        #expect(bench.counter("used_interrupts_suppressed") == 5)
+        #expect(bench.line.assertions == 2)
+    }
+
+    @Test func splitAvailEventSuppressesNotificationsExactly() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .eventIndex])
+        let rx = try #require(rings.rx as? SplitDriverRing)
+        var kicks = 0
+        var avoided = 0
+        func addBuffer() {
+            let old = rx.availIndex
+            rx.add([(bench.allocate(2048), 2048, true)])
+            if Self.driverNeedsKick(event: rx.availEvent, new: rx.availIndex, old: old) {
+                kicks += 1
+                bench.notifyModern(0)
+            } else {
+                avoided += 1
+            }
+        }
+        for _ in 0..<16 { addBuffer() }
+        #expect(kicks == 1)
+        #expect(avoided == 15)
+        #expect(bench.counter("notifications") == 1)
+        bench.receive(makeFrame(to: bench.mac))
+        #expect(rx.availEvent == 1)
+        addBuffer()
+        #expect(kicks == 1 && avoided == 16)
+    }
+
+    @Test func splitNoInterruptFlagWithoutEventIndex() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac])
+        let tx = try #require(rings.tx as? SplitDriverRing)
+        tx.setNoInterrupt(true)
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(!bench.line.level)
+        #expect(bench.counter("used_interrupts_suppressed") == 1)
+        tx.setNoInterrupt(false)
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.line.level)
+    }
+
+    @Test func packedDriverEventSuppression() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac, .eventIndex], size: 8, packed: true)
+        let tx = try #require(rings.tx as? PackedDriverRing)
+        // The device asks for a doorbell at its next position.
+        #expect(tx.deviceEvent.flags == 2)
+        #expect(tx.deviceEvent.offWrap == 0x8000)
+        tx.setDriverEvent(flags: 1)
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.counter("used_interrupts_suppressed") == 1)
+        #expect(tx.deviceEvent.offWrap == 0x8001)
+        tx.setDriverEvent(flags: 0)
+        transmitOne(bench, tx) { bench.notifyModern(1) }
+        #expect(bench.counter("used_interrupts_wanted") == 1)
+        // Interrupt only once the device writes the used descriptor at position 4 (this lap).
+        tx.setDriverEvent(flags: 2, offWrap: 0x8004)
+        transmitOne(bench, tx) { bench.notifyModern(1) }  // position 2
+        transmitOne(bench, tx) { bench.notifyModern(1) }  // position 3
+        #expect(bench.counter("used_interrupts_wanted") == 1)
+        transmitOne(bench, tx) { bench.notifyModern(1) }  // position 4
+        #expect(bench.counter("used_interrupts_wanted") == 2)
+        #expect(bench.counter("used_interrupts_suppressed") == 3)
+        #expect(tx.takeUsed().count == 5)
+    }
+
+    @Test func packedRingWrapsAround() throws {
+        let bench = try VirtioBench()
+        let rings = bench.startModern([.mac], size: 4, packed: true)
+        for round in 0..<10 {
+            transmitOne(bench, rings.tx) { bench.notifyModern(1) }
+            #expect(rings.tx.takeUsed().count == 1, "round \(round)")
+        }
+        #expect(bench.sentFrames().count == 10)
+        #expect(!bench.needsReset)
+    }
+}
+
+@Suite("virtio-net without an MSI-X sink")
+struct VirtioNoMSIXTests {
+    @Test func theCapabilityIsLeftOut() throws {
+        let ram = try GuestRAM(size: 1 << 20)
+        let line = RecordingInterruptLine()
+        let card = VirtioNetCard(
+            macAddress: MACAddress("52:54:00:00:00:01")!,
+            environment: CardEnvironment(memory: ram, interruptLine: line, clock: ManualClock()))
+        var pointer = Int(card.configRead(offset: 0x34, width: 1))
+        var ids: [UInt32] = []
+        while pointer != 0 {
+            ids.append(card.configRead(offset: pointer, width: 1))
+            pointer = Int(card.configRead(offset: pointer + 1, width: 1))
+        }
+        #expect(ids == [9, 9, 9, 9, 9])
+    }
+}
