@@ -133,7 +133,7 @@ final class VirtioBench {
     }
 
     /// Programs queue `index` with a fresh ring of `size` entries and enables it.
-    func setupModernQueue(_ index: Int, size: Int, packed: Bool = false, vector: UInt16? = nil) -> DriverRing {
+    func setupModernQueue(_ index: Int, size: Int, packed: Bool = false, vector: UInt16? = nil) -> any DriverRing {
         modernWrite(0x16, 2, UInt64(index))
         modernWrite(0x18, 2, UInt64(size))
         if let vector { modernWrite(0x1A, 2, UInt64(vector)) }
