@@ -17,8 +17,12 @@ public final class ManualClock: DeviceClock {
         pending[ObjectIdentifier(timer)] = nil
     }
 
-    /// The earliest pending deadline.
-    public var nextDeadline: Duration? { pending.values.map(\.deadline).min() }
+    /// The earliest pending deadline (a walk over the few pending timers, no allocation: hosts ask on every access).
+    public var nextDeadline: Duration? {
+        var earliest: Duration?
+        for entry in pending.values where earliest.map({ entry.deadline < $0 }) ?? true { earliest = entry.deadline }
+        return earliest
+    }
 
     /// Moves time forward by `delta`, firing due timers in deadline order (ties in no particular order).
     /// Returns the number of timers fired.
