@@ -90,6 +90,11 @@ public final class E1000Card: NetworkCard {
                 Self.memoryBAR: BARLayout(.memory32(prefetchable: false), size: Self.registerSpaceSize),
                 Self.ioBAR: BARLayout(.io, size: Self.ioSpaceSize),
             ])
+        // Power management (version 2, DSI; D0-D3 and PME_En writable) and PCI-X, the capabilities VirtualBox
+        // gives the card. They fit in the 256-byte space by construction.
+        try! config.addCapability(
+            id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
+        try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
         port = FramePort()
         dma = BusMaster(memory: environment.memory, config: config)
         pin = INTxPin(line: environment.interruptLine, config: config)

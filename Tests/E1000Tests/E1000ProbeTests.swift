@@ -19,6 +19,16 @@ struct E1000ProbeTests {
         #expect(card.configRead(offset: 0x08, width: 4) == 0x0200_0002)
         #expect(card.configRead(offset: 0x3D, width: 1) == 1)
         #expect(card.modelName == chip.rawValue)
+        // Capabilities: power management, then PCI-X.
+        #expect(card.configRead(offset: 0x06, width: 2) & 0x10 != 0)
+        let pm = Int(card.configRead(offset: 0x34, width: 1))
+        #expect(card.configRead(offset: pm, width: 1) == 0x01)
+        #expect(card.configRead(offset: pm + 2, width: 2) == 0x0022)
+        card.configWrite(offset: pm + 4, width: 2, value: 0x0103)
+        #expect(card.configRead(offset: pm + 4, width: 2) == 0x0103, "power state and PME_En writable")
+        let pcix = Int(card.configRead(offset: pm + 1, width: 1))
+        #expect(card.configRead(offset: pcix, width: 1) == 0x07)
+        #expect(card.configRead(offset: pcix + 1, width: 1) == 0, "end of the list")
         #expect(card.macAddress == E1000Bench.mac)
     }
 
