@@ -57,6 +57,26 @@ struct E1000ProbeTests {
         #expect(words.reduce(UInt16(0)) { $0 &+ $1 } == 0xBABA)
     }
 
+    @Test(arguments: E1000Chip.allCases)
+    func eepromWritesNeedEWENAndSurviveReset(chip: E1000Chip) throws {
+        let bench = try E1000Bench(chip)
+        let original = bench.bitBangEEPROM(0x30)
+        bench.microwire([(0b101, 3), (0x30, 6), (0x1234, 16)])  // WRITE without EWEN
+        #expect(bench.bitBangEEPROM(0x30) == original)
+        bench.microwire([(0b10011, 5), (0, 4)])  // EWEN
+        bench.microwire([(0b101, 3), (0x30, 6), (0x1234, 16)])
+        #expect(bench.read(0x10) & 0x8 != 0, "DO high: ready")
+        bench.microwire([(0b10000, 5), (0, 4)])  // EWDS
+        bench.microwire([(0b101, 3), (0x31, 6), (0x5678, 16)])
+        #expect(bench.bitBangEEPROM(0x30) == 0x1234)
+        #expect(bench.bitBangEEPROM(0x31) != 0x5678)
+        bench.write(0, bench.read(0) | 1 << 26)
+        bench.card.reset()
+        bench.card.configWrite(offset: 0x10, width: 4, value: E1000Bench.memoryBase)
+        bench.card.configWrite(offset: 0x04, width: 2, value: 0x0007)
+        #expect(bench.bitBangEEPROM(0x30) == 0x1234, "contents survive both resets")
+    }
+
     @Test(arguments: [E1000Chip.i82540EM, .i82545EM])
     func eepromThroughEERD(chip: E1000Chip) throws {
         let bench = try E1000Bench(chip)

@@ -127,6 +127,25 @@ final class E1000Bench {
         return data
     }
 
+    /// Sends one Microwire command: REQ (not on the 82543GC), CS, the bit groups shifted out on SK, CS dropped.
+    func microwire(_ groups: [(value: UInt32, count: Int)]) {
+        var eecd = read(0x10) & ~UInt32(0x0F)
+        if chip != .i82543GC { eecd |= 0x40 }
+        write(0x10, eecd)
+        eecd |= 0x2
+        write(0x10, eecd)
+        for (value, count) in groups {
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                eecd = value & (1 << UInt32(i)) != 0 ? eecd | 0x4 : eecd & ~0x4
+                write(0x10, eecd)
+                write(0x10, eecd | 0x1)
+                write(0x10, eecd)
+            }
+        }
+        write(0x10, eecd & ~0x7)
+        write(0x10, 0)
+    }
+
     /// Reads EEPROM word `address` through EERD.
     func readEERD(_ address: Int) -> UInt16? {
         write(0x14, UInt32(address) << 8 | 1)
