@@ -20,6 +20,8 @@ enum TransmitCommand {
     static let insertChecksum: UInt32 = 1 << 26
     static let segmentation: UInt32 = 1 << 26
     static let reportStatus: UInt32 = 1 << 27
+    /// Report packet sent (legacy descriptors): reported like RS here, since frames leave at once.
+    static let reportPacketSent: UInt32 = 1 << 28
     static let extended: UInt32 = 1 << 29
     static let vlan: UInt32 = 1 << 30
     static let delayInterrupt: UInt32 = 1 << 31
@@ -126,7 +128,10 @@ extension E1000Card {
                 let lower = UInt32(truncatingIfNeeded: words)
                 let upper = UInt32(truncatingIfNeeded: words >> 32)
                 processTransmitDescriptor(buffer: buffer, lower: lower, upper: upper)
-                guard lower & TransmitCommand.reportStatus != 0 else { continue }
+                let report =
+                    lower & TransmitCommand.extended == 0
+                    ? TransmitCommand.reportStatus | TransmitCommand.reportPacketSent : TransmitCommand.reportStatus
+                guard lower & report != 0 else { continue }
                 transmitDescriptors[i * 16 + 12] |= 1  // DD
                 if firstReport < 0 { firstReport = i }
                 lastReport = i

@@ -46,6 +46,9 @@ struct E1000TransmitTests {
         #expect(bench.sentFrames().count == 2)
         #expect(try bench.transmitStatus(0) == 0)
         #expect(try bench.transmitStatus(1) == 1)
+        try bench.queueLegacy(makeFrame(to: peerAddress), command: Command.endOfPacket | 0x10)  // RPS
+        bench.ring()
+        #expect(try bench.transmitStatus(2) == 1, "RPS reports too")
     }
 
     @Test func chainsAndPadding() throws {
