@@ -136,7 +136,7 @@ extension E1000Card {
             statistics.receiveDroppedOversize &+= 1
             return .consumed
         }
-        guard let exact = addressFilter(frame, rctl: rctl) else {
+        guard let match = addressFilter(frame, rctl: rctl) else {
             countArrival(wireLength: wireLength)
             statistics.receiveFiltered &+= 1
             return .consumed
@@ -177,7 +177,7 @@ extension E1000Card {
         countArrival(wireLength: wireLength)
 
         var status = strip ? ReceiveStatus.vlanPacket : 0
-        if !exact { status |= ReceiveStatus.passedInexactFilter }
+        if match == .inexact { status |= ReceiveStatus.passedInexactFilter }
         let (checksumStatus, errors) = receiveChecksumStatus(frame, networkOffset: tagged ? 18 : 14)
         status |= checksumStatus
 

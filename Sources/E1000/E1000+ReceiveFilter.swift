@@ -1,21 +1,28 @@
 /// The receive address filters: exact matches (RA with AV), broadcast (BAM), unicast and multicast promiscuous
 /// (UPE, MPE) and the 4096-bit multicast hash table (MTA) indexed per RCTL.MO.
+/// How a destination address passed the receive filters.
+enum AddressMatch {
+    /// An RA entry with AV matched.
+    case exact
+    /// Broadcast, a promiscuous mode or the multicast hash let it through (the descriptor's PIF bit).
+    case inexact
+}
+
 extension E1000Card {
-    /// Whether the destination passes the filters: `true` for an exact RA match, `false` for an inexact pass
-    /// (broadcast, promiscuous, multicast hash), `nil` for a reject.
-    func addressFilter(_ frame: UnsafeRawBufferPointer, rctl: UInt32) -> Bool? {
+    /// How the frame's destination passes the filters, or `nil` if they reject it.
+    func addressFilter(_ frame: UnsafeRawBufferPointer, rctl: UInt32) -> AddressMatch? {
         var destination: UInt64 = 0
         for i in 0..<6 { destination = destination << 8 | UInt64(frame[i]) }
-        for address in receiveAddresses where address == destination { return true }
+        for address in receiveAddresses where address == destination { return .exact }
         let multicast = frame[0] & 1 != 0
-        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return false }
+        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return .inexact }
         if multicast {
-            if rctl & RCTL.multicastPromiscuous != 0 { return false }
+            if rctl & RCTL.multicastPromiscuous != 0 { return .inexact }
             let hash = Self.multicastHash(
                 octet4: frame[4], octet5: frame[5], offset: (rctl >> RCTL.multicastOffsetShift) & 3)
-            return regs[Reg.mta + hash >> 5] & (1 << UInt32(hash & 0x1F)) != 0 ? false : nil
+            return regs[Reg.mta + hash >> 5] & (1 << UInt32(hash & 0x1F)) != 0 ? .inexact : nil
         }
-        return rctl & RCTL.unicastPromiscuous != 0 ? false : nil
+        return rctl & RCTL.unicastPromiscuous != 0 ? .inexact : nil
     }
 
     /// The 12-bit multicast table index for RCTL.MO = `offset`: destination bits 47:36, 46:35, 45:34 or 43:32.
