@@ -235,6 +235,30 @@ struct E1000HostileInputTests {
     }
 
     @Test(arguments: E1000Chip.allCases)
+    func everyOffsetAtEveryWidth(chip: E1000Chip) throws {
+        let bench = try E1000Bench(chip, ramSize: 1 << 20)
+        try bench.setUpReceive(count: 8)
+        bench.setUpTransmit(count: 8)
+        for offset in stride(from: UInt64(0), to: 128 << 10, by: 4) {
+            for width in [1, 2, 4, 8] {
+                let lane = offset + UInt64(width == 8 ? 0 : (offset >> 2) % UInt64(5 - width))
+                _ = bench.card.barRead(0, offset: lane, width: width)
+                bench.card.barWrite(0, offset: lane, width: width, value: offset & 0x4 == 0 ? .max : 0)
+            }
+        }
+        for offset in 0..<8 {
+            for width in [1, 2, 4, 8] {
+                _ = bench.card.barRead(2, offset: UInt64(offset), width: width)
+                bench.card.barWrite(2, offset: UInt64(offset), width: width, value: UInt64(offset) << 13)
+            }
+        }
+        // Still a working card after a reset.
+        bench.write(0, 1 << 26)
+        #expect(bench.read(0x08) & 0x2 != 0)
+        #expect(bench.bitBangEEPROM(0x0D) == chip.deviceID)
+    }
+
+    @Test(arguments: E1000Chip.allCases)
     func registerAndDescriptorSoup(chip: E1000Chip) throws {
         var random = SeededGenerator(state: 0xE1000 &+ UInt64(chip.deviceID))
         let bench = try E1000Bench(chip, ramSize: 8 << 20)
