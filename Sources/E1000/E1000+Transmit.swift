@@ -271,6 +271,10 @@ extension E1000Card {
     /// Sends `length` bytes at `start` of `buffer` (which has `TransmitLimits.headroom` bytes free before `start`):
     /// inserts the VLAN tag, pads short frames when TCTL.PSP, then to the port, or to the receiver in loopback mode.
     func emit(_ buffer: inout [UInt8], start: Int, length: Int, vlan: UInt16?) {
+        guard length > 0 else {
+            statistics.transmitDroppedEmpty &+= 1
+            return
+        }
         var start = start
         var length = length
         if let vlan, length >= 12, start >= 4 {
@@ -288,10 +292,6 @@ extension E1000Card {
         if regs[Reg.tctl] & TCTL.padShortPackets != 0, length < ReceiveLimits.minimumFrame {
             for i in (start + length)..<(start + ReceiveLimits.minimumFrame) { buffer[i] = 0 }
             length = ReceiveLimits.minimumFrame
-        }
-        guard length > 0 else {
-            statistics.transmitDroppedEmpty &+= 1
-            return
         }
         let looped = loopbackMode
         guard looped || linkUp else {

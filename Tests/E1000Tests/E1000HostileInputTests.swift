@@ -136,6 +136,16 @@ struct E1000HostileInputTests {
         #expect(bench.sentFrames().count == 1)
     }
 
+    @Test func emptyFramesAreDroppedNotPadded() throws {
+        let bench = try E1000Bench(.i82540EM)
+        bench.setUpTransmit()
+        try bench.putDescriptor(buffer: 0, lower: 0x0B00_0000, upper: 0)
+        bench.ring()
+        #expect(bench.sentFrames().isEmpty)
+        #expect(bench.counter("tx_dropped_empty") == 1)
+        #expect(try bench.transmitStatus(0) == 1)
+    }
+
     @Test func aRingWalkStopsAfterOneRingLength() throws {
         let bench = try E1000Bench(.i82540EM)
         bench.setUpTransmit(count: 8)
@@ -166,7 +176,7 @@ struct E1000HostileInputTests {
         bench.write(0x3800, E1000Bench.memoryBase)
         bench.write(0x3818, 2)
         #expect(bench.counter("tx_dma_errors") == 2)
-        #expect((bench.counter("dma_faults") ?? 0) >= 3)
+        #expect((3..<100).contains(bench.counter("dma_faults")))
     }
 
     @Test func dmaBeyondRAMAndWrappingAddresses() throws {
@@ -209,7 +219,7 @@ struct E1000HostileInputTests {
         bench.ring()
         #expect(bench.counter("loopback_dropped") == 4000 - 64)
         #expect(bench.read(0x2810) == 7, "the ring took what it had room for")
-        #expect((bench.counter("rx_missed") ?? 0) > 0)
+        #expect((1..<10000).contains(bench.counter("rx_missed")))
     }
 
     @Test func hugeFramesFromTheAttachment() throws {
