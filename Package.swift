@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "NetBackend", dependencies: ["NICCore", "CNetShims"], swiftSettings: strict),
         .target(
             name: "NICHarness",
-            dependencies: ["NICCore", "PCNet", "NetBackend"],
+            dependencies: ["NICCore", "PCNet", "E1000", "NetBackend"],
             swiftSettings: strict
         ),
         .target(name: "CVNIC"),

@@ -3,7 +3,7 @@
 //
 // An input is either a pcap file (its Ethernet frames are sent in order: the project's captures and
 // ../shared/fixtures/pcaps seed the corpus) or a list of records, each a little-endian UInt16 length and that many
-// bytes. The NAT runs in `restrict` mode with the gateway mapped to host loopback and a loopback DNS server, so
+// bytes. IPv4 and IPv6 frames both reach the engine. The NAT runs in `restrict` mode with the gateway mapped to host loopback and a loopback DNS server, so
 // nothing the fuzzer sends can leave the machine.
 import NICCore
 import NetBackend
@@ -34,6 +34,9 @@ func runOne(_ input: [UInt8]) {
     configuration.restrict = true
     configuration.localhostReachable = true
     configuration.dnsServers = [IPv4Endpoint(.loopback, 9)]  // discard: nothing listens, nothing leaves
+    // libslirp's IPv6 prefix, so the IPv6 seeds captured from it (IN_udp6, IN_tcp6, IcmpV6_*) reach the IPv6 paths
+    // (NDP, ICMPv6, DHCPv6, TCP and UDP) rather than stopping at the source check.
+    configuration.prefix6 = IPv6Network("fec0::/64")!
     configuration.limits.tcpFlows = 16
     configuration.limits.udpFlows = 16
     guard let nat = try? NATAttachment(configuration: configuration) else { return }

@@ -28,8 +28,10 @@ public enum Benchmark {
         func didAttach(_ port: FramePort) { port.setCarrier(true) }
     }
 
-    /// Frame sizes measured.
-    public static let frameSizes = [64, 1514]
+    /// Frame sizes measured (9014 only on the cards with jumbo frames).
+    public static func frameSizes(_ model: CardModel) -> [Int] {
+        model.supportsJumboFrames ? [64, 1514, 9014] : [64, 1514]
+    }
     /// Batch sizes measured.
     public static let batches = [1, 256]
 
@@ -40,7 +42,7 @@ public enum Benchmark {
         var results: [Result] = []
         for model in models {
             for direction in ["tx", "rx"] {
-                for size in frameSizes {
+                for size in frameSizes(model) {
                     for batch in batches {
                         let rate =
                             direction == "tx"
@@ -79,47 +81,23 @@ public enum Benchmark {
         return Double(copied) / elapsed / 1e9
     }
 
-    private static func preparedDriver(model: CardModel) throws(HarnessError) -> (CardHarness, PCNetDriver) {
-        let harness = try CardHarness(model: model)
-        let driver = PCNetDriver(harness: harness)
-        driver.enableDevice()
-        _ = try driver.probe()
-        try driver.open(style: 2, receiveRingLog2: 9, transmitRingLog2: 9)
-        return (harness, driver)
-    }
-
     static func transmitRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
         -> Double
     {
-        let (harness, _) = try preparedDriver(model: model)
+        let rings = try makeBenchmarkRings(model: model, frameBytes: frameBytes)
         let sink = NullSink()
-        harness.card.port.attach(sink)
-        harness.card.service()
-        let card = harness.card
-        let ring = PCNetDriver.Layout.transmitRing
-        let count = 512
+        let card = rings.harness.card
+        card.port.attach(sink)
+        card.service()
         let frame = Scenario.broadcast(from: card.macAddress) + [UInt8](repeating: 0x5A, count: max(0, frameBytes - 60))
-        for index in 0..<count {
-            let buffer = PCNetDriver.Layout.transmitBuffers + UInt64(index) * PCNetDriver.Layout.bufferStride
-            try harness.ram.store(Array(frame.prefix(frameBytes)), at: buffer)
-            try harness.ram.storeLittleEndian(UInt32(buffer), at: ring + UInt64(index) * 16)
-            try harness.ram.storeLittleEndian(PCNetDriver.negative(frameBytes), at: ring + UInt64(index) * 16 + 4)
-        }
-        var next = 0
+        try rings.prepareTransmit(Array(frame.prefix(frameBytes)))
         var sent = 0
         let start = ContinuousClock.now
         var elapsed = 0.0
-        harness.ram.withUnsafeBytes { memory in
+        rings.harness.ram.withUnsafeBytes { memory in
             repeat {
                 for _ in 0..<64 {
-                    for _ in 0..<batch {
-                        memory.storeBytes(
-                            of: UInt16(0x8300).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
-                        next = (next + 1) % count
-                    }
-                    card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
-                    let csr0 = card.barRead(0, offset: 0x10, width: 2)
-                    card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+                    rings.transmit(batch, memory: memory)
                     sent += batch
                 }
                 elapsed = (ContinuousClock.now - start).seconds
@@ -131,39 +109,35 @@ public enum Benchmark {
         return Double(sent) / elapsed
     }
 
+    /// The card's `rx_frames` counter: frames it placed in guest memory.
+    private static func receivedFrames(_ card: any NetworkCard) -> UInt64 {
+        card.counters.first { $0.name == "rx_frames" }?.value ?? 0
+    }
+
     static func receiveRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
         -> Double
     {
-        let (harness, _) = try preparedDriver(model: model)
-        let card = harness.card
-        let ring = PCNetDriver.Layout.receiveRing
-        let count = 512
+        let rings = try makeBenchmarkRings(model: model, frameBytes: frameBytes)
+        let card = rings.harness.card
         let frame = Scenario.unicast(to: card.macAddress, length: frameBytes)
-        var next = 0
         var received = 0
-        let before = card.counters.first { $0.name == "rx_frames" }?.value ?? 0
+        let before = receivedFrames(card)
         let start = ContinuousClock.now
         var elapsed = 0.0
-        harness.ram.withUnsafeBytes { memory in
+        rings.harness.ram.withUnsafeBytes { memory in
             repeat {
                 for _ in 0..<64 {
                     for _ in 0..<batch { card.port.deliver(frame) }
                     card.service()
-                    for _ in 0..<batch {
-                        memory.storeBytes(
-                            of: UInt16(0x8000).littleEndian, toByteOffset: Int(ring) + next * 16 + 6, as: UInt16.self)
-                        next = (next + 1) % count
-                    }
-                    let csr0 = card.barRead(0, offset: 0x10, width: 2)
-                    card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+                    rings.recycleReceive(batch, memory: memory)
                     received += batch
                 }
                 elapsed = (ContinuousClock.now - start).seconds
             } while elapsed < seconds
         }
-        let after = card.counters.first { $0.name == "rx_frames" }?.value ?? 0
-        guard after - before == UInt64(received) else {
-            throw HarnessError("receive benchmark: \(received) delivered, \(after - before) received")
+        let accepted = receivedFrames(card) &- before
+        guard accepted == UInt64(received) else {
+            throw HarnessError("receive benchmark: \(received) delivered, \(accepted) received")
         }
         return Double(received) / elapsed
     }

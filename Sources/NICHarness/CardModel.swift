@@ -1,3 +1,4 @@
+import E1000
 import NICCore
 import PCNet
 
@@ -16,8 +17,8 @@ public enum CardModel: String, CaseIterable, Sendable {
     /// Whether the model exists yet.
     public var isImplemented: Bool {
         switch self {
-        case .am79c970a, .am79c973: return true
-        case .e82540em, .e82543gc, .e82545em, .virtio: return false
+        case .am79c970a, .am79c973, .e82540em, .e82543gc, .e82545em: return true
+        case .virtio: return false
         }
     }
 
@@ -38,8 +39,10 @@ public enum CardModel: String, CaseIterable, Sendable {
         switch self {
         case .am79c970a: return PCNetCard(chip: .am79C970A, macAddress: macAddress, environment: environment)
         case .am79c973: return PCNetCard(chip: .am79C973, macAddress: macAddress, environment: environment)
-        case .e82540em, .e82543gc, .e82545em, .virtio:
-            throw HarnessError("card model \(rawValue) is not implemented yet")
+        case .e82540em: return E1000Card(chip: .i82540EM, macAddress: macAddress, environment: environment)
+        case .e82543gc: return E1000Card(chip: .i82543GC, macAddress: macAddress, environment: environment)
+        case .e82545em: return E1000Card(chip: .i82545EM, macAddress: macAddress, environment: environment)
+        case .virtio: throw HarnessError("card model \(rawValue) is not implemented yet")
         }
     }
 }

@@ -3,53 +3,71 @@ import NICCore
 import NetBackend
 
 extension Demo {
-    /// The NAT part of the demo: a card on a NAT of its own (VirtualBox's default attachment) gets a DHCP lease,
-    /// finds the gateway, and fetches a file from an HTTP server on the host's loopback through the gateway address.
-    public static func runNAT(model: CardModel = .am79c973) -> Report {
+    /// The NAT part of the demo: each card on a NAT of its own (VirtualBox's default attachment; card slot n gets
+    /// 10.0.(n+2).0/24) gets a DHCP lease, finds the gateway, and fetches a file from an HTTP server on the host's
+    /// loopback through the gateway address.
+    public static func runNAT(models: [CardModel] = [.am79c973, .e82540em]) -> Report {
         let body = Array((0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
-        var rows: [Row] = []
-        func row(_ step: String, _ passed: Bool, _ detail: String) {
-            rows.append(Row(step: step, outcomes: [Outcome(passed: passed, detail: detail)]))
-        }
-        func report() -> Report { Report(cards: [model], network: "NAT", rows: rows) }
-
         let server: LoopbackHTTPServer
         do { server = try LoopbackHTTPServer(body: body) } catch {
-            row("HTTP server on 127.0.0.1", false, "\(error)")
-            return report()
+            let failed = models.map { _ in Outcome(passed: false, detail: "\(error)") }
+            return Report(
+                cards: models, network: "NAT", rows: [Row(step: "HTTP server on 127.0.0.1", outcomes: failed)])
         }
         defer { server.stop() }
-        var configuration = NATConfiguration(slot: 0)
+        let columns = models.enumerated().map { slot, model in
+            natSession(model: model, slot: slot, server: server, body: body)
+        }
+        let steps = columns.max { $0.count < $1.count }?.map(\.step) ?? []
+        let rows = steps.indices.map { index in
+            Row(
+                step: steps[index],
+                outcomes: columns.map { index < $0.count ? $0[index].outcome : Outcome(passed: false, detail: "-") })
+        }
+        return Report(cards: models, network: "NAT", rows: rows)
+    }
+
+    /// One card in NAT slot `slot`: the steps it went through and how each ended.
+    private static func natSession(model: CardModel, slot: Int, server: LoopbackHTTPServer, body: [UInt8]) -> [(
+        step: String, outcome: Outcome
+    )] {
+        var steps: [(step: String, outcome: Outcome)] = []
+        func step(_ name: String, _ passed: Bool, _ detail: String) {
+            steps.append((name, Outcome(passed: passed, detail: detail)))
+        }
+        var configuration = NATConfiguration(slot: slot)
         configuration.localhostReachable = true
         configuration.restrict = true  // only the gateway (host loopback) and the DNS proxy
         let nat: NATAttachment
         do throws(NATError) { nat = try NATAttachment(configuration: configuration) } catch {
-            row("attach to NAT", false, error.description)
-            return report()
+            step("attach to NAT", false, error.description)
+            return steps
         }
         defer { nat.close() }
+        let network = [10, 0, UInt8(slot + 2)]
         do throws(HarnessError) {
-            let harness = try CardHarness(model: model, macAddress: MACAddress("52:54:00:12:34:56")!)
+            let harness = try CardHarness(
+                model: model, macAddress: MACAddress(rawValue: 0x5254_0012_3456 + UInt64(slot)))
             harness.card.port.attach(nat)
             harness.card.service()
-            row("attach to NAT 10.0.2.0/24", harness.card.linkUp, "link up")
-            let driver = PCNetDriver(harness: harness)
+            step("attach to its own NAT", harness.card.linkUp, "10.0.\(slot + 2).0/24, link up")
+            let driver = try model.driver(for: harness)
             driver.enableDevice()
-            _ = try driver.probe()
-            try driver.open()
+            _ = try driver.identify()
+            try driver.start(jumbo: false)
             let guest = DemoGuest(driver: driver)
             let lease = try guest.dhcp()
-            row("DHCP lease", lease == [10, 0, 2, 15], lease.map(String.init).joined(separator: "."))
+            step("DHCP lease", lease == network + [15], lease.map(String.init).joined(separator: "."))
             let gatewayMAC = try guest.resolveGateway()
-            row("ARP for the gateway 10.0.2.2", true, "\(gatewayMAC)")
+            step("ARP for the gateway .2", true, "\(gatewayMAC)")
             let fetched = try guest.httpGet(port: server.port, path: "/file")
-            row(
+            step(
                 "fetch 256 KiB from 127.0.0.1", fetched == body,
                 fetched == body ? "\(fetched.count) bytes intact" : "\(fetched.count) bytes, content differs")
         } catch {
-            row("NAT session", false, error.message)
+            step("NAT session", false, error.message)
         }
-        return report()
+        return steps
     }
 }
 

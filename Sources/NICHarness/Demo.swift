@@ -2,7 +2,8 @@ import NICCore
 import NetBackend
 
 /// The main job on an embedded default: one card of each implemented type, each driven by its Linux-like driver
-/// script, all on one internal network; every step checked, as a table.
+/// script, all on one internal network; every step checked, as a table. The Intel cards open with jumbo frames on and
+/// exchange 9014-byte frames; the PCnet cards, like the real chips, drop them.
 public enum Demo {
     /// The outcome of one step for one card.
     public struct Outcome: Hashable, Sendable {
@@ -28,7 +29,8 @@ public enum Demo {
         /// The report as a text table.
         public var table: String {
             let stepWidth = max(24, rows.map(\.step.count).max() ?? 0) + 2
-            let columnWidth = max(30, cards.map(\.displayName.count).max() ?? 0) + 2
+            let widest = rows.flatMap(\.outcomes).map { $0.detail.count + 5 }.max() ?? 0
+            let columnWidth = max(30, widest, cards.map(\.displayName.count).max() ?? 0) + 2
             func pad(_ text: String, _ width: Int) -> String {
                 text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
             }
@@ -46,11 +48,12 @@ public enum Demo {
     /// A card under test: its harness and its driver.
     private final class Station {
         let harness: CardHarness
-        let driver: PCNetDriver
+        let driver: any GuestDriver
         var mac: MACAddress { harness.card.macAddress }
-        init(_ harness: CardHarness) {
+        var jumbo: Bool { harness.model.supportsJumboFrames }
+        init(_ harness: CardHarness) throws(HarnessError) {
             self.harness = harness
-            driver = PCNetDriver(harness: harness)
+            driver = try harness.model.driver(for: harness)
         }
     }
 
@@ -64,7 +67,7 @@ public enum Demo {
         for (index, model) in models.enumerated() {
             let mac = MACAddress(rawValue: 0x5254_0000_0000 | UInt64(index + 1))
             do throws(HarnessError) {
-                let station = Station(try CardHarness(model: model, macAddress: mac))
+                let station = try Station(try CardHarness(model: model, macAddress: mac))
                 station.harness.card.port.attach(network)
                 station.harness.card.service()
                 stations.append(station)
@@ -84,27 +87,29 @@ public enum Demo {
         rows.append(
             step("probe", stations) { station in
                 station.driver.enableDevice()
-                let probe = try station.driver.probe()
-                return Outcome(passed: probe.promValid && probe.macAddress == station.mac, detail: probe.chipName)
+                let probe = try station.driver.identify()
+                return Outcome(passed: probe.valid && probe.macAddress == station.mac, detail: probe.chipName)
             })
         rows.append(
-            step("init (INIT, IDON, STRT)", stations) { station in
-                try station.driver.open()
-                return Outcome(passed: station.driver.linkUp(), detail: "link up")
+            step("open (jumbo on Intel)", stations) { station in
+                try station.driver.start(jumbo: station.jumbo)
+                return Outcome(passed: station.driver.linkUp(), detail: station.jumbo ? "link up, MTU 9000" : "link up")
             })
         rows.append(exchange("broadcast each way", stations) { sender, _ in Scenario.broadcast(from: sender.mac) })
         rows.append(
             exchange("unicast each way", stations) { sender, receiver in
                 Scenario.unicast(to: receiver.mac, from: sender.mac, length: 128)
             })
+        if let jumbo = jumboExchange(stations) { rows.append(jumbo) }
         rows.append(
             step("cable unplugged", stations) { station in
                 station.harness.setLink(up: false)
                 let down = !station.driver.linkUp()
-                let errors = station.driver.transmitErrors
-                try station.driver.transmit(Scenario.broadcast(from: station.mac))
-                try station.driver.handleInterrupt()
-                return Outcome(passed: down && station.driver.transmitErrors == errors + 1, detail: "link down, LCAR")
+                let sent = station.harness.card.port.transmitted
+                _ = try station.driver.send(Scenario.broadcast(from: station.mac))
+                try station.driver.serviceInterrupt()
+                let held = station.harness.card.port.transmitted == sent
+                return Outcome(passed: down && held, detail: "link down, nothing sent")
             })
         rows.append(
             step("cable plugged back", stations) { station in
@@ -117,8 +122,8 @@ public enum Demo {
             })
         rows.append(
             step("stop", stations) { station in
-                let missed = station.driver.close()
-                return Outcome(passed: missed == 0, detail: "CSR112 = \(missed)")
+                let missed = station.driver.stop()
+                return Outcome(passed: missed == 0, detail: "missed \(missed)")
             })
         return Report(cards: models, network: name, rows: rows)
     }
@@ -129,6 +134,59 @@ public enum Demo {
             outcomes: stations.map { station in
                 do { return try body(station) } catch { return Outcome(passed: false, detail: "\(error)") }
             })
+    }
+
+    /// Each jumbo-capable card broadcasts a 9014-byte frame: every other jumbo-capable card receives it intact, and the
+    /// cards without jumbo support drop it and count the drop. No row without two jumbo-capable cards.
+    private static func jumboExchange(_ stations: [Station]) -> Row? {
+        var outcomes = stations.map { station in
+            Outcome(passed: !station.jumbo, detail: station.jumbo ? "sent nothing" : "nothing to drop")
+        }
+        let senders = stations.indices.filter { stations[$0].jumbo }
+        guard senders.count > 1 else { return nil }
+        var intact = [Int](repeating: 0, count: stations.count)
+        var dropped = [UInt64](repeating: 0, count: stations.count)
+        for index in senders {
+            let sender = stations[index]
+            let frame =
+                MACAddress.broadcast.bytes + sender.mac.bytes + [0x88, 0xB5]
+                + (0..<9000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) }
+            let before = stations.map { ($0.driver.received.count, oversizeDrops($0)) }
+            do {
+                _ = try sender.driver.send(frame)
+                try sender.driver.serviceInterrupt()
+                for (other, station) in stations.enumerated() where other != index {
+                    station.harness.card.service()
+                    try station.driver.serviceInterrupt()
+                    let count = station.driver.received.count
+                    if station.jumbo, count == before[other].0 + 1, station.driver.received.last == frame {
+                        intact[other] += 1
+                    }
+                    if !station.jumbo, count == before[other].0 {
+                        dropped[other] += oversizeDrops(station) &- before[other].1
+                    }
+                }
+            } catch {
+                continue
+            }
+        }
+        for (index, station) in stations.enumerated() {
+            if station.jumbo {
+                let expected = senders.count - 1
+                outcomes[index] = Outcome(
+                    passed: intact[index] == expected, detail: "\(intact[index]) of \(expected) received intact")
+            } else {
+                outcomes[index] = Outcome(
+                    passed: dropped[index] == UInt64(senders.count), detail: "dropped \(dropped[index]), counted")
+            }
+        }
+        return Row(step: "9014-byte jumbo broadcast", outcomes: outcomes)
+    }
+
+    /// Receive drops for oversize frames, as the card counts them.
+    private static func oversizeDrops(_ station: Station) -> UInt64 {
+        station.harness.card.counters.filter { $0.name.hasPrefix("rx_") && $0.name.hasSuffix("oversize") }
+            .reduce(0) { $0 &+ $1.value }
     }
 
     /// Each card sends one frame to the next card in the list (round robin); a card passes when its frame arrived
@@ -147,11 +205,11 @@ public enum Demo {
             let before = stations.map { $0.driver.received.count }
             let errorsBefore = sender.driver.transmitErrors
             do {
-                try sender.driver.transmit(payload)
-                try sender.driver.handleInterrupt()
+                _ = try sender.driver.send(payload)
+                try sender.driver.serviceInterrupt()
                 for station in stations where station !== sender {
                     station.harness.card.service()
-                    try station.driver.handleInterrupt()
+                    try station.driver.serviceInterrupt()
                 }
             } catch {
                 continue

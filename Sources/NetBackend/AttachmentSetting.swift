@@ -7,8 +7,9 @@ import NICCore
 /// - `null`: not attached.
 /// - `intnet:NAME`: the internal network called NAME in a hub; 1 to 64 printable ASCII characters without spaces.
 /// - `nat` or `nat:OPTION;OPTION...`: a NAT of its own (VirtualBox's NAT mode). Options: `slot=N` (network
-///   10.0.(N+2).0/24), `cidr=CIDR` (`192.168/16` style too), `localhost-reachable`, `restrict`, `mtu=N`,
-///   `dns=IP[:PORT]` (repeatable), `forward=RULE` (repeatable, VirtualBox syntax `name,tcp,,2222,,22`).
+///   10.0.(N+2).0/24 and fd17:625c:f037:(N+2)::/64), `cidr=CIDR` (`192.168/16` style too), `cidr6=PREFIX/64`,
+///   `no-ipv6`, `localhost-reachable`, `restrict`, `mtu=N`, `dns=IP[:PORT]` (repeatable), `forward=RULE`
+///   (repeatable, VirtualBox syntax `name,tcp,,2222,,22`; `name,tcp,[::1],8080,,80` for IPv6).
 public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
     case null
@@ -63,6 +64,7 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         }
         var configuration = NATConfiguration(slot: 0)
         var dns: [IPv4Endpoint] = []
+        var prefix6: IPv6Network?
         for option in options.split(separator: ";", omittingEmptySubsequences: true) {
             let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])
@@ -82,6 +84,13 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
                 let keep = configuration
                 configuration = NATConfiguration(network: network)
                 configuration.copyPolicy(from: keep)
+                configuration.prefix6 = keep.prefix6
+            case ("cidr6", let value?):
+                guard let prefix = IPv6Network(value), value.contains("/"), prefix.prefixLength == 64 else {
+                    throw fail("cidr6 '\(value)' is not an IPv6 /64 prefix")
+                }
+                prefix6 = prefix
+            case ("no-ipv6", nil): configuration.ipv6 = false
             case ("mtu", let value?):
                 guard let mtu = Int(value) else { throw fail("mtu '\(value)' is not a number") }
                 configuration.mtu = mtu
@@ -96,11 +105,12 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
                 }
             default:
                 throw fail(
-                    "unknown NAT option '\(option)' (known: slot=N, cidr=CIDR, localhost-reachable, restrict, mtu=N, "
-                        + "dns=IP, forward=RULE)")
+                    "unknown NAT option '\(option)' (known: slot=N, cidr=CIDR, cidr6=PREFIX/64, no-ipv6, "
+                        + "localhost-reachable, restrict, mtu=N, dns=IP, forward=RULE)")
             }
         }
         if !dns.isEmpty { configuration.dnsServers = dns }
+        if let prefix6 { configuration.prefix6 = prefix6 }
         do throws(NATError) { try configuration.validate() } catch { throw fail(error.description) }
         return configuration
     }
@@ -136,6 +146,7 @@ extension NATConfiguration {
         restrict = other.restrict
         mtu = other.mtu
         portForwards = other.portForwards
+        ipv6 = other.ipv6
     }
 }
 

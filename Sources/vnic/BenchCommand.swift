@@ -51,18 +51,15 @@ enum BenchCommand {
             print("{\"memcpyGBps\":\(String(format: "%.3f", memcpy))}")
             return 0
         }
-        // One row per card; each cell is "frames per second / Gbit/s".
-        var header = pad("card", 11)
-        for direction in ["tx", "rx"] {
-            for size in Benchmark.frameSizes {
-                for batch in Benchmark.batches { header += pad("\(direction) \(size)B x\(batch)", 16) }
-            }
-        }
-        print(header)
+        // One row per card, direction and frame size; a cell per batch size, and the largest batch against memcpy.
+        var header = pad("card", 11) + pad("dir", 5) + pad("frame", 7)
+        for batch in Benchmark.batches { header += pad("x\(batch)", 16) }
+        print(header + "of memcpy")
         for model in results.map(\.card).uniqued() {
-            var line = pad(model.rawValue, 11)
             for direction in ["tx", "rx"] {
-                for size in Benchmark.frameSizes {
+                for size in Benchmark.frameSizes(model) {
+                    var line = pad(model.rawValue, 11) + pad(direction, 5) + pad("\(size)B", 7)
+                    var last: Benchmark.Result?
                     for batch in Benchmark.batches {
                         guard
                             let result = results.first(where: {
@@ -71,10 +68,12 @@ enum BenchCommand {
                             })
                         else { continue }
                         line += pad(String(format: "%.2fM %.2fG", result.framesPerSecond / 1e6, result.gbps), 16)
+                        last = result
                     }
+                    if let last { line += String(format: "%.1f%%", last.gbps / 8 / memcpy * 100) }
+                    print(line)
                 }
             }
-            print(line)
         }
         print("cells: million frames per second, Gbit/s")
         print(String(format: "memcpy: %.2f GB/s", memcpy))

@@ -10,8 +10,9 @@ enum NATCommand {
         usage: vnic nat --tap NAME [--netns PATH] [OPTIONS]
                vnic nat --stream unix:PATH|tcp:127.0.0.1:PORT [OPTIONS]
 
-        Runs a NAT engine (VirtualBox addressing: 10.0.2.0/24, gateway .2, DNS .3, DHCP from .15) for one guest
-        until SIGINT or SIGTERM, then prints its counters. The guest is either
+        Runs a NAT engine (VirtualBox addressing: 10.0.2.0/24, gateway .2, DNS .3, DHCP from .15; IPv6
+        fd17:625c:f037:2::/64 by SLAAC, gateway ::2, DNS ::3) for one guest until SIGINT or SIGTERM, then prints its
+        counters. The guest is either
           --tap NAME              the TAP interface NAME, created (inside the network namespace PATH when --netns
                                   names one, e.g. /run/netns/guest or /proc/PID/ns/net) and left down for the
                                   namespace to configure or to run DHCP on (needs root); or
@@ -20,11 +21,14 @@ enum NATCommand {
                                   tcp:127.0.0.1:PORT  for  ...,addr.type=inet,addr.host=127.0.0.1,addr.port=PORT
 
         options:
-          --forward RULE          name,tcp|udp,[hostip],hostport,[guestip],guestport (repeatable)
+          --forward RULE          name,tcp|udp,[hostip],hostport,[guestip],guestport (repeatable; an IPv6 host or
+                                  guest ip, bare or in brackets, makes an IPv6 rule: web6,tcp,[::1],8080,,80)
           --mtu N                 576...65520 (default 1500)
           --cidr CIDR             the guest network, e.g. 192.168/16 (default 10.0.2.0/24)
+          --cidr6 PREFIX/64       the guest's IPv6 prefix (default fd17:625c:f037:2::/64)
+          --no-ipv6               IPv4 only: no router advertisements, IPv6 frames dropped
           --dns IP[:PORT]         resolver for the DNS proxy (repeatable; default: /etc/resolv.conf)
-          --allow CIDR            a destination always allowed, restrict mode too (repeatable)
+          --allow CIDR            a destination always allowed, restrict mode too (repeatable; IPv4 or IPv6)
           --localhost-reachable   the gateway address reaches host loopback
           --restrict              only forwarded and --allow destinations
           --domain NAME           the domain name DHCP hands out
@@ -58,6 +62,9 @@ enum NATCommand {
         var resolvers: [IPv4Endpoint] = []
         var forwards: [PortForwardRule] = []
         var allowed: [IPv4Network] = []
+        var allowed6: [IPv6Network] = []
+        var prefix6: IPv6Network?
+        var ipv6 = true
         var localhostReachable = false
         var restrict = false
         var domain: String?
@@ -93,11 +100,6 @@ enum NATCommand {
                 options.stream = address
             case "--forward":
                 let text = try value(option)
-                // name,proto,hostip,hostport,guestip,guestport: colons can only come from IPv6 addresses.
-                if text.contains(":") {
-                    throw CommandLineError(
-                        message: "nat: --forward '\(text)': IPv6 port forwarding is not supported yet")
-                }
                 do {
                     forwards.append(try PortForwardRule(parsing: text))
                 } catch {
@@ -115,6 +117,13 @@ enum NATCommand {
                     throw CommandLineError(message: "nat: --cidr '\(text)' is not an IPv4 CIDR")
                 }
                 network = parsed
+            case "--cidr6":
+                let text = try value(option)
+                guard text.contains("/"), let parsed = IPv6Network(text), parsed.prefixLength == 64 else {
+                    throw CommandLineError(message: "nat: --cidr6 '\(text)' is not an IPv6 /64 prefix")
+                }
+                prefix6 = parsed
+            case "--no-ipv6": ipv6 = false
             case "--dns":
                 let text = try value(option)
                 guard let resolver = IPv4Endpoint(text, defaultPort: 53) else {
@@ -123,10 +132,13 @@ enum NATCommand {
                 resolvers.append(resolver)
             case "--allow":
                 let text = try value(option)
-                guard let parsed = IPv4Network(text) else {
-                    throw CommandLineError(message: "nat: --allow '\(text)' is not an IPv4 CIDR")
+                if let parsed = IPv4Network(text) {
+                    allowed.append(parsed)
+                } else if let parsed = IPv6Network(text) {
+                    allowed6.append(parsed)
+                } else {
+                    throw CommandLineError(message: "nat: --allow '\(text)' is not an IPv4 or IPv6 CIDR")
                 }
-                allowed.append(parsed)
             case "--localhost-reachable": localhostReachable = true
             case "--restrict": restrict = true
             case "--domain": domain = try value(option)
@@ -154,6 +166,9 @@ enum NATCommand {
         if !resolvers.isEmpty { configuration.dnsServers = resolvers }
         configuration.portForwards = forwards
         configuration.allowedDestinations = allowed
+        configuration.allowedDestinations6 = allowed6
+        configuration.ipv6 = ipv6
+        if let prefix6 { configuration.prefix6 = prefix6 }
         configuration.localhostReachable = localhostReachable
         configuration.restrict = restrict
         configuration.domainName = domain
@@ -209,7 +224,10 @@ enum NATCommand {
         }
         print(
             "vnic nat: \(guest) on \(configuration.network), gateway \(configuration.gateway), "
-                + "DNS \(configuration.dnsAddress), \(configuration.portForwards.count) forward(s); "
+                + "DNS \(configuration.dnsAddress)"
+                + (configuration.ipv6
+                    ? "; IPv6 \(configuration.prefix6), gateway \(configuration.gateway6), DNS \(configuration.dnsAddress6)"
+                    : "") + "; \(configuration.portForwards.count) forward(s); "
                 + "SIGINT or SIGTERM stops")
         fflush(nil)
         var received: Int32 = 0

@@ -111,3 +111,35 @@ import Testing
         #expect(~finished == whole)
     }
 }
+
+@Suite("Internet checksum against a word-by-word reference")
+struct InternetChecksumReferenceTests {
+    /// RFC 1071 done the slow way: big-endian 16-bit words, end-around carry, complement.
+    static func reference(_ bytes: [UInt8]) -> UInt16 {
+        var sum: UInt32 = 0
+        var index = 0
+        while index < bytes.count {
+            let high = UInt32(bytes[index]) << 8
+            let low = index + 1 < bytes.count ? UInt32(bytes[index + 1]) : 0
+            sum += high | low
+            sum = (sum & 0xFFFF) + (sum >> 16)
+            index += 2
+        }
+        return ~UInt16(sum)
+    }
+
+    @Test func everyLengthAndSplitMatchesTheReference() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<300 {
+            let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(InternetChecksum.of(data) == Self.reference(data), "length \(length)")
+            let split = length == 0 ? 0 : Int.random(in: 0...length, using: &generator)
+            var pieces = InternetChecksum()
+            pieces.add(Array(data[..<split]))
+            pieces.add(Array(data[split...]))
+            #expect(pieces.value == Self.reference(data), "length \(length) split at \(split)")
+        }
+        let ones = [UInt8](repeating: 0xFF, count: 65_536 + 7)
+        #expect(InternetChecksum.of(ones) == Self.reference(ones))
+    }
+}

@@ -161,7 +161,9 @@ struct NATCommandTests {
         guard let vnic = Self.vnic() else { return }
         let help = try run(vnic, ["nat", "--help"])
         #expect(help.status == 0)
-        for word in ["--tap", "--netns", "--stream", "--forward", "--localhost-reachable", "--tftp-root"] {
+        for word in [
+            "--tap", "--netns", "--stream", "--forward", "--localhost-reachable", "--tftp-root", "--cidr6", "--no-ipv6",
+        ] {
             #expect(help.output.contains(word), "\(word)")
         }
         let cases: [([String], String)] = [
@@ -177,7 +179,10 @@ struct NATCommandTests {
             (["--tap", "t0", "--cidr", "10.0.2.0/30"], "too small"),
             (["--tap", "t0", "--dns", "resolver"], "--dns"),
             (["--tap", "t0", "--forward", "ssh,tcp,,99999,,22"], "--forward"),
-            (["--tap", "t0", "--forward", "v6,tcp,[::1],2222,,22"], "not supported yet"),
+            (["--tap", "t0", "--forward", "v6,tcp,[::1],2222,10.0.2.15,22"], "differ in IP version"),
+            (["--tap", "t0", "--forward", "v6,tcp,[::1],2222,,22", "--no-ipv6"], "IPv6 is off"),
+            (["--tap", "t0", "--cidr6", "fd00::/48"], "--cidr6"),
+            (["--tap", "t0", "--allow", "fd00::/129"], "--allow"),
             (["--tap", "t0", "--tftp-root", "/nonexistent/tftp"], "--tftp-root"),
             (["--tap", "t0", "--frobnicate"], "--frobnicate"),
         ]

@@ -42,13 +42,27 @@ struct AttachmentSettingTests {
             return
         }
         #expect(short.gateway.description == "192.168.0.2")
+        #expect(configured.ipv6 && configured.prefix6.description == "fd17:625c:f037:3::/64", "slot 1's IPv6 prefix")
+        let v6 = "nat:cidr6=fd00:1:2:3::/64;slot=4;forward=web6,tcp,[::1],18081,,80"
+        guard case .nat(let six) = try AttachmentSetting(parsing: v6) else {
+            Issue.record("IPv6 options did not parse")
+            return
+        }
+        #expect(six.prefix6.description == "fd00:1:2:3::/64" && six.gateway6.description == "fd00:1:2:3::2")
+        #expect(six.portForwards.first?.hostAddress == .v6(.loopback))
+        guard case .nat(let off) = try AttachmentSetting(parsing: "nat:no-ipv6") else {
+            Issue.record("no-ipv6 did not parse")
+            return
+        }
+        #expect(!off.ipv6)
     }
 
     @Test(arguments: [
         ("", "expected"), ("bridged:eth0", "unknown attachment 'bridged'"), ("intnet:", "printable ASCII"),
         ("intnet:a b", "printable ASCII"), ("nat:slot=999", "slot '999'"), ("nat:cidr=10.0.0.0/30", "too small"),
         ("nat:mtu=100", "mtu 100"), ("nat:dns=localhost", "dns 'localhost'"), ("nat:forward=x", "forward 'x'"),
-        ("nat:colour=blue", "unknown NAT option 'colour=blue'"),
+        ("nat:colour=blue", "unknown NAT option 'colour=blue'"), ("nat:cidr6=fd00::/48", "cidr6 'fd00::/48'"),
+        ("nat:cidr6=fe80::/64", "must be a /64 outside"), ("nat:no-ipv6;forward=w,tcp,::1,18082,,80", "IPv6 is off"),
     ])
     func malformedSettingsNameTheProblem(text: String, expected: String) {
         do {

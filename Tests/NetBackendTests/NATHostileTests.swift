@@ -326,7 +326,9 @@ struct NATHostileTests {
         let bench = try Self.sealedBench()
         let names = bench.nat.counters.map(\.name)
         #expect(Set(names).count == names.count)
-        #expect(names.allSatisfy { $0.allSatisfy { $0.isLowercase || $0 == "_" } })
+        #expect(names.allSatisfy { $0.first?.isLowercase == true })
+        #expect(names.allSatisfy { $0.allSatisfy { $0.isLowercase || $0 == "_" || ("0"..."9").contains($0) } })
         #expect(names.contains("drop_ip_malformed") && names.contains("drop_ttl_exceeded"))
+        #expect(names.contains("drop_ipv6_malformed") && names.contains("ndp_router_advertisements"))
     }
 }

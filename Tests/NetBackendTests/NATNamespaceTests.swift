@@ -28,17 +28,29 @@ func runCommand(_ arguments: [String], timeout: Double = 15) -> (status: Int32, 
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
-/// A one-shot HTTP server on 127.0.0.1 that answers every request with `body`, on a bounded thread.
+/// A one-shot HTTP server on 127.0.0.1 (or `[::1]`) that answers every request with `body`, on a bounded thread.
 final class LoopbackHTTPServer: @unchecked Sendable {
-    let listener = LoopbackTCPListener()
     private let running = Atomic<Bool>(true)
-    var port: UInt16 { listener.port }
+    let port: UInt16
+    private let listener: AnyObject
 
-    init(body: [UInt8]) {
-        let listener = self.listener
+    /// `nil` only for `ipv6` on a host without IPv6 loopback.
+    init?(body: [UInt8], ipv6: Bool = false) {
+        let accept: @Sendable (Double) -> Int32
+        if ipv6 {
+            guard let socket6 = LoopbackSocket6(tcp: true) else { return nil }
+            listener = socket6
+            port = socket6.port
+            accept = { socket6.accept(timeout: $0) }
+        } else {
+            let socket4 = LoopbackTCPListener()
+            listener = socket4
+            port = socket4.port
+            accept = { socket4.accept(timeout: $0) }
+        }
         let thread = Thread { [self] in
             for _ in 0..<20 where running.load(ordering: .acquiring) {
-                let client = listener.accept(timeout: 0.5)
+                let client = accept(0.5)
                 guard client >= 0 else { continue }
                 // Read the whole request: closing with unread bytes would reset the connection.
                 var request: [UInt8] = []
@@ -93,7 +105,7 @@ struct NATNamespaceTests {
         }
 
         let blob = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
-        let http = LoopbackHTTPServer(body: blob)
+        let http = try #require(LoopbackHTTPServer(body: blob))
         defer { http.stop() }
         let forwardPort = NATPortForwardTests.freePort()
         var configuration = loopbackNATConfiguration()
@@ -163,6 +175,69 @@ struct NATNamespaceTests {
     }
 }
 
+@Suite("NAT IPv6 with the Linux stack in a network namespace", .serialized)
+struct NATNamespaceIPv6Tests {
+    @Test(
+        "the namespace configures an address by SLAAC from the router advertisement and downloads over IPv6 from host ::1"
+    )
+    func slaacAndTCP() throws {
+        if let reason = NATNamespaceTests.missingPrerequisite {
+            print("SKIP NAT IPv6 namespace test: \(reason)")
+            return
+        }
+        let blob = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
+        guard let http = LoopbackHTTPServer(body: blob, ipv6: true) else {
+            print("SKIP NAT IPv6 namespace test: the host has no IPv6 loopback")
+            return
+        }
+        defer { http.stop() }
+        let namespace = "vnic-nat6-test-\(getpid())"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
+            runCommand(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+        }
+        let nat = try NATAttachment(configuration: loopbackNATConfiguration())
+        defer { nat.close() }
+        let device = try TapDevice(name: "vnictap6", networkNamespace: "/run/netns/\(namespace)")
+        let tap = try TapLink(device: device, attachment: nat)
+        defer { tap.close() }
+        // Accept router advertisements (the namespace does not forward anyway) and skip the DAD delay.
+        let sysctls = inside([
+            "sh", "-c",
+            "echo 0 > /proc/sys/net/ipv6/conf/vnictap6/disable_ipv6; echo 2 > /proc/sys/net/ipv6/conf/vnictap6/accept_ra;"
+                + " echo 0 > /proc/sys/net/ipv6/conf/vnictap6/accept_dad",
+        ])
+        #expect(sysctls.status == 0, "\(sysctls.output)")
+        #expect(inside(["ip", "link", "set", "lo", "up"]).status == 0)
+        #expect(inside(["ip", "link", "set", "vnictap6", "up"]).status == 0)
+
+        // The kernel solicits a router when the link comes up; wait (bounded) for the SLAAC address.
+        var addresses = ""
+        for _ in 0..<100 {
+            addresses = inside(["ip", "-6", "addr", "show", "dev", "vnictap6", "scope", "global"]).output
+            if addresses.contains("inet6 fd17:625c:f037:2:") { break }
+            usleep(100_000)
+        }
+        #expect(addresses.contains("inet6 fd17:625c:f037:2:"), "\(addresses)")
+        let routes = inside(["ip", "-6", "route", "show"]).output
+        #expect(routes.contains("default via fe80::"), "\(routes)")
+        print("NAT IPv6 namespace addresses: \(addresses)")
+
+        let ping = inside(["busybox", "ping", "-6", "-c", "1", "-W", "3", "fd17:625c:f037:2::2"], timeout: 6)
+        #expect(ping.status == 0, "\(ping.output)")
+        let file = temporaryPath("download6")
+        defer { unlink(file) }
+        let url = "http://[fd17:625c:f037:2::2]:\(http.port)/blob"
+        let download = inside(["busybox", "wget", "-q", "-O", file, url], timeout: 30)
+        #expect(download.status == 0, "\(download.output)")
+        let fetched = FileManager.default.contents(atPath: file).map { [UInt8]($0) } ?? []
+        #expect(fetched.count == blob.count && fetched == blob)
+        #expect(nat.counter("ndp_router_advertisements") >= 1 && nat.counter("tcp_connects") >= 1)
+        print("NAT IPv6 namespace test counters: \((tap.counters + nat.counters).filter { $0.value != 0 })")
+    }
+}
+
 @Suite("NAT ping sockets in a network namespace", .serialized)
 struct NATPingSocketTests {
     @Test("echo to an allowed destination goes out through an unprivileged ping socket and the reply comes back")
@@ -205,6 +280,45 @@ struct NATPingSocketTests {
         #expect(reply.payload[0] == 0 && reply.payload.u16(4) == 0x4242 && reply.payload.u16(6) == 9)
         #expect(InternetChecksum.of(reply.payload) == 0)
         #expect(Array(reply.payload[8...]) == Array("vnic ping".utf8))
+        #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
+    }
+
+    @Test("an ICMPv6 echo to an allowed destination goes out through an ICMPv6 ping socket and the reply comes back")
+    func echo6ThroughPingSocket() throws {
+        if let reason = NATNamespaceTests.missingPrerequisite {
+            print("SKIP ICMPv6 ping socket test: \(reason)")
+            return
+        }
+        let namespace = "vnic-nat-ping6-\(getpid())"
+        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
+        defer { runCommand(["ip", "netns", "del", namespace]) }
+        #expect(runCommand(["ip", "-n", namespace, "link", "set", "lo", "up"]).status == 0)
+        let allow = runCommand([
+            "ip", "netns", "exec", namespace, "sh", "-c", "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+        ])
+        #expect(allow.status == 0, "\(allow.output)")
+        var configuration = loopbackNATConfiguration()
+        configuration.allowedDestinations6 = [IPv6Network("::1/128")!]
+        let bench = try NATBench(configuration)
+        let done = Shared<String?>(nil)
+        let card = Thread {
+            do {
+                try NetworkNamespace.perform(in: "/run/netns/\(namespace)") {
+                    bench.sendIP6(
+                        guestICMPv6(to: .loopback, echoRequest6(identifier: 0x6666, sequence: 2), hopLimit: 64))
+                }
+                done.withLock { $0 = "sent" }
+            } catch {
+                done.withLock { $0 = "\(error)" }
+            }
+        }
+        card.start()
+        for _ in 0..<300 where done.value == nil { usleep(10_000) }
+        #expect(done.value == "sent")
+        let reply = try #require(bench.receiveICMPv6(type: 129).first?.packet)
+        #expect(reply.source == .loopback && reply.destination == natGuestIP6)
+        #expect(reply.payload.u16(4) == 0x6666 && reply.payload.u16(6) == 2)
+        #expect(Array(reply.payload[8...]) == Array("vnic ping6".utf8))
         #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
     }
 }

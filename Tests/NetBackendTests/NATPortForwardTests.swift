@@ -14,6 +14,9 @@ struct NATPortForwardTests {
             ("web,TCP,127.0.0.1,8080,10.0.2.15,80", "web,tcp,127.0.0.1,8080,10.0.2.15,80"),
             ("dns,udp,[127.0.0.1],5353,[],53", "dns,udp,127.0.0.1,5353,,53"),
             (" x , udp , , 1 , , 65535 ", "x,udp,,1,,65535"),
+            ("web6,tcp,[::1],8080,,80", "web6,tcp,[::1],8080,,80"),
+            ("web6,tcp,::1,8080,,80", "web6,tcp,[::1],8080,,80"),
+            ("all6,udp,[::],53,[fd17:625c:f037:2::15],53", "all6,udp,[::],53,[fd17:625c:f037:2::15],53"),
         ])
     func parse(text: String, canonical: String) throws {
         #expect(try PortForwardRule(parsing: text).description == canonical)
@@ -25,6 +28,7 @@ struct NATPortForwardTests {
             ("guestssh,tcp,,2222,22", "expected 6"), ("a,sctp,,1,,2", "neither tcp nor udp"),
             ("a,tcp,,0,,2", "host port"), ("a,tcp,,1,,70000", "guest port"), ("a,tcp,1.2.3,1,,2", "host address"),
             ("a,tcp,,1,10.0.2.256,2", "guest address"), (",tcp,,1,,2", "name"), ("a b,tcp,,1,,2", "name"),
+            ("a,tcp,::1,1,10.0.2.15,2", "differ in IP version"), ("a,tcp,[::1::],1,,2", "host address"),
         ])
     func malformed(text: String, reason: String) {
         do {

@@ -22,21 +22,46 @@ struct RealGuestTests {
         var moduleOptions: String
         /// QEMU's own model of the same chip, for the throughput comparison.
         var qemuModel: String?
-        /// Whether the driver must find an MII PHY.
-        var hasPHY: Bool
+        /// Lines the kernel log must contain (each somewhere) besides the chip name and the MAC.
+        var kernelLog: [String] = []
+        /// Lines ethtool's report must contain.
+        var ethtool: [String] = []
         var mac: String
+        /// Whether the chip takes jumbo frames.
+        var jumbo = false
 
         var description: String { model }
     }
 
-    static let cards: [Card] = [
+    /// The cards the tier runs: all of them, or those named in `VNIC_REAL_GUEST_MODELS` (comma-separated), for a
+    /// developer iterating on one chip.
+    static let cards: [Card] = {
+        guard let names = ProcessInfo.processInfo.environment["VNIC_REAL_GUEST_MODELS"] else { return allCards }
+        let wanted = Set(names.split(separator: ",").map(String.init))
+        return allCards.filter { wanted.contains($0.model) }
+    }()
+
+    static let allCards: [Card] = [
         Card(
             model: "am79c970a", driver: "pcnet32", chipName: "PCnet/PCI II 79C970A", moduleOptions: "options=4",
-            qemuModel: "pcnet", hasPHY: false, mac: "52:54:00:a1:00:01"),
+            qemuModel: "pcnet", mac: "52:54:00:a1:00:01"),
         Card(
             model: "am79c973", driver: "pcnet32", chipName: "PCnet/FAST III 79C973", moduleOptions: "",
-            qemuModel: nil, hasPHY: true, mac: "52:54:00:a1:00:02"),
+            qemuModel: nil, kernelLog: ["Found PHY"], ethtool: ["Port: MII", "PHYAD: 30", "Auto-negotiation: on"],
+            mac: "52:54:00:a1:00:02"),
+        Card(
+            model: "82540em", driver: "e1000", chipName: "Intel(R) PRO/1000 Network Connection", moduleOptions: "",
+            qemuModel: "e1000", ethtool: e1000Ethtool, mac: "52:54:00:a1:00:03", jumbo: true),
+        Card(
+            model: "82543gc", driver: "e1000", chipName: "Intel(R) PRO/1000 Network Connection", moduleOptions: "",
+            qemuModel: nil, ethtool: e1000Ethtool, mac: "52:54:00:a1:00:04", jumbo: true),
+        Card(
+            model: "82545em", driver: "e1000", chipName: "Intel(R) PRO/1000 Network Connection", moduleOptions: "",
+            qemuModel: "e1000-82545em", ethtool: e1000Ethtool, mac: "52:54:00:a1:00:05", jumbo: true),
     ]
+
+    /// What ethtool reports for an e1000 on copper at gigabit speed.
+    static let e1000Ethtool = ["Port: Twisted Pair", "Speed: 1000Mb/s", "Duplex: Full", "Link detected: yes"]
 
     /// Prerequisites, or SKIP with the reason.
     static func prerequisites() -> GuestPrerequisites? {
@@ -95,15 +120,19 @@ struct RealGuestTests {
         #expect(Self.value("ip", in: lease.detail) == "10.0.2.15")
         // The guest prints its kernel log and ethtool's report before the DHCP step.
         let kernelLog = guest.console.filter { $0.hasPrefix("VNIC-DMESG") }
+        let log = kernelLog.joined(separator: "\n")
         #expect(
-            kernelLog.contains { $0.contains(card.driver) && $0.contains(card.chipName) && $0.contains(card.mac) },
-            "the kernel log names \(card.driver), \(card.chipName) and \(card.mac):\n\(kernelLog.joined(separator: "\n"))"
-        )
+            kernelLog.contains { $0.contains(card.driver) && $0.contains(card.chipName) }
+                && kernelLog.contains { $0.contains(card.mac) },
+            "the kernel log names \(card.driver), \(card.chipName) and \(card.mac):\n\(log)")
+        for expected in card.kernelLog {
+            #expect(kernelLog.contains { $0.contains(expected) }, "the kernel log says '\(expected)':\n\(log)")
+        }
         let ethtool = guest.console.filter { $0.hasPrefix("VNIC-ETHTOOL") }
-        if card.hasPHY {
-            #expect(kernelLog.contains { $0.contains("Found PHY") }, "pcnet32 found the MII PHY")
-            #expect(ethtool.contains { $0.contains("Port: MII") } && ethtool.contains { $0.contains("PHYAD: 30") })
-            #expect(ethtool.contains { $0.contains("Auto-negotiation: on") })
+        for expected in card.ethtool {
+            #expect(
+                ethtool.contains { $0.contains(expected) },
+                "ethtool says '\(expected)':\n\(ethtool.joined(separator: "\n"))")
         }
         _ = Self.step(guest, "ping")
         let download = Self.step(guest, "download", timeout: 120)
@@ -155,23 +184,43 @@ struct RealGuestTests {
             print("SKIP QEMU comparison for \(card.model): no qemu-system-x86_64 from Debian")
             return
         }
-        let ours = try Self.iperf(
-            qemu: prerequisites.vnicQEMU, device: "vnic-pci,model=\(card.model),netdev=net0", card: card,
-            prerequisites: prerequisites)
-        let theirs = try Self.iperf(
-            qemu: stock, device: "\(qemuModel),netdev=net0,romfile=", card: card, prerequisites: prerequisites)
-        guard let ours, let theirs else {
+        // The Intel cards are held to "at least as fast": two alternating rounds each, best per direction, since one
+        // TCG run moves by ±20%. The PCnet comparison is printed only.
+        let rounds = card.driver == "e1000" ? 2 : 1
+        var ours: [(Double, Double)] = []
+        var theirs: [(Double, Double)] = []
+        for _ in 0..<rounds {
+            if let run = try Self.iperf(
+                qemu: prerequisites.vnicQEMU, device: "vnic-pci,model=\(card.model),netdev=net0", card: card,
+                prerequisites: prerequisites)
+            {
+                ours.append(run)
+            }
+            if let run = try Self.iperf(
+                qemu: stock, device: "\(qemuModel),netdev=net0,romfile=", card: card, prerequisites: prerequisites)
+            {
+                theirs.append(run)
+            }
+        }
+        guard ours.count == rounds, theirs.count == rounds else {
             Issue.record("an iperf3 run did not finish")
             return
         }
         func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", b > 0 ? a / b : 0) }
+        func runs(_ values: [Double]) -> String { values.map { "\($0)" }.joined(separator: "/") }
+        let best = (ours.map(\.0).max() ?? 0, ours.map(\.1).max() ?? 0)
+        let bestTheirs = (theirs.map(\.0).max() ?? 0, theirs.map(\.1).max() ?? 0)
         print(
-            "iperf3 \(card.model) guest→host: vnic \(ours.0) Mbit/s, QEMU \(qemuModel) \(theirs.0) Mbit/s, ratio "
-                + ratio(ours.0, theirs.0))
+            "iperf3 \(card.model) guest→host: vnic \(runs(ours.map(\.0))) Mbit/s, QEMU \(qemuModel) "
+                + "\(runs(theirs.map(\.0))) Mbit/s, ratio of the best " + ratio(best.0, bestTheirs.0))
         print(
-            "iperf3 \(card.model) host→guest: vnic \(ours.1) Mbit/s, QEMU \(qemuModel) \(theirs.1) Mbit/s, ratio "
-                + ratio(ours.1, theirs.1))
-        #expect(ours.0 > 0 && ours.1 > 0)
+            "iperf3 \(card.model) host→guest: vnic \(runs(ours.map(\.1))) Mbit/s, QEMU \(qemuModel) "
+                + "\(runs(theirs.map(\.1))) Mbit/s, ratio of the best " + ratio(best.1, bestTheirs.1))
+        #expect(best.0 > 0 && best.1 > 0)
+        if card.driver == "e1000" {
+            #expect(best.0 >= bestTheirs.0, "guest→host at least as fast as QEMU \(qemuModel)")
+            #expect(best.1 >= bestTheirs.1, "host→guest at least as fast as QEMU \(qemuModel)")
+        }
     }
 
     @Test("behind vnic's NAT: DHCP lease, gateway ping and a 10 MB download from host loopback", arguments: cards)
@@ -191,6 +240,35 @@ struct RealGuestTests {
         _ = Self.step(guest, "ping")
         let download = Self.step(guest, "download", timeout: 120)
         #expect(Self.value("md5", in: download.detail) == servers.file10MDigest, "the 10 MB file arrived intact")
+        _ = Self.step(guest, "done", timeout: 30)
+    }
+
+    @Test(
+        "jumbo frames behind vnic's NAT at MTU 9000: a 9000-byte ping and a 10 MB download in large frames",
+        arguments: cards.filter(\.jumbo))
+    func jumboFrames(card: Card) throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let guest = try GuestMachine(
+            qemu: prerequisites.vnicQEMU, prerequisites: prerequisites,
+            device: "vnic-pci,model=\(card.model),mac=\(card.mac),attach=nat:localhost-reachable;mtu=9000",
+            kernelArguments: Self.kernelArguments(card, servers: servers, steps: "jumbo"), netdev: nil)
+        defer { guest.stop() }
+        _ = Self.step(guest, "probe", timeout: 90)
+        _ = Self.step(guest, "dhcp")
+        let mtu = Self.step(guest, "mtu", timeout: 30)
+        #expect(Self.value("mtu", in: mtu.detail) == "9000")
+        let ping = Self.step(guest, "jumbo-ping", timeout: 30)
+        #expect(Self.value("reply", in: ping.detail) == "8980", "the 9000-byte echo came back whole")
+        let download = Self.step(guest, "download", timeout: 120)
+        #expect(Self.value("md5", in: download.detail) == servers.file10MDigest, "the 10 MB file arrived intact")
+        let packets = Self.value("rxpackets", in: download.detail).flatMap(Double.init) ?? 0
+        let bytes = Self.value("rxbytes", in: download.detail).flatMap(Double.init) ?? 0
+        #expect(packets > 0 && bytes / packets > 4000, "frames averaged \(packets > 0 ? bytes / packets : 0) bytes")
+        print(
+            "jumbo \(card.model): 10 MB in \(Int(packets)) frames, \(Int(packets > 0 ? bytes / packets : 0)) bytes each"
+        )
         _ = Self.step(guest, "done", timeout: 30)
     }
 

@@ -15,6 +15,18 @@ public struct InternetChecksum: Hashable, Sendable {
             index = 1
             odd = false
         }
+        if count - index >= 16 {
+            // Eight bytes at a time in the machine's byte order: the ones'-complement sum of little-endian words is
+            // the byte-swapped sum of big-endian ones (RFC 1071, section 2(B)). 2^31 iterations cannot overflow.
+            var local: UInt64 = 0
+            while index + 8 <= count {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                local &+= (word & 0xFFFF_FFFF) &+ (word >> 32)
+                index += 8
+            }
+            while local > 0xFFFF { local = (local & 0xFFFF) &+ (local >> 16) }
+            sum &+= UInt64(UInt16(truncatingIfNeeded: local).byteSwapped)
+        }
         while index + 1 < count {
             sum &+= UInt64(bytes[index]) << 8 | UInt64(bytes[index + 1])
             index += 2

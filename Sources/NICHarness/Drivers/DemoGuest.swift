@@ -2,17 +2,17 @@ import Glibc
 import NICCore
 
 /// The smallest guest network stack that shows a card working behind a NAT: DHCP, ARP for the gateway, and one TCP
-/// connection that fetches a body over HTTP/1.0. It speaks through a ``PCNetDriver`` (frames the driver received,
+/// connection that fetches a body over HTTP/1.0. It speaks through a ``GuestDriver`` (frames the driver received,
 /// frames it transmits) and polls the card; every wait is bounded.
 final class DemoGuest {
-    let driver: PCNetDriver
+    let driver: any GuestDriver
     let mac: MACAddress
     private(set) var address: [UInt8] = [0, 0, 0, 0]
     private(set) var gateway: [UInt8] = [0, 0, 0, 0]
     private var gatewayMAC: [UInt8] = []
     private var seen = 0
 
-    init(driver: PCNetDriver) {
+    init(driver: any GuestDriver) {
         self.driver = driver
         mac = driver.harness.card.macAddress
     }
@@ -24,7 +24,7 @@ final class DemoGuest {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while ContinuousClock.now < deadline {
             driver.harness.card.service()
-            try driver.handleInterrupt()
+            try driver.serviceInterrupt()
             while seen < driver.received.count {
                 let frame = driver.received[seen]
                 seen += 1
@@ -36,8 +36,8 @@ final class DemoGuest {
     }
 
     private func send(_ frame: [UInt8]) throws(HarnessError) {
-        guard try driver.transmit(frame) else { throw HarnessError("the transmit ring is full") }
-        try driver.handleInterrupt()
+        guard try driver.send(frame) else { throw HarnessError("the transmit ring is full") }
+        try driver.serviceInterrupt()
     }
 
     private func ethernet(to destination: [UInt8], type: UInt16, _ payload: [UInt8]) -> [UInt8] {

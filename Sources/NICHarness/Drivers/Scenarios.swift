@@ -31,7 +31,8 @@ public struct Scenario: Sendable {
     public static func scenarios(for model: CardModel) -> [Scenario] {
         switch model {
         case .am79c970a, .am79c973: return pcnetScenarios(model)
-        default: return []
+        case .e82540em, .e82543gc, .e82545em: return e1000Scenarios(model)
+        case .virtio: return []
         }
     }
 
@@ -116,6 +117,133 @@ public struct Scenario: Sendable {
             },
         ]
         return scenarios
+    }
+
+    private static func e1000Scenarios(_ model: CardModel) -> [Scenario] {
+        func make(_ suffix: String, _ summary: String, _ body: @escaping @Sendable (E1000Driver) throws -> Void)
+            -> Scenario
+        {
+            Scenario(name: "\(model.rawValue)-\(suffix)", model: model, summary: summary) { harness in
+                let driver = E1000Driver(harness: harness)
+                driver.enableDevice()
+                // The full probe reads all 64 EEPROM words bit by bit; the scenarios after it only reset the chip.
+                if suffix == "probe" { _ = try driver.probe() } else { driver.resetHardware() }
+                try body(driver)
+            }
+        }
+        let phyPath = model == .e82543gc ? "MDIO bit-banged through CTRL" : "MDIC"
+        let resetPath = model == .e82543gc ? "CTRL.RST" : "CTRL.RST through IOADDR/IODATA"
+        var scenarios = [
+            make(
+                "probe", "e1000 probe: \(resetPath), 64 EEPROM words bit-banged through EECD, PHY ID through \(phyPath)"
+            ) {
+                _ in
+            }
+        ]
+        if model != .e82543gc {
+            scenarios.append(
+                make("eerd", "the EEPROM through EERD: MAC words, IDs and the checksum word") { driver in
+                    for word in [0, 1, 2, 0x0B, 0x0D, 0x3F] { _ = driver.readEEPROMThroughEERD(word: word) }
+                })
+        }
+        scenarios += [
+            make("open-close", "open: RA, MTA, SLU, PHY autonegotiation, rings, RCTL, TCTL, IMS; then close") {
+                driver in
+                try driver.open()
+                _ = driver.linkUp()
+                driver.close()
+            },
+            make("transmit", "open, send a broadcast frame, take the TXDW interrupt and reap the descriptor") {
+                driver in
+                try driver.open()
+                try driver.transmit(broadcast(from: driver.harness.card.macAddress))
+                _ = driver.harness.nextTransmitted()
+                driver.harness.advance(nanoseconds: 200_000)
+                _ = driver.harness.interruptLevel()
+                try driver.handleInterrupt()
+                _ = driver.harness.interruptLevel()
+                driver.close()
+            },
+            make("transmit-tso", "TCP segmentation offload: a 4000-byte payload leaves as three 1460-byte-MSS segments")
+            {
+                driver in
+                try driver.open()
+                try driver.transmitTSO(tcpFrame(from: driver.harness.card.macAddress, payload: 4000), mss: 1460)
+                for _ in 0..<3 { _ = driver.harness.nextTransmitted() }
+                _ = driver.harness.transmittedCount()
+                driver.harness.advance(nanoseconds: 200_000)
+                try driver.handleInterrupt()
+                driver.close()
+            },
+            make("receive", "open, receive a unicast frame, take the RXT0 interrupt and read it") { driver in
+                try driver.open()
+                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 98))
+                driver.harness.advance(nanoseconds: 200_000)
+                _ = driver.harness.interruptLevel()
+                try driver.handleInterrupt()
+                _ = driver.harness.interruptLevel()
+                driver.close()
+            },
+            make(
+                "receive-jumbo", "MTU 9000: RCTL.LPE with 4096-byte buffers; a 9014-byte frame spans three descriptors"
+            ) {
+                driver in
+                try driver.open(jumbo: true)
+                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 9014))
+                driver.harness.advance(nanoseconds: 200_000)
+                try driver.handleInterrupt()
+                driver.close()
+            },
+            make("vlan", "CTRL.VME strips a received 802.1Q tag; VLE inserts one on transmit") { driver in
+                try driver.open(vlanStrip: true)
+                let mac = driver.harness.card.macAddress
+                let plain = unicast(to: mac, length: 98)
+                driver.harness.receive(Array(plain[0..<12]) + [0x81, 0x00, 0x00, 0x2A] + Array(plain[12...]))
+                driver.harness.advance(nanoseconds: 200_000)
+                try driver.handleInterrupt()
+                try driver.transmit(broadcast(from: mac), vlan: 0x002A)
+                _ = driver.harness.nextTransmitted()
+                driver.close()
+            },
+            make("receive-wait", "no receive descriptor: the frame waits in the chip; RDT moves and it arrives (RXT0)") {
+                driver in
+                try driver.open(receiveOwned: 0)
+                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 64))
+                _ = driver.harness.interruptLevel()
+                _ = driver.read(E1000Driver.Register.rdh, comment: "nothing written yet")
+                driver.giveReceiveBuffers()
+                driver.harness.advance(nanoseconds: 200_000)
+                _ = driver.harness.interruptLevel()
+                try driver.handleInterrupt()
+                driver.close()
+            },
+            make("link", "cable unplugged and plugged back: LSC each time, STATUS.LU follows") { driver in
+                try driver.open()
+                _ = driver.linkUp()
+                driver.harness.setLink(up: false)
+                try driver.handleInterrupt()
+                _ = driver.linkUp()
+                driver.harness.setLink(up: true)
+                try driver.handleInterrupt()
+                _ = driver.linkUp()
+                driver.close()
+            },
+        ]
+        return scenarios
+    }
+
+    /// An Ethernet/IPv4/TCP frame from `source` to ``peer`` carrying `payload` bytes (10.0.0.1:40000 to
+    /// 10.0.0.2:80, ACK|PSH), checksums left for the chip.
+    public static func tcpFrame(from source: MACAddress, payload: Int) -> [UInt8] {
+        let total = 20 + 20 + payload
+        var frame = peer.bytes + source.bytes + [0x08, 0x00]
+        frame += [
+            0x45, 0, UInt8(truncatingIfNeeded: total >> 8), UInt8(truncatingIfNeeded: total), 0x12, 0x34, 0x40, 0,
+        ]
+        frame += [64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]
+        frame += [0x9C, 0x40, 0x00, 0x50, 0, 0, 0x10, 0, 0, 0, 0x20, 0, 0x50, 0x18, 0xFF, 0xFF, 0, 0, 0, 0]
+        frame += (0..<payload).map { UInt8(truncatingIfNeeded: $0 &* 11 &+ 3) }
+        return frame
     }
 
     /// A 60-byte broadcast ARP-like frame from `source`.

@@ -7,10 +7,113 @@ enum HostSocket {
     static let stream = Int32(SOCK_STREAM.rawValue)
     static let datagram = Int32(SOCK_DGRAM.rawValue)
 
-    /// A non-blocking, close-on-exec IPv4 socket; the descriptor, or `-errno`.
-    static func open(type: Int32, proto: Int32 = 0) -> Int32 {
-        let fd = socket(AF_INET, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
-        return fd >= 0 ? fd : -errno
+    /// A non-blocking, close-on-exec socket (IPv4 unless `ipv6`); the descriptor, or `-errno`. An IPv6 socket is
+    /// IPv6-only: an IPv4-mapped address never reaches IPv4 through it.
+    static func open(type: Int32, proto: Int32 = 0, ipv6: Bool = false) -> Int32 {
+        let family = ipv6 ? AF_INET6 : AF_INET
+        let fd = socket(family, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), proto)
+        guard fd >= 0 else { return -errno }
+        if ipv6 { setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+        return fd
+    }
+
+    /// Calls `body` with `endpoint` as a socket address of its family.
+    static func withSocketAddress<R>(_ endpoint: IPEndpoint, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        switch endpoint.address {
+        case .v4(let address):
+            var raw = socketAddress(IPv4Endpoint(address, endpoint.port))
+            return withUnsafePointer(to: &raw) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    body($0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        case .v6(let address):
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = endpoint.port.bigEndian
+            let bytes = address.bytes
+            withUnsafeMutableBytes(of: &raw.sin6_addr) { target in
+                for index in 0..<16 { target[index] = bytes[index] }
+            }
+            return withUnsafePointer(to: &raw) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    body($0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        }
+    }
+
+    /// The endpoint in a socket address of either family; `nil` for another family or a short address.
+    static func endpoint(_ storage: sockaddr_storage, length: socklen_t) -> IPEndpoint? {
+        var storage = storage
+        return withUnsafeBytes(of: &storage) { raw -> IPEndpoint? in
+            let family = Int32(raw.load(fromByteOffset: 0, as: sa_family_t.self))
+            if family == AF_INET, length >= socklen_t(MemoryLayout<sockaddr_in>.size) {
+                return IPEndpoint(endpoint(raw.load(as: sockaddr_in.self)))
+            }
+            guard family == AF_INET6, length >= socklen_t(MemoryLayout<sockaddr_in6>.size) else { return nil }
+            let address = raw.load(as: sockaddr_in6.self)
+            let port = UInt16(bigEndian: address.sin6_port)
+            var bytes = [UInt8](repeating: 0, count: 16)
+            withUnsafeBytes(of: address.sin6_addr) { for index in 0..<16 { bytes[index] = $0[index] } }
+            guard let parsed = IPv6Address(in: bytes, at: 0) else { return nil }
+            return IPEndpoint(.v6(parsed), port)
+        }
+    }
+
+    /// Starts a connect to an endpoint of either family; 0, or the errno.
+    static func connect(_ fd: Int32, to endpoint: IPEndpoint) -> Int32 {
+        let result = withSocketAddress(endpoint) { Glibc.connect(fd, $0, $1) }
+        return result == 0 ? 0 : errno
+    }
+
+    /// Binds to an endpoint of either family; 0 or the errno.
+    static func bind(_ fd: Int32, to endpoint: IPEndpoint) -> Int32 {
+        let result = withSocketAddress(endpoint) { Glibc.bind(fd, $0, $1) }
+        return result == 0 ? 0 : errno
+    }
+
+    /// Sends a datagram to an endpoint of either family; the count sent, or `-errno`.
+    static func send(_ fd: Int32, _ bytes: [UInt8], to endpoint: IPEndpoint) -> Int {
+        let sent = bytes.withUnsafeBytes { buffer in
+            withSocketAddress(endpoint) {
+                sendto(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0, $1)
+            }
+        }
+        return sent >= 0 ? sent : -Int(errno)
+    }
+
+    /// Receives into `buffer` from a socket of either family; the count, or `-errno`, and the sender.
+    static func receiveFrom(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (Int, IPEndpoint?) {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let count = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
+            }
+        }
+        guard count >= 0 else { return (-Int(errno), nil) }
+        return (count, endpoint(storage, length: length))
+    }
+
+    /// The peer of a connected socket of either family.
+    static func peerEndpoint(_ fd: Int32) -> IPEndpoint? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return result == 0 ? endpoint(storage, length: length) : nil
+    }
+
+    /// The local address of a socket of either family.
+    static func localAddress(_ fd: Int32) -> IPEndpoint? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return result == 0 ? endpoint(storage, length: length) : nil
     }
 
     static func socketAddress(_ endpoint: IPv4Endpoint) -> sockaddr_in {

@@ -25,10 +25,16 @@ extension NATEngine {
                     + " privilege (CAP_NET_BIND_SERVICE)")
         }
         let type = rule.transport == .tcp ? HostSocket.stream : HostSocket.datagram
-        let fd = HostSocket.open(type: type)
+        if rule.isIPv6, !config.ipv6 {
+            throw .configuration("rule '\(rule.name)' forwards IPv6, and IPv6 is off")
+        }
+        if let guest = rule.guestAddress, case .v6(let address) = guest, !isGuestPrefixAddress(address) {
+            throw .configuration("rule '\(rule.name)': guest address \(address) is not in \(config.prefix6)")
+        }
+        let fd = HostSocket.open(type: type, ipv6: rule.isIPv6)
         guard fd >= 0 else { throw .system("rule '\(rule.name)': socket", errno: -fd) }
         if rule.transport == .tcp { HostSocket.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1) }
-        let endpoint = IPv4Endpoint(rule.hostAddress ?? .any, rule.hostPort)
+        let endpoint = IPEndpoint(rule.hostAddress ?? (rule.isIPv6 ? .v6(.any) : .v4(.any)), rule.hostPort)
         let bound = HostSocket.bind(fd, to: endpoint)
         guard bound == 0 else {
             close(fd)
@@ -58,8 +64,19 @@ extension NATEngine {
     }
 
     /// The address a host peer appears as to the guest: the gateway for host loopback, the peer itself otherwise.
-    func guestVisible(_ peer: IPv4Endpoint) -> IPv4Endpoint {
-        peer.address.isLoopback ? IPv4Endpoint(config.gateway, peer.port) : peer
+    func guestVisible(_ peer: IPEndpoint) -> IPEndpoint {
+        switch peer.address {
+        case .v4(let address) where address.isLoopback: return IPEndpoint(.v4(config.gateway), peer.port)
+        case .v6(let address) where address.isLoopback: return IPEndpoint(.v6(config.gateway6), peer.port)
+        default: return peer
+        }
+    }
+
+    /// The guest address a forward delivers to: the rule's, or the guest's own of the rule's IP version.
+    func forwardTarget(_ rule: PortForwardRule) -> IPAddress? {
+        if let address = rule.guestAddress { return address }
+        if rule.isIPv6 { return guestAddress6.map { .v6($0) } }
+        return defaultGuestAddress.map { .v4($0) }
     }
 
     func listenerReadable(_ name: String) {
@@ -75,28 +92,25 @@ extension NATEngine {
             let fd = HostSocket.accept(listener.fd)
             guard fd >= 0 else { return }
             counts.bump(.forwardAccepted)
-            guard let guest = listener.rule.guestAddress ?? defaultGuestAddress, guestMAC != nil,
-                tcpFlows.count < config.limits.tcpFlows
+            guard let guest = forwardTarget(listener.rule), guestMAC != nil, tcpFlows.count < config.limits.tcpFlows
             else {
                 counts.bump(.forwardErrors)
                 HostSocket.abort(fd)
                 close(fd)
                 continue
             }
-            var address = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let named = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-            }
+            let peer = HostSocket.peerEndpoint(fd)
             let key = TCPFlowKey(
-                guest: IPv4Endpoint(guest, listener.rule.guestPort), remote: guestVisible(HostSocket.endpoint(address)))
-            guard named == 0, tcpFlows[key] == nil else {
+                guest: IPEndpoint(guest, listener.rule.guestPort),
+                remote: guestVisible(peer ?? IPEndpoint(.v4(.any), 0)))
+            guard peer != nil, key.guest.address.isIPv6 == key.remote.address.isIPv6, tcpFlows[key] == nil else {
                 counts.bump(.forwardErrors)
                 close(fd)
                 continue
             }
             HostSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let flow = TCPFlow(fd: fd, state: .synSent, initialSequence: UInt32.random(in: 0...UInt32.max))
+            flow.headerOverhead = guest.isIPv6 ? 60 : 40
             // Nothing is read from the host until the guest answers.
             flow.interest = 0
             guard register(fd, .tcp(key), events: 0) else {
@@ -114,13 +128,14 @@ extension NATEngine {
     private func receiveForwarded(_ listener: ForwardListener) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
-            let (count, sender) = buffer.withUnsafeMutableBytes { HostSocket.receive(listener.fd, into: $0) }
+            let (count, sender) = buffer.withUnsafeMutableBytes { HostSocket.receiveFrom(listener.fd, into: $0) }
             guard count >= 0, let sender else { return }
-            guard let guest = listener.rule.guestAddress ?? defaultGuestAddress else {
+            let remote = guestVisible(sender)
+            guard let guest = forwardTarget(listener.rule), guest.isIPv6 == remote.address.isIPv6 else {
                 counts.bump(.forwardErrors)
                 continue
             }
-            let key = UDPFlowKey(guest: IPv4Endpoint(guest, listener.rule.guestPort), remote: guestVisible(sender))
+            let key = UDPFlowKey(guest: IPEndpoint(guest, listener.rule.guestPort), remote: remote)
             if udpFlows[key] == nil {
                 guard udpFlows.count < config.limits.udpFlows else {
                     counts.bump(.dropUDPFlowLimit)

@@ -3,8 +3,8 @@ import NICCore
 
 /// An echo flow through a ping socket: the guest's echo id towards one destination.
 struct ICMPFlowKey: Hashable {
-    var guest: IPv4Address
-    var destination: IPv4Address
+    var guest: IPAddress
+    var destination: IPAddress
     var identifier: UInt16
 }
 
@@ -12,7 +12,35 @@ struct ICMPFlow {
     var fd: Int32
     var deadline: UInt64
     /// The last echo request's IP header and first 8 bytes, for an ICMP error about it.
-    var lastPacket: IPv4Packet?
+    var lastPacket: IPPacket?
+}
+
+/// Why a packet from the guest could not be delivered, as an ICMP or ICMPv6 error tells it.
+enum Unreachable: Equatable {
+    case network, host, port, prohibited
+    /// Larger than the path allows (ICMP "fragmentation needed", ICMPv6 "packet too big").
+    case tooBig
+
+    /// The ICMP (type 3) code.
+    var code: UInt8 {
+        switch self {
+        case .network: return 0
+        case .host: return 1
+        case .port: return 3
+        case .tooBig: return 4
+        case .prohibited: return 13
+        }
+    }
+
+    /// The ICMPv6 destination unreachable (type 1) code.
+    var code6: UInt8 {
+        switch self {
+        case .network: return 0
+        case .prohibited: return 1
+        case .host, .tooBig: return 3
+        case .port: return 4
+        }
+    }
 }
 
 extension NATEngine {
@@ -34,7 +62,7 @@ extension NATEngine {
                 source: packet.destination, destination: packet.source, proto: IPProtocolNumber.icmp, payload: reply)
             return
         }
-        let target: IPv4Endpoint
+        let target: IPEndpoint
         switch route(to: packet.destination, port: 0, proto: IPProtocolNumber.icmp) {
         case .host(let endpoint): target = endpoint
         case .deny(let counter):
@@ -42,12 +70,20 @@ extension NATEngine {
             sendICMPError(type: 3, code: counter == .dropIPDestination ? 1 : 13, about: packet)
             return
         }
+        forwardEcho(message, packet: .v4(packet), to: target)
+    }
+
+    /// Sends an echo request out through the ping socket of its flow (made on first use); replies come back through
+    /// ``icmpReadable(_:)``.
+    func forwardEcho(_ message: [UInt8], packet: IPPacket, to target: IPEndpoint) {
         let key = ICMPFlowKey(guest: packet.source, destination: packet.destination, identifier: message.u16(4))
         if icmpFlows[key] == nil {
             guard icmpFlows.count < config.limits.icmpFlows else { return counts.bump(.dropICMPFlowLimit) }
-            let fd = HostSocket.open(type: HostSocket.datagram, proto: Int32(IPPROTO_ICMP))
+            let ipv6 = target.address.isIPv6
+            let fd = HostSocket.open(
+                type: HostSocket.datagram, proto: Int32(ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP), ipv6: ipv6)
             guard fd >= 0 else { return counts.bump(.dropICMPSocket) }
-            guard HostSocket.connect(fd, to: IPv4Endpoint(target.address, 0)) == 0 else {
+            guard HostSocket.connect(fd, to: IPEndpoint(target.address, 0)) == 0 else {
                 close(fd)
                 return counts.bump(.dropICMPSocket)
             }
@@ -56,9 +92,7 @@ extension NATEngine {
         }
         guard var flow = icmpFlows[key] else { return }
         flow.deadline = now &+ nanoseconds(config.timeouts.icmpIdle)
-        var head = packet
-        head.payload = Array(message.prefix(8))
-        flow.lastPacket = head
+        flow.lastPacket = packet.truncated(8)
         icmpFlows[key] = flow
         arm(flow.deadline)
         let sent = message.withUnsafeBytes { HostSocket.send(flow.fd, $0) }
@@ -71,10 +105,10 @@ extension NATEngine {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
             let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
-            if let code = Self.unreachableCode(count) {
+            if let reason = Self.unreachableReason(count) {
                 // The host's network answered the echo with an error: pass it on, about the guest's last request.
                 counts.bump(.dropICMPSocket)
-                if let last = flow.lastPacket { sendICMPError(type: 3, code: code, about: last) }
+                if let last = flow.lastPacket { sendUnreachable(reason, about: last) }
                 continue
             }
             guard count >= 8 else {
@@ -82,12 +116,18 @@ extension NATEngine {
                 break
             }
             var reply = Array(buffer[0..<count])
-            guard reply[0] == 0 else { continue }
+            let ipv6 = key.guest.isIPv6
+            guard reply[0] == (ipv6 ? ICMPv6Type.echoReply : 0) else { continue }
             reply.put16(key.identifier, at: 4)
             reply.put16(0, at: 2)
-            reply.put16(InternetChecksum.of(reply), at: 2)
+            let proto = ipv6 ? IPProtocolNumber.icmpv6 : IPProtocolNumber.icmp
+            if case .v6(let from) = key.destination, case .v6(let to) = key.guest {
+                reply.put16(transportChecksum(source: from, destination: to, proto: proto, segment: reply), at: 2)
+            } else {
+                reply.put16(InternetChecksum.of(reply), at: 2)
+            }
             counts.bump(.icmpEchoReplies)
-            sendToGuest(source: key.destination, destination: key.guest, proto: IPProtocolNumber.icmp, payload: reply)
+            sendToGuest(source: key.destination, destination: key.guest, proto: proto, payload: reply)
         }
     }
 
@@ -102,6 +142,27 @@ extension NATEngine {
             }
         }
         return next
+    }
+
+    /// Sends the guest a destination unreachable (or packet too big) about `packet`, as ICMP or ICMPv6.
+    func sendUnreachable(_ reason: Unreachable, about packet: IPPacket, from source: IPAddress? = nil) {
+        switch packet {
+        case .v4(let packet4):
+            var from: IPv4Address?
+            if case .v4(let address) = source { from = address }
+            let extra = reason == .tooBig ? UInt32(truncatingIfNeeded: config.mtu) : 0
+            sendICMPError(type: 3, code: reason.code, extra: extra, about: packet4, from: from)
+        case .v6(let packet6):
+            var from: IPv6Address?
+            if case .v6(let address) = source { from = address }
+            if reason == .tooBig {
+                sendICMPv6Error(
+                    type: ICMPv6Type.packetTooBig, code: 0, extra: UInt32(truncatingIfNeeded: config.mtu),
+                    about: packet6, from: from)
+            } else {
+                sendICMPv6Error(type: ICMPv6Type.unreachable, code: reason.code6, about: packet6, from: from)
+            }
+        }
     }
 
     /// Sends the guest an ICMP error about `packet` (RFC 1812: the header and as much of the payload as fits in 576

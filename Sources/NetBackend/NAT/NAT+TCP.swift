@@ -62,15 +62,13 @@ extension NATEngine {
     static let maxRetries = 8
 
     /// The largest segment payload we send the guest.
-    func segmentSize(_ flow: TCPFlow) -> Int { max(64, min(flow.guestMSS, config.mtu - 40)) }
+    func segmentSize(_ flow: TCPFlow) -> Int { max(64, min(flow.guestMSS, config.mtu - flow.headerOverhead)) }
 
     // MARK: From the guest
 
-    func handleTCP(_ packet: IPv4Packet, checksummed: Bool) {
-        guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
-        guard !packet.destination.isMulticast, packet.destination != .broadcast,
-            packet.destination != config.network.broadcast
-        else { return counts.bump(.dropIPDestination) }
+    func handleTCP(_ packet: IPPacket, checksummed: Bool) {
+        guard isGuestSource(packet.source) else { return counts.bump(.dropIPSourceSpoofed) }
+        guard isUnicast(packet.destination) else { return counts.bump(.dropIPDestination) }
         if !checksummed {
             let sum = transportChecksum(
                 source: packet.source, destination: packet.destination, proto: IPProtocolNumber.tcp,
@@ -79,8 +77,8 @@ extension NATEngine {
         }
         guard let segment = TCPSegment(packet.payload) else { return counts.bump(.dropTCPMalformed) }
         let key = TCPFlowKey(
-            guest: IPv4Endpoint(packet.source, segment.sourcePort),
-            remote: IPv4Endpoint(packet.destination, segment.destinationPort))
+            guest: IPEndpoint(packet.source, segment.sourcePort),
+            remote: IPEndpoint(packet.destination, segment.destinationPort))
         guard let flow = tcpFlows[key] else {
             if segment.has(TCPFlag.syn), !segment.has(TCPFlag.ack), !segment.has(TCPFlag.rst) {
                 return openConnection(key, segment, packet)
@@ -99,8 +97,8 @@ extension NATEngine {
         }
     }
 
-    private func openConnection(_ key: TCPFlowKey, _ segment: TCPSegment, _ packet: IPv4Packet) {
-        let target: IPv4Endpoint
+    private func openConnection(_ key: TCPFlowKey, _ segment: TCPSegment, _ packet: IPPacket) {
+        let target: IPEndpoint
         switch route(to: key.remote.address, port: key.remote.port, proto: IPProtocolNumber.tcp) {
         case .host(let endpoint): target = endpoint
         case .deny(let counter):
@@ -112,7 +110,7 @@ extension NATEngine {
             counts.bump(.dropTCPFlowLimit)
             return sendReset(key, replyingTo: segment)
         }
-        let fd = HostSocket.open(type: HostSocket.stream)
+        let fd = HostSocket.open(type: HostSocket.stream, ipv6: target.address.isIPv6)
         guard fd >= 0 else {
             counts.bump(.dropTCPSocket)
             return sendReset(key, replyingTo: segment)
@@ -124,6 +122,7 @@ extension NATEngine {
             return connectFailed(key, segment: segment, packet: packet, error: result)
         }
         let flow = TCPFlow(fd: fd, state: .connecting, initialSequence: UInt32.random(in: 0...UInt32.max))
+        flow.headerOverhead = key.guest.address.isIPv6 ? 60 : 40
         flow.guestISN = segment.sequence
         flow.receiveNext = segment.sequence &+ 1
         flow.guestMSS = segment.mss ?? 536
@@ -132,9 +131,7 @@ extension NATEngine {
             flow.ourWindowShift = Self.ourWindowShift
         }
         flow.guestWindow = Int(segment.window)
-        var head = packet
-        head.payload = Array(packet.payload.prefix(8))
-        flow.synPacket = head
+        flow.synPacket = packet.truncated(8)
         flow.interest = NATPoller.writable
         guard register(fd, .tcp(key), events: flow.interest) else {
             counts.bump(.dropTCPSocket)
@@ -147,13 +144,13 @@ extension NATEngine {
     }
 
     /// Answers a failed host connect the way the peers do: RST for refused, ICMP unreachable otherwise.
-    private func connectFailed(_ key: TCPFlowKey, segment: TCPSegment, packet: IPv4Packet, error: Int32) {
+    private func connectFailed(_ key: TCPFlowKey, segment: TCPSegment, packet: IPPacket, error: Int32) {
         if error == ECONNREFUSED {
             counts.bump(.tcpRefused)
             sendReset(key, replyingTo: segment)
         } else {
             counts.bump(.tcpUnreachable)
-            sendICMPError(type: 3, code: error == ENETUNREACH ? 0 : 1, about: packet)
+            sendUnreachable(error == ENETUNREACH ? .network : .host, about: packet)
         }
     }
 
@@ -541,7 +538,7 @@ extension NATEngine {
                 if flow.state == .connecting, let syn = flow.synPacket {
                     removeFlow(key, flow)
                     counts.bump(.tcpUnreachable)
-                    sendICMPError(type: 3, code: 1, about: syn)
+                    sendUnreachable(.host, about: syn)
                 } else {
                     resetFlow(key, flow)
                 }
@@ -615,7 +612,7 @@ extension NATEngine {
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]
-            options.append16(UInt16(clamping: config.mtu - 40))
+            options.append16(UInt16(clamping: config.mtu - flow.headerOverhead))
             if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
         let available = known ?? advertisedWindow(flow)
@@ -649,7 +646,7 @@ extension NATEngine {
     }
 
     func emitSegment(
-        from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
+        from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
         flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) {
         let segment = TransportSegment.tcp(

@@ -3,8 +3,8 @@ import NICCore
 
 /// A UDP flow: one guest endpoint talking to one (guest-visible) remote endpoint.
 struct UDPFlowKey: Hashable {
-    var guest: IPv4Endpoint
-    var remote: IPv4Endpoint
+    var guest: IPEndpoint
+    var remote: IPEndpoint
 }
 
 struct UDPFlow {
@@ -13,9 +13,9 @@ struct UDPFlow {
     var deadline: UInt64
     var idle: UInt64
     /// The last datagram's IP header and first 8 payload bytes, for ICMP errors about it.
-    var lastPacket: IPv4Packet?
+    var lastPacket: IPPacket?
     /// For a flow a port forward created: the host peer replies go to through the shared socket.
-    var forwardPeer: IPv4Endpoint?
+    var forwardPeer: IPEndpoint?
     /// For a flow to the DNS proxy: which configured resolver it uses, and the last query (resent to the next
     /// resolver when this one refuses).
     var resolver: Int?
@@ -23,62 +23,70 @@ struct UDPFlow {
 }
 
 extension NATEngine {
-    /// Handles a UDP datagram from the guest: DHCP here, everything else through a host socket.
-    func handleUDP(_ packet: IPv4Packet, checksummed: Bool) {
+    /// Handles a UDP datagram from the guest: DHCP, DHCPv6 and TFTP here, everything else through a host socket.
+    func handleUDP(_ packet: IPPacket, checksummed: Bool) {
         let segment = packet.payload
         guard segment.count >= 8 else { return counts.bump(.dropUDPMalformed) }
         let length = Int(segment.u16(4))
         guard length >= 8, length <= segment.count else { return counts.bump(.dropUDPMalformed) }
         let datagram = length == segment.count ? segment : Array(segment[0..<length])
-        if datagram.u16(6) != 0, !checksummed {
+        // A zero checksum means none over IPv4; over IPv6 the checksum is mandatory (RFC 8200 8.1).
+        if datagram.u16(6) != 0 || packet.isIPv6, !checksummed {
             let sum = transportChecksum(
                 source: packet.source, destination: packet.destination, proto: IPProtocolNumber.udp, segment: datagram)
-            guard sum == 0 else { return counts.bump(.dropUDPChecksum) }
+            guard sum == 0, datagram.u16(6) != 0 else { return counts.bump(.dropUDPChecksum) }
         }
         let sourcePort = datagram.u16(0)
         let destinationPort = datagram.u16(2)
         let payload = Array(datagram[8...])
-        if destinationPort == 67, sourcePort == 68,
-            packet.destination == .broadcast || packet.destination == config.gateway
-        {
-            return handleDHCP(payload, from: packet)
+        switch packet {
+        case .v4(let packet4):
+            if destinationPort == 67, sourcePort == 68,
+                packet4.destination == .broadcast || packet4.destination == config.gateway
+            {
+                return handleDHCP(payload, from: packet4)
+            }
+            guard packet4.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
+            let guestEndpoint = IPv4Endpoint(packet4.source, sourcePort)
+            let destinationEndpoint = IPv4Endpoint(packet4.destination, destinationPort)
+            if isTFTP(destinationEndpoint, from: guestEndpoint) {
+                return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
+            }
+        case .v6(let packet6):
+            if destinationPort == DHCPv6.serverPort, sourcePort == DHCPv6.clientPort {
+                return handleDHCPv6(payload, from: packet6)
+            }
+            guard isGuestPrefixAddress(packet6.source) else { return counts.bump(.dropIpv6Source) }
         }
-        guard packet.source != .any else { return counts.bump(.dropIPSourceSpoofed) }
-        let guestEndpoint = IPv4Endpoint(packet.source, sourcePort)
-        let destinationEndpoint = IPv4Endpoint(packet.destination, destinationPort)
-        if isTFTP(destinationEndpoint, from: guestEndpoint) {
-            return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
-        }
+        guard isUnicast(packet.destination) else { return counts.bump(.dropIPDestination) }
         let key = UDPFlowKey(
-            guest: IPv4Endpoint(packet.source, sourcePort), remote: IPv4Endpoint(packet.destination, destinationPort))
+            guest: IPEndpoint(packet.source, sourcePort), remote: IPEndpoint(packet.destination, destinationPort))
         if udpFlows[key] == nil {
-            let target: IPv4Endpoint
+            let target: IPEndpoint
             switch route(to: packet.destination, port: destinationPort, proto: IPProtocolNumber.udp) {
             case .host(let endpoint): target = endpoint
             case .deny(let counter):
                 counts.bump(counter)
-                let code: UInt8 = counter == .dropPortClosed || counter == .dnsNoServer ? 3 : 13
-                if counter != .dropIPDestination { sendICMPError(type: 3, code: code, about: packet) }
+                let closed = counter == .dropPortClosed || counter == .dnsNoServer
+                if counter != .dropIPDestination { sendUnreachable(closed ? .port : .prohibited, about: packet) }
                 return
             }
             guard udpFlows.count < config.limits.udpFlows else { return counts.bump(.dropUDPFlowLimit) }
-            let fd = HostSocket.open(type: HostSocket.datagram)
+            let fd = HostSocket.open(type: HostSocket.datagram, ipv6: target.address.isIPv6)
             guard fd >= 0 else { return counts.bump(.dropUDPSocket) }
             guard HostSocket.connect(fd, to: target) == 0 else {
                 close(fd)
                 counts.bump(.dropUDPSocket)
-                sendICMPError(type: 3, code: 1, about: packet)
+                sendUnreachable(.host, about: packet)
                 return
             }
             guard register(fd, .udp(key), events: NATPoller.readable) else { return counts.bump(.dropUDPSocket) }
-            let dns = packet.destination == config.dnsAddress
+            let dns = packet.destination == .v4(config.dnsAddress) || packet.destination == .v6(config.dnsAddress6)
             let idle = nanoseconds(dns ? config.timeouts.dnsIdle : config.timeouts.udpIdle)
             udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle, resolver: dns ? 0 : nil)
         }
         guard var flow = udpFlows[key] else { return }
-        var head = packet
-        head.payload = Array(datagram.prefix(8))
-        flow.lastPacket = head
+        flow.lastPacket = packet.truncated(8)
         flow.deadline = now &+ flow.idle
         if flow.resolver != nil { flow.lastQuery = payload }
         udpFlows[key] = flow
@@ -92,7 +100,7 @@ extension NATEngine {
         if sent == -Int(ECONNREFUSED) {
             if failOver(key) { return }
             counts.bump(.dropPortClosed)
-            sendICMPError(type: 3, code: 3, about: packet, from: packet.destination)
+            sendUnreachable(.port, about: packet, from: packet.destination)
         } else if sent < 0 {
             counts.bump(.dropUDPSend)
         }
@@ -104,11 +112,11 @@ extension NATEngine {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         for _ in 0..<64 {
             let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
-            if let code = Self.unreachableCode(count) {
+            if let reason = Self.unreachableReason(count) {
                 if failOver(key) { return }
-                counts.bump(code == 3 ? .dropPortClosed : .dropUDPSocket)
+                counts.bump(reason == .port ? .dropPortClosed : .dropUDPSocket)
                 if let last = flow.lastPacket {
-                    sendICMPError(type: 3, code: code, about: last, from: code == 3 ? key.remote.address : nil)
+                    sendUnreachable(reason, about: last, from: reason == .port ? key.remote.address : nil)
                 }
                 continue
             }
@@ -127,8 +135,9 @@ extension NATEngine {
         }
         release(flow.fd)
         udpFlows[key] = nil
-        let fd = HostSocket.open(type: HostSocket.datagram)
-        guard fd >= 0, HostSocket.connect(fd, to: config.dnsServers[current + 1]) == 0 else {
+        let next = IPEndpoint(config.dnsServers[current + 1])
+        let fd = HostSocket.open(type: HostSocket.datagram, ipv6: next.address.isIPv6)
+        guard fd >= 0, HostSocket.connect(fd, to: next) == 0 else {
             if fd >= 0 { close(fd) }
             counts.bump(.dropUDPSocket)
             return false
@@ -145,13 +154,13 @@ extension NATEngine {
         return true
     }
 
-    /// The ICMP destination-unreachable code for a socket error (`-errno`), or `nil` when it is not one.
-    static func unreachableCode(_ result: Int) -> UInt8? {
+    /// The destination-unreachable reason for a socket error (`-errno`), or `nil` when it is not one.
+    static func unreachableReason(_ result: Int) -> Unreachable? {
         switch -result {
-        case Int(ECONNREFUSED): return 3
-        case Int(EHOSTUNREACH): return 1
-        case Int(ENETUNREACH): return 0
-        case Int(EMSGSIZE): return 4
+        case Int(ECONNREFUSED): return .port
+        case Int(EHOSTUNREACH): return .host
+        case Int(ENETUNREACH): return .network
+        case Int(EMSGSIZE): return .tooBig
         default: return nil
         }
     }
@@ -170,9 +179,16 @@ extension NATEngine {
         return next
     }
 
-    /// Sends a UDP datagram to the guest.
+    /// Sends a UDP datagram to the guest over IPv4.
     func sendUDPToGuest(
         from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8], mac: MACAddress? = nil
+    ) {
+        sendUDPToGuest(from: IPEndpoint(source), to: IPEndpoint(destination), payload: payload, mac: mac)
+    }
+
+    /// Sends a UDP datagram to the guest, over the two endpoints' family.
+    func sendUDPToGuest(
+        from source: IPEndpoint, to destination: IPEndpoint, payload: [UInt8], mac: MACAddress? = nil
     ) {
         guard payload.count <= 65_507 else { return counts.bump(.dropUDPMalformed) }
         let datagram = TransportSegment.udp(from: source, to: destination, payload: payload)

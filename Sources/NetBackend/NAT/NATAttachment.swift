@@ -68,6 +68,9 @@ public final class NATAttachment: NetworkAttachment {
     /// The address the guest was leased or last used, if any.
     public var guestAddress: IPv4Address? { runtime.withEngine { $0.defaultGuestAddress } }
 
+    /// The IPv6 address (in the prefix) the guest last used or announced, if any.
+    public var guestAddress6: IPv6Address? { runtime.withEngine { $0.defaultGuestAddress6 } }
+
     /// Open TCP connections, UDP flows and ICMP echo flows.
     public var flowCounts: (tcp: Int, udp: Int, icmp: Int) {
         runtime.withEngine { ($0.tcpFlows.count, $0.udpFlows.count, $0.icmpFlows.count) }

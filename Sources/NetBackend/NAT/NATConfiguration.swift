@@ -6,6 +6,12 @@ import NICCore
 /// The defaults are VirtualBox's: card slot `n` (from 0) gets `10.0.(n+2).0/24`, the gateway is `.2`, the DNS proxy
 /// `.3`, and DHCP leases start at `.15`. Host loopback is reachable through the gateway address only when
 /// ``localhostReachable`` is set.
+///
+/// IPv6 (on unless ``ipv6`` is cleared) follows VirtualBox 7 and libslirp: slot `n` gets the unique local prefix
+/// `fd17:625c:f037:(n+2)::/64` (``prefix6``; the group is hexadecimal, so slot 8 is `…:a::/64`), the gateway is `::2`
+/// (also the address that reaches host `::1` with ``localhostReachable``), the DNS proxy `::3`. The router advertises
+/// the prefix for SLAAC from its link-local address (`fe80::` with the gateway MAC's EUI-64), with the DNS proxy as
+/// RDNSS, and answers stateless DHCPv6.
 public struct NATConfiguration: Sendable {
     /// The guest's network.
     public var network: IPv4Network
@@ -39,17 +45,32 @@ public struct NATConfiguration: Sendable {
     public var timeouts = NATTimeouts()
     /// The MAC address the gateway (and every address it answers ARP for) uses.
     public var gatewayMAC: MACAddress
+    /// Whether the NAT speaks IPv6 as well: NDP, router advertisements, stateless DHCPv6, ICMPv6 echo, TCP and UDP.
+    public var ipv6 = true
+    /// The guest's IPv6 prefix, a /64 (SLAAC needs one).
+    public var prefix6: IPv6Network
+    /// IPv6 destinations the guest may always reach, in `restrict` mode too (``allowedDestinations`` for IPv6).
+    public var allowedDestinations6: [IPv6Network] = []
 
     /// VirtualBox's network for card slot `slot` (from 0): `10.0.(slot+2).0/24`. Slots past 253 wrap.
     public init(slot: Int = 0) {
         let third = UInt8(truncatingIfNeeded: 2 + (slot % 254 + 254) % 254)
         self.init(network: IPv4Network(address: IPv4Address(10, 0, third, 0), prefixLength: 24)!)
+        prefix6 = Self.defaultPrefix6(slot: slot)
+    }
+
+    /// VirtualBox's IPv6 prefix for card slot `slot`: `fd17:625c:f037:(slot+2)::/64`, slots past 253 wrapping as
+    /// the IPv4 networks do.
+    public static func defaultPrefix6(slot: Int) -> IPv6Network {
+        let group = UInt64(2 + (slot % 254 + 254) % 254)
+        return IPv6Network(address: IPv6Address(high: 0xFD17_625C_F037_0000 | group, low: 0), prefixLength: 64)!
     }
 
     /// A configuration for `network` (at least 8 addresses: a /29 or larger).
     public init(network: IPv4Network) {
         self.network = network
         dnsServers = Self.systemNameservers()
+        prefix6 = Self.defaultPrefix6(slot: 0)
         let gateway = network.host(2)?.rawValue ?? 0
         gatewayMAC = MACAddress(rawValue: 0x5255_0000_0000 | UInt64(gateway))
     }
@@ -58,6 +79,14 @@ public struct NATConfiguration: Sendable {
     public var gateway: IPv4Address { network.host(2) ?? network.address }
     /// The DNS proxy's address, `.3`.
     public var dnsAddress: IPv4Address { network.host(3) ?? network.address }
+    /// The gateway's IPv6 address, `::2` in ``prefix6``.
+    public var gateway6: IPv6Address { prefix6.host(2) }
+    /// The DNS proxy's IPv6 address, `::3` in ``prefix6``.
+    public var dnsAddress6: IPv6Address { prefix6.host(3) }
+    /// The router's link-local address, the source of its router advertisements: `fe80::` and the EUI-64 of
+    /// ``gatewayMAC``.
+    public var gatewayLinkLocal: IPv6Address { .linkLocal(for: gatewayMAC) }
+
     /// The first DHCP lease, `.15` (or the first address after `.3` in a small network).
     public var dhcpStart: IPv4Address {
         network.host(15) ?? network.host(4) ?? network.address
@@ -74,6 +103,14 @@ public struct NATConfiguration: Sendable {
         guard (576...65_520).contains(mtu) else { throw .configuration("mtu \(mtu) is outside 576...65520") }
         if let domainName, domainName.utf8.count > 255 || domainName.isEmpty {
             throw .configuration("domain name '\(domainName)' must be 1 to 255 bytes")
+        }
+        guard prefix6.prefixLength == 64, !prefix6.address.isMulticast, !prefix6.address.isLinkLocal,
+            !prefix6.address.isIPv4Embedded
+        else {
+            throw .configuration("IPv6 prefix \(prefix6) must be a /64 outside multicast, link-local and ::/64")
+        }
+        for rule in portForwards where rule.isIPv6 && !ipv6 {
+            throw .configuration("port forwarding rule '\(rule.name)' forwards IPv6, and IPv6 is off")
         }
         if let bootFile, bootFile.utf8.count > 127 {
             throw .configuration("boot file name is \(bootFile.utf8.count) bytes; at most 127 fit")
@@ -145,6 +182,9 @@ public struct NATTimeouts: Sendable {
     public var tcpRetransmit: Double = 1
     /// An unfinished IPv4 reassembly (RFC 791 suggests 15 s).
     public var reassembly: Double = 15
+    /// Between unsolicited router advertisements, once the first three (4 s apart) are out. They start with the
+    /// guest's first IPv6 packet. The router lifetime advertised is three times this, at least 1800 s.
+    public var routerAdvertisement: Double = 200
 
     /// The defaults.
     public init() {}

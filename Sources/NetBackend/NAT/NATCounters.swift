@@ -21,6 +21,10 @@ enum NATCounter: Int, CaseIterable {
     case dropPolicyDenied, dropPolicyLoopback
     case dropPortClosed, dropNoGuestAddress
     case forwardAccepted, forwardErrors
+    case dropIpv6Disabled, dropIpv6Malformed, dropIpv6Fragment, dropIpv6ExtensionHeader, dropIpv6Source
+    case dropNdpMalformed, ndpAdvertisements, ndpRouterAdvertisements, ndpDefended
+    case dropIcmpv6Malformed, dropIcmpv6Checksum, dropIcmpv6Type
+    case dropDhcpv6Malformed, dhcpv6Replies, dhcpv6Advertises, dhcpv6Ignored
 
     /// The counter's name in ``NATAttachment/counters``.
     var name: String {

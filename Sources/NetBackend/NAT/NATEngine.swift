@@ -16,6 +16,12 @@ final class NATEngine: @unchecked Sendable {
     var guestMAC: MACAddress?
     /// The address the guest last used as a source (or was leased).
     var guestAddress: IPv4Address?
+    /// The IPv6 address (in the prefix) the guest last used as a source.
+    var guestAddress6: IPv6Address?
+    /// The guest's link-local address, learned from NDP.
+    var guestLinkLocal: IPv6Address?
+    /// Router advertisement state (see NAT+NDP.swift).
+    var routerAdvertisements = RouterAdvertisementSchedule()
     /// The clock, in nanoseconds; monotonic.
     var clock: @Sendable () -> UInt64 = monotonicNanoseconds
     var now: UInt64 = 0
@@ -68,13 +74,21 @@ final class NATEngine: @unchecked Sendable {
             return counts.bump(.dropIPMalformed)
         }
         let destination = MACAddress(rawValue: UInt64(bytes.u16(0)) << 32 | UInt64(bytes.u32(2)))
-        guard destination == config.gatewayMAC || destination.isBroadcast else { return counts.bump(.dropNotForUs) }
+        let type = bytes.u16(12)
+        // IPv6 multicast (33:33:…) carries NDP and DHCPv6; which groups are ours is decided by the IPv6 address.
+        let ipv6Multicast = type == EtherType.ipv6 && destination.rawValue >> 32 == 0x3333
+        guard destination == config.gatewayMAC || destination.isBroadcast || ipv6Multicast else {
+            return counts.bump(.dropNotForUs)
+        }
         let source = MACAddress(rawValue: UInt64(bytes.u16(6)) << 32 | UInt64(bytes.u32(8)))
         guard !source.isMulticast else { return counts.bump(.dropNotForUs) }
-        let type = bytes.u16(12)
         switch type {
         case EtherType.arp: handleARP(bytes, from: source)
         case EtherType.ipv4: handleIPv4Frame(bytes, from: source, checksummed: metadata.checksum != nil)
+        case EtherType.ipv6:
+            handleIPv6Frame(
+                bytes, from: source, multicast: ipv6Multicast || destination.isBroadcast,
+                checksummed: metadata.checksum != nil)
         case EtherType.vlan: counts.bump(.dropVLAN)
         default: counts.bump(.dropUnknownEtherType)
         }
@@ -132,8 +146,8 @@ final class NATEngine: @unchecked Sendable {
         }
         switch packet.proto {
         case IPProtocolNumber.icmp: handleICMP(packet)
-        case IPProtocolNumber.udp: handleUDP(packet, checksummed: checksummed)
-        case IPProtocolNumber.tcp: handleTCP(packet, checksummed: checksummed)
+        case IPProtocolNumber.udp: handleUDP(.v4(packet), checksummed: checksummed)
+        case IPProtocolNumber.tcp: handleTCP(.v4(packet), checksummed: checksummed)
         default:
             counts.bump(.dropIPProtocol)
             sendICMPError(type: 3, code: 2, about: packet)
@@ -170,6 +184,22 @@ final class NATEngine: @unchecked Sendable {
         }
     }
 
+    /// Queues a packet of either family for the guest (the two addresses are of one family).
+    func sendToGuest(
+        source: IPAddress, destination: IPAddress, proto: UInt8, payload: [UInt8], dontFragment: Bool = false,
+        mac: MACAddress? = nil
+    ) {
+        switch (source, destination) {
+        case (.v4(let from), .v4(let to)):
+            sendToGuest(
+                source: from, destination: to, proto: proto, payload: payload, dontFragment: dontFragment, mac: mac)
+        case (.v6(let from), .v6(let to)):
+            sendToGuest6(source: from, destination: to, nextHeader: proto, payload: payload, mac: mac)
+        default:
+            counts.bump(.dropNoGuestAddress)
+        }
+    }
+
     /// The guest address a new flow from the host goes to.
     var defaultGuestAddress: IPv4Address? { guestAddress ?? leases.values.min() }
 
@@ -188,6 +218,7 @@ final class NATEngine: @unchecked Sendable {
         consider(expireICMP())
         consider(runTCPTimers())
         consider(runTFTPTimers())
+        consider(runRouterAdvertisementTimer())
         return next
     }
 

@@ -168,7 +168,8 @@ func finishChecksum(_ frame: inout [UInt8], _ request: ChecksumRequest) -> Bool 
     var checksum = InternetChecksum()
     frame.withUnsafeBytes { checksum.add(UnsafeRawBufferPointer(rebasing: $0[start...])) }
     let value = checksum.value
-    frame.put16(value == 0 && frame.u8(23) == IPProtocolNumber.udp ? 0xFFFF : value, at: field)
+    let proto = frame.u16(12) == EtherType.ipv6 ? frame.u8(20) : frame.u8(23)
+    frame.put16(value == 0 && proto == IPProtocolNumber.udp ? 0xFFFF : value, at: field)
     return true
 }
 
@@ -177,6 +178,16 @@ enum TransportSegment {
     /// A TCP segment from `source` to `destination` with `options` padded to 32 bits and its checksum filled.
     static func tcp(
         from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+    ) -> [UInt8] {
+        tcp(
+            from: IPEndpoint(source), to: IPEndpoint(destination), sequence: sequence, acknowledgment: acknowledgment,
+            flags: flags, window: window, options: options, payload: payload)
+    }
+
+    /// A TCP segment between endpoints of either family (both the same) with its checksum filled.
+    static func tcp(
+        from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
         flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         var padded = options
@@ -196,12 +207,17 @@ enum TransportSegment {
         segment += payload
         let sum = transportChecksum(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
-        segment.put16(sum, at: 16)
+        segment.put16(sum ?? 0, at: 16)
         return segment
     }
 
     /// A UDP datagram from `source` to `destination` with its checksum filled (0 sent as 0xFFFF).
     static func udp(from source: IPv4Endpoint, to destination: IPv4Endpoint, payload: [UInt8]) -> [UInt8] {
+        udp(from: IPEndpoint(source), to: IPEndpoint(destination), payload: payload)
+    }
+
+    /// A UDP datagram between endpoints of either family (both the same) with its checksum filled.
+    static func udp(from source: IPEndpoint, to destination: IPEndpoint, payload: [UInt8]) -> [UInt8] {
         var datagram: [UInt8] = []
         datagram.reserveCapacity(8 + payload.count)
         datagram.append16(source.port)
@@ -211,7 +227,7 @@ enum TransportSegment {
         datagram += payload
         let sum = transportChecksum(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.udp, segment: datagram)
-        datagram.put16(sum == 0 ? 0xFFFF : sum, at: 6)
+        datagram.put16(sum == 0 ? 0xFFFF : sum ?? 0, at: 6)
         return datagram
     }
 }

@@ -1,7 +1,7 @@
 /// A TCP connection between the guest and the remote it sees (`remote`), carried by one host socket.
 struct TCPFlowKey: Hashable {
-    var guest: IPv4Endpoint
-    var remote: IPv4Endpoint
+    var guest: IPEndpoint
+    var remote: IPEndpoint
 }
 
 /// TCP segment flags.
@@ -49,6 +49,8 @@ final class TCPFlow {
     var guestWindowShift: UInt8 = 0
     var ourWindowShift: UInt8 = 0
     var guestMSS = 536
+    /// The IP and TCP header bytes of a full-sized segment: 40 over IPv4, 60 over IPv6.
+    var headerOverhead = 40
     /// The window offered to the guest was closed: send a window update when the socket drains.
     var waitingWritable = false
     /// Guest bytes acknowledged but not yet taken by the host socket (at most the per-flow slack).
@@ -84,7 +86,7 @@ final class TCPFlow {
     var retries = 0
     var deadline: UInt64 = 0
     /// The guest's SYN, for an ICMP error if the host connect fails.
-    var synPacket: IPv4Packet?
+    var synPacket: IPPacket?
 
     init(fd: Int32, state: State, initialSequence: UInt32) {
         self.fd = fd

@@ -1,0 +1,118 @@
+import NICCore
+
+/// The ring mechanics the benchmark drives straight in guest memory, per chip family: hand `count` prepared transmit
+/// descriptors to the chip and ring the doorbell, or give `count` frames' worth of receive descriptors back.
+protocol BenchmarkRings: AnyObject {
+    var harness: CardHarness { get }
+    /// Fills every transmit descriptor with `frame`.
+    func prepareTransmit(_ frame: [UInt8]) throws(HarnessError)
+    /// Hands `count` descriptors to the chip, rings the doorbell and acknowledges the interrupt.
+    func transmit(_ count: Int, memory: UnsafeMutableRawBufferPointer)
+    /// Returns the descriptors of `count` received frames to the chip and acknowledges the interrupt.
+    func recycleReceive(_ count: Int, memory: UnsafeMutableRawBufferPointer)
+}
+
+/// Descriptors in each benchmark ring.
+private let ringSize = 512
+
+/// A card of `model`, probed and opened for frames of `frameBytes` bytes, with its rings.
+func makeBenchmarkRings(model: CardModel, frameBytes: Int) throws(HarnessError) -> any BenchmarkRings {
+    let harness = try CardHarness(model: model)
+    switch model {
+    case .am79c970a, .am79c973: return try PCNetRings(harness: harness)
+    case .e82540em, .e82543gc, .e82545em: return try E1000Rings(harness: harness, jumbo: frameBytes > 1514)
+    case .virtio: throw HarnessError("no benchmark rings for \(model.rawValue) yet")
+    }
+}
+
+/// PCnet rings (software style 2): OWN bits in the descriptors, TDMD through CSR0.
+final class PCNetRings: BenchmarkRings {
+    let harness: CardHarness
+    private var nextTransmit = 0
+    private var nextReceive = 0
+
+    init(harness: CardHarness) throws(HarnessError) {
+        self.harness = harness
+        let driver = PCNetDriver(harness: harness)
+        driver.enableDevice()
+        _ = try driver.probe()
+        try driver.open(style: 2, receiveRingLog2: 9, transmitRingLog2: 9)
+    }
+
+    func prepareTransmit(_ frame: [UInt8]) throws(HarnessError) {
+        let ring = PCNetDriver.Layout.transmitRing
+        for index in 0..<ringSize {
+            let buffer = PCNetDriver.Layout.transmitBuffers + UInt64(index) * PCNetDriver.Layout.bufferStride
+            try harness.ram.store(frame, at: buffer)
+            try harness.ram.storeLittleEndian(UInt32(buffer), at: ring + UInt64(index) * 16)
+            try harness.ram.storeLittleEndian(PCNetDriver.negative(frame.count), at: ring + UInt64(index) * 16 + 4)
+        }
+    }
+
+    func transmit(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
+        let ring = Int(PCNetDriver.Layout.transmitRing)
+        for _ in 0..<count {
+            memory.storeBytes(
+                of: UInt16(0x8300).littleEndian, toByteOffset: ring + nextTransmit * 16 + 6, as: UInt16.self)
+            nextTransmit = (nextTransmit + 1) % ringSize
+        }
+        let card = harness.card
+        card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
+        let csr0 = card.barRead(0, offset: 0x10, width: 2)
+        card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+    }
+
+    func recycleReceive(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
+        let ring = Int(PCNetDriver.Layout.receiveRing)
+        for _ in 0..<count {
+            memory.storeBytes(
+                of: UInt16(0x8000).littleEndian, toByteOffset: ring + nextReceive * 16 + 6, as: UInt16.self)
+            nextReceive = (nextReceive + 1) % ringSize
+        }
+        let card = harness.card
+        let csr0 = card.barRead(0, offset: 0x10, width: 2)
+        card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+    }
+}
+
+/// Intel PRO/1000 rings: the chip owns the descriptors from the head to the tail, so the guest only moves TDT and RDT.
+final class E1000Rings: BenchmarkRings {
+    let harness: CardHarness
+    /// 1024 receive descriptors: a batch of 256 jumbo frames takes three 4096-byte buffers each.
+    static let receiveRingSize = 1024
+    private var transmitTail = 0
+
+    init(harness: CardHarness, jumbo: Bool) throws(HarnessError) {
+        self.harness = harness
+        let driver = E1000Driver(harness: harness)
+        driver.enableDevice()
+        _ = try driver.probe()
+        try driver.open(receiveCount: Self.receiveRingSize, transmitCount: ringSize, jumbo: jumbo)
+    }
+
+    func prepareTransmit(_ frame: [UInt8]) throws(HarnessError) {
+        let ring = E1000Driver.Layout.transmitRing
+        for index in 0..<ringSize {
+            let buffer = E1000Driver.Layout.transmitBuffers + UInt64(index) * E1000Driver.Layout.transmitStride
+            try harness.ram.store(frame, at: buffer)
+            try harness.ram.storeLittleEndian(buffer, at: ring + UInt64(index) * 16)
+            // Legacy descriptor: length, CMD = EOP | IFCS | RS.
+            try harness.ram.storeLittleEndian(UInt32(frame.count) | 0x0B00_0000, at: ring + UInt64(index) * 16 + 8)
+        }
+    }
+
+    func transmit(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
+        transmitTail = (transmitTail + count) % ringSize
+        let card = harness.card
+        card.barWrite(0, offset: E1000Driver.Register.tdt, width: 4, value: UInt64(transmitTail))
+        _ = card.barRead(0, offset: E1000Driver.Register.icr, width: 4)
+    }
+
+    func recycleReceive(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
+        let card = harness.card
+        let head = card.barRead(0, offset: E1000Driver.Register.rdh, width: 4)
+        let tail = (head + UInt64(Self.receiveRingSize) - 1) % UInt64(Self.receiveRingSize)
+        card.barWrite(0, offset: E1000Driver.Register.rdt, width: 4, value: tail)
+        _ = card.barRead(0, offset: E1000Driver.Register.icr, width: 4)
+    }
+}
