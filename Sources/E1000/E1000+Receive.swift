@@ -136,7 +136,7 @@ extension E1000Card {
             statistics.receiveDroppedOversize &+= 1
             return .consumed
         }
-        guard let exact = addressFilter(frame, rctl: rctl) else {
+        guard let match = addressFilter(frame, rctl: rctl) else {
             countArrival(wireLength: wireLength)
             statistics.receiveFiltered &+= 1
             return .consumed
@@ -177,7 +177,7 @@ extension E1000Card {
         countArrival(wireLength: wireLength)
 
         var status = strip ? ReceiveStatus.vlanPacket : 0
-        if !exact { status |= ReceiveStatus.passedInexactFilter }
+        if match == .inexact { status |= ReceiveStatus.passedInexactFilter }
         let (checksumStatus, errors) = receiveChecksumStatus(frame, networkOffset: tagged ? 18 : 14)
         status |= checksumStatus
 
@@ -243,75 +243,6 @@ extension E1000Card {
         statistics.receiveMissed &+= 1
         raise(ICR.receiveOverrun)
         return .consumed
-    }
-
-    /// Whether the destination passes the filters: `true` for an exact RA match, `false` for an inexact pass
-    /// (broadcast, promiscuous, multicast hash), `nil` for a reject.
-    func addressFilter(_ frame: UnsafeRawBufferPointer, rctl: UInt32) -> Bool? {
-        var destination: UInt64 = 0
-        for i in 0..<6 { destination = destination << 8 | UInt64(frame[i]) }
-        for address in receiveAddresses where address == destination { return true }
-        let multicast = frame[0] & 1 != 0
-        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return false }
-        if multicast {
-            if rctl & RCTL.multicastPromiscuous != 0 { return false }
-            let hash = Self.multicastHash(
-                octet4: frame[4], octet5: frame[5], offset: (rctl >> RCTL.multicastOffsetShift) & 3)
-            return regs[Reg.mta + hash >> 5] & (1 << UInt32(hash & 0x1F)) != 0 ? false : nil
-        }
-        return rctl & RCTL.unicastPromiscuous != 0 ? false : nil
-    }
-
-    /// The 12-bit multicast table index for RCTL.MO = `offset`: destination bits 47:36, 46:35, 45:34 or 43:32.
-    static func multicastHash(octet4: UInt8, octet5: UInt8, offset: UInt32) -> Int {
-        let low = Int(octet4)
-        let high = Int(octet5)
-        let hash: Int
-        switch offset {
-        case 0: hash = low >> 4 | high << 4
-        case 1: hash = low >> 3 | high << 5
-        case 2: hash = low >> 2 | high << 6
-        default: hash = low | high << 8
-        }
-        return hash & 0xFFF
-    }
-
-    /// IPv4 header and TCP/UDP checksum status (RXCSUM.IPOFL/TUOFL); IXSM when neither is enabled.
-    func receiveChecksumStatus(_ frame: UnsafeRawBufferPointer, networkOffset l3: Int) -> (UInt8, UInt8) {
-        let rxcsum = regs[Reg.rxcsum]
-        let ipOffload = rxcsum & RXCSUM.ipOffload != 0
-        let tcpOffload = rxcsum & RXCSUM.tcpUDPOffload != 0
-        guard ipOffload || tcpOffload else { return (ReceiveStatus.ignoreChecksum, 0) }
-        let count = frame.count
-        guard count >= l3 + 20, frame[l3 - 2] == 0x08, frame[l3 - 1] == 0x00, frame[l3] >> 4 == 4 else { return (0, 0) }
-        let headerLength = Int(frame[l3] & 0x0F) * 4
-        guard headerLength >= 20, l3 + headerLength <= count else { return (0, 0) }
-        var status: UInt8 = 0
-        var errors: UInt8 = 0
-        if ipOffload {
-            status |= ReceiveStatus.ipChecksum
-            var sum = InternetChecksum()
-            sum.add(UnsafeRawBufferPointer(rebasing: frame[l3..<(l3 + headerLength)]))
-            if sum.value != 0 { errors |= ReceiveStatus.ipError }
-        }
-        let totalLength = Int(frame[l3 + 2]) << 8 | Int(frame[l3 + 3])
-        let fragmented = (Int(frame[l3 + 6]) << 8 | Int(frame[l3 + 7])) & 0x3FFF != 0
-        let proto = frame[l3 + 9]
-        guard tcpOffload, !fragmented, proto == 6 || proto == 17, totalLength >= headerLength,
-            l3 + totalLength <= count
-        else { return (status, errors) }
-        let l4 = l3 + headerLength
-        let l4Length = totalLength - headerLength
-        guard l4Length >= (proto == 6 ? 20 : 8) else { return (status, errors) }
-        status |= ReceiveStatus.tcpChecksum
-        if proto == 17, frame[l4 + 6] == 0, frame[l4 + 7] == 0 { return (status, errors) }
-        var sum = InternetChecksum()
-        sum.add(UnsafeRawBufferPointer(rebasing: frame[(l3 + 12)..<(l3 + 20)]))
-        sum.add(word: UInt16(proto))
-        sum.add(word: UInt16(l4Length))
-        sum.add(UnsafeRawBufferPointer(rebasing: frame[l4..<(l4 + l4Length)]))
-        if sum.value != 0 { errors |= ReceiveStatus.tcpError }
-        return (status, errors)
     }
 
     /// Writes `body` and the FCS across descriptors from RDH (at most `free` of them), one DMA read and one

@@ -20,6 +20,8 @@ enum TransmitCommand {
     static let insertChecksum: UInt32 = 1 << 26
     static let segmentation: UInt32 = 1 << 26
     static let reportStatus: UInt32 = 1 << 27
+    /// Report packet sent (legacy descriptors): reported like RS here, since frames leave at once.
+    static let reportPacketSent: UInt32 = 1 << 28
     static let extended: UInt32 = 1 << 29
     static let vlan: UInt32 = 1 << 30
     static let delayInterrupt: UInt32 = 1 << 31
@@ -126,7 +128,10 @@ extension E1000Card {
                 let lower = UInt32(truncatingIfNeeded: words)
                 let upper = UInt32(truncatingIfNeeded: words >> 32)
                 processTransmitDescriptor(buffer: buffer, lower: lower, upper: upper)
-                guard lower & TransmitCommand.reportStatus != 0 else { continue }
+                let report =
+                    lower & TransmitCommand.extended == 0
+                    ? TransmitCommand.reportStatus | TransmitCommand.reportPacketSent : TransmitCommand.reportStatus
+                guard lower & report != 0 else { continue }
                 transmitDescriptors[i * 16 + 12] |= 1  // DD
                 if firstReport < 0 { firstReport = i }
                 lastReport = i
@@ -266,6 +271,10 @@ extension E1000Card {
     /// Sends `length` bytes at `start` of `buffer` (which has `TransmitLimits.headroom` bytes free before `start`):
     /// inserts the VLAN tag, pads short frames when TCTL.PSP, then to the port, or to the receiver in loopback mode.
     func emit(_ buffer: inout [UInt8], start: Int, length: Int, vlan: UInt16?) {
+        guard length > 0 else {
+            statistics.transmitDroppedEmpty &+= 1
+            return
+        }
         var start = start
         var length = length
         if let vlan, length >= 12, start >= 4 {
@@ -283,10 +292,6 @@ extension E1000Card {
         if regs[Reg.tctl] & TCTL.padShortPackets != 0, length < ReceiveLimits.minimumFrame {
             for i in (start + length)..<(start + ReceiveLimits.minimumFrame) { buffer[i] = 0 }
             length = ReceiveLimits.minimumFrame
-        }
-        guard length > 0 else {
-            statistics.transmitDroppedEmpty &+= 1
-            return
         }
         let looped = loopbackMode
         guard looped || linkUp else {

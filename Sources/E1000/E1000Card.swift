@@ -6,6 +6,14 @@ import NICCore
 /// BAR2 is an 8-byte I/O window, IOADDR at +0 selecting a register and IODATA at +4 reading or writing it. Linux's
 /// e1000 finds the I/O BAR by scanning BARs 1-5 and resets the 82540EM and 82545EM through it.
 ///
+/// Config space carries a power-management and a PCI-X capability, as VirtualBox's model does.
+///
+/// Receive drains the ``FramePort`` into the ring; a frame that finds too few free descriptors waits in the card, at
+/// the head of the receive FIFO, for the next RDT write (RNBC counts the wait once); frames the port's queue refuses
+/// meanwhile are missed packets (MPC, RXO). The chip appends the FCS unless RCTL.SECRC (Linux's e1000 does not set
+/// it). Transmit finishes every offload itself (checksums, TSO, VLAN insertion) and hands the port finished frames
+/// without metadata; TX IFCS is ignored (the port carries frames without FCS either way).
+///
 /// The card is a single-threaded state machine: the host serialises every call, so its register and ring state opts
 /// out of dynamic exclusivity checks (`@exclusivity(unchecked)`), which would otherwise dominate the data path.
 public final class E1000Card: NetworkCard {
@@ -90,6 +98,11 @@ public final class E1000Card: NetworkCard {
                 Self.memoryBAR: BARLayout(.memory32(prefetchable: false), size: Self.registerSpaceSize),
                 Self.ioBAR: BARLayout(.io, size: Self.ioSpaceSize),
             ])
+        // Power management (version 2, DSI; D0-D3 and PME_En writable) and PCI-X, the capabilities VirtualBox
+        // gives the card. They fit in the 256-byte space by construction.
+        try! config.addCapability(
+            id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
+        try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
         port = FramePort()
         dma = BusMaster(memory: environment.memory, config: config)
         pin = INTxPin(line: environment.interruptLine, config: config)

@@ -19,6 +19,16 @@ struct E1000ProbeTests {
         #expect(card.configRead(offset: 0x08, width: 4) == 0x0200_0002)
         #expect(card.configRead(offset: 0x3D, width: 1) == 1)
         #expect(card.modelName == chip.rawValue)
+        // Capabilities: power management, then PCI-X.
+        #expect(card.configRead(offset: 0x06, width: 2) & 0x10 != 0)
+        let pm = Int(card.configRead(offset: 0x34, width: 1))
+        #expect(card.configRead(offset: pm, width: 1) == 0x01)
+        #expect(card.configRead(offset: pm + 2, width: 2) == 0x0022)
+        card.configWrite(offset: pm + 4, width: 2, value: 0x0103)
+        #expect(card.configRead(offset: pm + 4, width: 2) == 0x0103, "power state and PME_En writable")
+        let pcix = Int(card.configRead(offset: pm + 1, width: 1))
+        #expect(card.configRead(offset: pcix, width: 1) == 0x07)
+        #expect(card.configRead(offset: pcix + 1, width: 1) == 0, "end of the list")
         #expect(card.macAddress == E1000Bench.mac)
     }
 
@@ -45,6 +55,26 @@ struct E1000ProbeTests {
         #expect(words[0x0B] == chip.subsystemID)
         #expect(words[0x0C] == chip.subsystemVendorID)
         #expect(words.reduce(UInt16(0)) { $0 &+ $1 } == 0xBABA)
+    }
+
+    @Test(arguments: E1000Chip.allCases)
+    func eepromWritesNeedEWENAndSurviveReset(chip: E1000Chip) throws {
+        let bench = try E1000Bench(chip)
+        let original = bench.bitBangEEPROM(0x30)
+        bench.microwire([(0b101, 3), (0x30, 6), (0x1234, 16)])  // WRITE without EWEN
+        #expect(bench.bitBangEEPROM(0x30) == original)
+        bench.microwire([(0b10011, 5), (0, 4)])  // EWEN
+        bench.microwire([(0b101, 3), (0x30, 6), (0x1234, 16)])
+        #expect(bench.read(0x10) & 0x8 != 0, "DO high: ready")
+        bench.microwire([(0b10000, 5), (0, 4)])  // EWDS
+        bench.microwire([(0b101, 3), (0x31, 6), (0x5678, 16)])
+        #expect(bench.bitBangEEPROM(0x30) == 0x1234)
+        #expect(bench.bitBangEEPROM(0x31) != 0x5678)
+        bench.write(0, bench.read(0) | 1 << 26)
+        bench.card.reset()
+        bench.card.configWrite(offset: 0x10, width: 4, value: E1000Bench.memoryBase)
+        bench.card.configWrite(offset: 0x04, width: 2, value: 0x0007)
+        #expect(bench.bitBangEEPROM(0x30) == 0x1234, "contents survive both resets")
     }
 
     @Test(arguments: [E1000Chip.i82540EM, .i82545EM])

@@ -81,7 +81,9 @@ final class E1000Bench {
 
     var interrupt: Bool { line.level }
 
-    func counter(_ name: String) -> UInt64? { card.counters.first { $0.name == name }?.value }
+    /// The card's counter `name`; `UInt64.max` if it has none by that name (non-optional: ASan flags comparisons
+    /// of `UInt64?` inside Swift Testing's expectation machinery).
+    func counter(_ name: String) -> UInt64 { card.counters.first { $0.name == name }?.value ?? .max }
 
     // MARK: EEPROM
 
@@ -125,6 +127,25 @@ final class E1000Bench {
         write(0x10, eecd)
         if chip != .i82543GC { write(0x10, eecd & ~0x40) }
         return data
+    }
+
+    /// Sends one Microwire command: REQ (not on the 82543GC), CS, the bit groups shifted out on SK, CS dropped.
+    func microwire(_ groups: [(value: UInt32, count: Int)]) {
+        var eecd = read(0x10) & ~UInt32(0x0F)
+        if chip != .i82543GC { eecd |= 0x40 }
+        write(0x10, eecd)
+        eecd |= 0x2
+        write(0x10, eecd)
+        for (value, count) in groups {
+            for i in stride(from: count - 1, through: 0, by: -1) {
+                eecd = value & (1 << UInt32(i)) != 0 ? eecd | 0x4 : eecd & ~0x4
+                write(0x10, eecd)
+                write(0x10, eecd | 0x1)
+                write(0x10, eecd)
+            }
+        }
+        write(0x10, eecd & ~0x7)
+        write(0x10, 0)
     }
 
     /// Reads EEPROM word `address` through EERD.

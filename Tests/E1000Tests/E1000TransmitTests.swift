@@ -46,6 +46,9 @@ struct E1000TransmitTests {
         #expect(bench.sentFrames().count == 2)
         #expect(try bench.transmitStatus(0) == 0)
         #expect(try bench.transmitStatus(1) == 1)
+        try bench.queueLegacy(makeFrame(to: peerAddress), command: Command.endOfPacket | 0x10)  // RPS
+        bench.ring()
+        #expect(try bench.transmitStatus(2) == 1, "RPS reports too")
     }
 
     @Test func chainsAndPadding() throws {
@@ -112,8 +115,8 @@ struct E1000TransmitTests {
 
     /// A TSO frame as Linux's e1000_tso prepares it: IP total length and checksum 0, the TCP checksum seeded with
     /// the pseudo-header sum without the length.
-    static func tsoFrame(payload: [UInt8], flags: UInt8 = 0x19) -> [UInt8] {
-        var frame = makeTCPFrame(to: peerAddress, payload: payload, sequence: 0xFFFF_F000, flags: flags)
+    static func tsoFrame(payload: [UInt8], flags: UInt8 = 0x19, to destination: MACAddress = peerAddress) -> [UInt8] {
+        var frame = makeTCPFrame(to: destination, payload: payload, sequence: 0xFFFF_F000, flags: flags)
         frame[16] = 0
         frame[17] = 0
         frame[24] = 0
