@@ -118,7 +118,12 @@ extension NATEngine {
 
     /// The router lifetime advertised: three times the unsolicited interval, 1800 to 9000 s (RFC 4861 6.2.1).
     var routerLifetime: UInt16 {
-        UInt16(min(9000, max(1800, 3 * config.timeouts.routerAdvertisement.rounded(.up))))
+        // Whole seconds rounded up without libm's ceil: libVNIC.a hosts link no libm.
+        let interval = config.timeouts.routerAdvertisement
+        let seconds = interval.isFinite ? min(max(3 * interval, 0), 9000) : 9000
+        var whole = Int(seconds)
+        if Double(whole) < seconds { whole += 1 }
+        return UInt16(min(9000, max(1800, whole)))
     }
 
     /// The router advertisement: hop limit 64, O (other configuration: stateless DHCPv6) set and M clear, the
