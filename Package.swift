@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "NetBackend", dependencies: ["NICCore", "CNetShims"], swiftSettings: strict),
         .target(
             name: "NICHarness",
-            dependencies: ["NICCore", "PCNet", "E1000", "NetBackend"],
+            dependencies: ["NICCore", "PCNet", "E1000", "VirtioNet", "NetBackend"],
             swiftSettings: strict
         ),
         .target(name: "CVNIC"),

@@ -12,12 +12,19 @@ public enum Benchmark {
         /// Descriptors handed over per doorbell (transmit) or frames delivered per service call (receive).
         public var batch: Int
         public var framesPerSecond: Double
+        /// The ring format where a card has more than one (`split` or `packed` for virtio), else empty.
+        public var variant = ""
+        /// The card and variant as the table names them: `virtio`, `virtio-packed`.
+        public var label: String {
+            variant.isEmpty || variant == "split" ? card.rawValue : "\(card.rawValue)-\(variant)"
+        }
         public var gbps: Double { framesPerSecond * Double(frameBytes) * 8 / 1e9 }
 
         /// The result as one JSON object.
         public var json: String {
             "{\"card\":\"\(card.rawValue)\",\"direction\":\"\(direction)\",\"frameBytes\":\(frameBytes),"
-                + "\"batch\":\(batch),\"framesPerSecond\":\(Int(framesPerSecond)),\"gbps\":\(rounded(gbps))}"
+                + "\"batch\":\(batch),\"framesPerSecond\":\(Int(framesPerSecond)),\"gbps\":\(rounded(gbps))"
+                + (variant.isEmpty ? "}" : ",\"ring\":\"\(variant)\"}")
         }
     }
 
@@ -32,6 +39,8 @@ public enum Benchmark {
     public static func frameSizes(_ model: CardModel) -> [Int] {
         model.supportsJumboFrames ? [64, 1514, 9014] : [64, 1514]
     }
+    /// The ring formats measured: split and packed for virtio, the one ring of every other card.
+    public static func variants(_ model: CardModel) -> [String] { model == .virtio ? ["split", "packed"] : [""] }
     /// Batch sizes measured.
     public static let batches = [1, 256]
 
@@ -43,17 +52,20 @@ public enum Benchmark {
     ) throws(HarnessError) -> [Result] {
         var results: [Result] = []
         for model in models {
-            for direction in directions {
-                for size in frameSizes(model) where sizes?.contains(size) ?? true {
-                    for batch in batches {
-                        let rate =
-                            direction == "tx"
-                            ? try transmitRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
-                            : try receiveRate(model: model, frameBytes: size, batch: batch, seconds: seconds)
-                        results.append(
-                            Result(
-                                card: model, direction: direction, frameBytes: size, batch: batch,
-                                framesPerSecond: rate))
+            for variant in variants(model) {
+                for direction in directions {
+                    for size in frameSizes(model) where sizes?.contains(size) ?? true {
+                        for batch in batches {
+                            let ring = RingChoice(model: model, variant: variant, frameBytes: size)
+                            let rate =
+                                direction == "tx"
+                                ? try transmitRate(ring, batch: batch, seconds: seconds)
+                                : try receiveRate(ring, batch: batch, seconds: seconds)
+                            results.append(
+                                Result(
+                                    card: model, direction: direction, frameBytes: size, batch: batch,
+                                    framesPerSecond: rate, variant: variant))
+                        }
                     }
                 }
             }
@@ -83,10 +95,9 @@ public enum Benchmark {
         return Double(copied) / elapsed / 1e9
     }
 
-    static func transmitRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
-        -> Double
-    {
-        let rings = try makeBenchmarkRings(model: model, frameBytes: frameBytes)
+    static func transmitRate(_ choice: RingChoice, batch: Int, seconds: Double) throws(HarnessError) -> Double {
+        let frameBytes = choice.frameBytes
+        let rings = try makeBenchmarkRings(choice)
         let sink = NullSink()
         let card = rings.harness.card
         card.port.attach(sink)
@@ -116,12 +127,10 @@ public enum Benchmark {
         card.counters.first { $0.name == "rx_frames" }?.value ?? 0
     }
 
-    static func receiveRate(model: CardModel, frameBytes: Int, batch: Int, seconds: Double) throws(HarnessError)
-        -> Double
-    {
-        let rings = try makeBenchmarkRings(model: model, frameBytes: frameBytes)
+    static func receiveRate(_ choice: RingChoice, batch: Int, seconds: Double) throws(HarnessError) -> Double {
+        let rings = try makeBenchmarkRings(choice)
         let card = rings.harness.card
-        let frame = Scenario.unicast(to: card.macAddress, length: frameBytes)
+        let frame = Scenario.unicast(to: card.macAddress, length: choice.frameBytes)
         var received = 0
         let before = receivedFrames(card)
         let start = ContinuousClock.now

@@ -15,13 +15,20 @@ protocol BenchmarkRings: AnyObject {
 /// Descriptors in each benchmark ring.
 private let ringSize = 512
 
-/// A card of `model`, probed and opened for frames of `frameBytes` bytes, with its rings.
-func makeBenchmarkRings(model: CardModel, frameBytes: Int) throws(HarnessError) -> any BenchmarkRings {
-    let harness = try CardHarness(model: model)
-    switch model {
+/// What one benchmark figure runs on: the card, its ring format (see ``Benchmark/variants(_:)``) and the frame size.
+struct RingChoice {
+    var model: CardModel
+    var variant: String
+    var frameBytes: Int
+}
+
+/// A card of the chosen model, probed and opened for frames of the chosen size, with its rings.
+func makeBenchmarkRings(_ choice: RingChoice) throws(HarnessError) -> any BenchmarkRings {
+    let harness = try CardHarness(model: choice.model)
+    switch choice.model {
     case .am79c970a, .am79c973: return try PCNetRings(harness: harness)
-    case .e82540em, .e82543gc, .e82545em: return try E1000Rings(harness: harness, jumbo: frameBytes > 1514)
-    case .virtio: throw HarnessError("no benchmark rings for \(model.rawValue) yet")
+    case .e82540em, .e82543gc, .e82545em: return try E1000Rings(harness: harness, jumbo: choice.frameBytes > 1514)
+    case .virtio: return try VirtioRings(harness: harness, packed: choice.variant == "packed")
     }
 }
 

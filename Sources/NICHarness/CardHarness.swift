@@ -126,6 +126,13 @@ public final class CardHarness {
         return level
     }
 
+    /// MSI-X messages on `vector` since the last look (recorded as an expectation).
+    public func msixMessages(vector: Int) -> Int {
+        let count = msix.take(vector: vector)
+        record(.msix(vector: vector, count: count))
+        return count
+    }
+
     /// Plugs or unplugs the cable.
     public func setLink(up: Bool) {
         record(.link(up: up))

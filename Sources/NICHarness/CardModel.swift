@@ -1,6 +1,7 @@
 import E1000
 import NICCore
 import PCNet
+import VirtioNet
 
 /// The six adapter types, as the trace format and the CLI name them.
 public enum CardModel: String, CaseIterable, Sendable {
@@ -17,8 +18,7 @@ public enum CardModel: String, CaseIterable, Sendable {
     /// Whether the model exists yet.
     public var isImplemented: Bool {
         switch self {
-        case .am79c970a, .am79c973, .e82540em, .e82543gc, .e82545em: return true
-        case .virtio: return false
+        case .am79c970a, .am79c973, .e82540em, .e82543gc, .e82545em, .virtio: return true
         }
     }
 
@@ -42,7 +42,7 @@ public enum CardModel: String, CaseIterable, Sendable {
         case .e82540em: return E1000Card(chip: .i82540EM, macAddress: macAddress, environment: environment)
         case .e82543gc: return E1000Card(chip: .i82543GC, macAddress: macAddress, environment: environment)
         case .e82545em: return E1000Card(chip: .i82545EM, macAddress: macAddress, environment: environment)
-        case .virtio: throw HarnessError("card model \(rawValue) is not implemented yet")
+        case .virtio: return VirtioNetCard(macAddress: macAddress, environment: environment)
         }
     }
 }

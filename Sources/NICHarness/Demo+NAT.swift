@@ -6,7 +6,7 @@ extension Demo {
     /// The NAT part of the demo: each card on a NAT of its own (VirtualBox's default attachment; card slot n gets
     /// 10.0.(n+2).0/24) gets a DHCP lease, finds the gateway, and fetches a file from an HTTP server on the host's
     /// loopback through the gateway address.
-    public static func runNAT(models: [CardModel] = [.am79c973, .e82540em]) -> Report {
+    public static func runNAT(models: [CardModel] = [.am79c973, .e82540em, .virtio]) -> Report {
         let body = Array((0..<(256 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
         let server: LoopbackHTTPServer
         do { server = try LoopbackHTTPServer(body: body) } catch {

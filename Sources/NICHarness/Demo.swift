@@ -2,8 +2,9 @@ import NICCore
 import NetBackend
 
 /// The main job on an embedded default: one card of each implemented type, each driven by its Linux-like driver
-/// script, all on one internal network; every step checked, as a table. The Intel cards open with jumbo frames on and
-/// exchange 9014-byte frames; the PCnet cards, like the real chips, drop them.
+/// script, all on one internal network; every step checked, as a table. The Intel cards (RCTL.LPE) and virtio-net
+/// (mergeable receive buffers) open with jumbo frames on and exchange 9014-byte frames; the PCnet cards, like the real
+/// chips, drop them.
 public enum Demo {
     /// The outcome of one step for one card.
     public struct Outcome: Hashable, Sendable {
@@ -91,7 +92,7 @@ public enum Demo {
                 return Outcome(passed: probe.valid && probe.macAddress == station.mac, detail: probe.chipName)
             })
         rows.append(
-            step("open (jumbo on Intel)", stations) { station in
+            step("open (jumbo on Intel, virtio)", stations) { station in
                 try station.driver.start(jumbo: station.jumbo)
                 return Outcome(passed: station.driver.linkUp(), detail: station.jumbo ? "link up, MTU 9000" : "link up")
             })

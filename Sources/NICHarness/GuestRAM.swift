@@ -29,11 +29,11 @@ public final class GuestRAM: GuestMemory {
     /// Size in bytes.
     public let size: Int
     /// Whether device accesses are logged in ``log``.
-    public var logging = false
+    @exclusivity(unchecked) public var logging = false
     /// The most recent device accesses (at most ``logCapacity``), oldest first, when ``logging`` is on.
     @exclusivity(unchecked) public private(set) var log: [Access] = []
     /// How many accesses ``log`` keeps.
-    public var logCapacity = 4096
+    @exclusivity(unchecked) public var logCapacity = 4096
     /// Device accesses made, successful or not.
     @exclusivity(unchecked) public private(set) var accessCount: UInt64 = 0
     /// Device accesses refused because they left RAM.

@@ -7,7 +7,8 @@ enum BenchCommand {
 
         Measures transmit and receive through each implemented card in the harness (guest RAM,
         descriptor rings, a null sink and a frame source) at 64 and 1514 bytes (and 9014 on the
-        cards with jumbo frames), with 1 and 256 descriptors per doorbell, and the machine's
+        cards with jumbo frames), with 1 and 256 descriptors per doorbell (virtio: split and
+        packed rings as rows virtio and virtio-packed, mergeable receive buffers), and the machine's
         memcpy bandwidth as the yardstick. Build with 'swift run -c release vnic bench'; debug
         builds are many times slower.
 
@@ -77,22 +78,21 @@ enum BenchCommand {
             return 0
         }
         // One row per card, direction and frame size; a cell per batch size, and the largest batch against memcpy.
-        var header = pad("card", 11) + pad("dir", 5) + pad("frame", 7)
+        var header = pad("card", 14) + pad("dir", 5) + pad("frame", 7)
         for batch in Benchmark.batches { header += pad("x\(batch)", 16) }
         print(header + "of memcpy")
-        for model in results.map(\.card).uniqued() {
+        for label in results.map(\.label).uniqued() {
+            let rows = results.filter { $0.label == label }
+            guard let model = rows.first?.card else { continue }
             for direction in ["tx", "rx"] {
                 for size in Benchmark.frameSizes(model)
-                where results.contains(where: {
-                    $0.card == model && $0.direction == direction && $0.frameBytes == size
-                }) {
-                    var line = pad(model.rawValue, 11) + pad(direction, 5) + pad("\(size)B", 7)
+                where rows.contains(where: { $0.direction == direction && $0.frameBytes == size }) {
+                    var line = pad(label, 14) + pad(direction, 5) + pad("\(size)B", 7)
                     var last: Benchmark.Result?
                     for batch in Benchmark.batches {
                         guard
-                            let result = results.first(where: {
-                                $0.card == model && $0.direction == direction && $0.frameBytes == size
-                                    && $0.batch == batch
+                            let result = rows.first(where: {
+                                $0.direction == direction && $0.frameBytes == size && $0.batch == batch
                             })
                         else { continue }
                         line += pad(String(format: "%.2fM %.2fG", result.framesPerSecond / 1e6, result.gbps), 16)

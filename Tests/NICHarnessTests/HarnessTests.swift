@@ -46,6 +46,25 @@ struct HarnessTests {
         #expect(summary.transmitted == 1, "\(trace.text)")
     }
 
+    /// Bring-up flags: legacy split (256 entries), modern split and modern packed (16 entries each).
+    @Test(arguments: [UInt8(0x01), 0x40, 0x42])
+    func fuzzBytecodeReachesTheVirtioDataPath(bringUp flags: UInt8) throws {
+        let index = try #require(CardModel.implemented.firstIndex(of: .virtio))
+        var input: [UInt8] = [UInt8(index)]
+        // Bring-up with no extra features.
+        input += [10, flags, 0, 0, 0, 0]
+        // Transmit descriptor 0: buffer 0x8000, a 12-byte header and a 60-byte frame, no flags (packed: ID 0, AVAIL).
+        input += [11, 0x01, 0, 0x00, 0x00, 0x80, 0x00, 72, 0, 0, 0, 0, 0]
+        // Split: avail entry 0 and avail idx 1, then notify; packed: notify only.
+        input += flags & 2 == 0 ? [12, 0x01, 0, 1, 0] : [12, 0x0D, 0, 0, 0]
+        // A control command (RX, PROMISC on) through the control queue.
+        input += [13, 0, 0, 1, 3, 1, 0, 0]
+        let trace = FuzzDecoder.decode(input)
+        let summary = try TraceReplayer.run(trace)
+        #expect(summary.model == .virtio)
+        #expect(summary.transmitted == 1, "\(trace.text)")
+    }
+
     @Test func fuzzerTakesTraceTextToo() throws {
         let text = Array("vnic-trace 1\ndevice am79c970a mac=52:54:00:12:34:56\nio-read 0 0x14 2 = 0x0\n".utf8)
         let trace = try #require(FuzzDecoder.trace(for: text))
@@ -73,7 +92,9 @@ struct HarnessTests {
         // Not a timing test: the figures are checked for being measured, and the benchmark itself checks that
         // every frame handed over was transmitted or received.
         let results = try Benchmark.run(seconds: 0.01, models: [model])
-        #expect(results.count == 2 * Benchmark.frameSizes(model).count * Benchmark.batches.count)
+        #expect(
+            results.count
+                == 2 * Benchmark.frameSizes(model).count * Benchmark.batches.count * Benchmark.variants(model).count)
         #expect(results.allSatisfy { $0.framesPerSecond > 0 })
         #expect(
             results[0].json.hasPrefix(

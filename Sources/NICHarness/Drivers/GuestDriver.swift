@@ -41,11 +41,11 @@ extension CardModel {
         switch self {
         case .am79c970a, .am79c973: return PCNetDriver(harness: harness)
         case .e82540em, .e82543gc, .e82545em: return E1000Driver(harness: harness)
-        case .virtio: throw HarnessError("no driver script for \(rawValue) yet")
+        case .virtio: return VirtioDriver(harness: harness)
         }
     }
 
-    /// Whether the chip takes jumbo frames (the Intel cards, with RCTL.LPE).
+    /// Whether the chip takes jumbo frames (the Intel cards, with RCTL.LPE; virtio-net, with mergeable buffers).
     public var supportsJumboFrames: Bool {
         switch self {
         case .e82540em, .e82543gc, .e82545em, .virtio: return true

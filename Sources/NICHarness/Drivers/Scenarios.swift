@@ -32,7 +32,7 @@ public struct Scenario: Sendable {
         switch model {
         case .am79c970a, .am79c973: return pcnetScenarios(model)
         case .e82540em, .e82543gc, .e82545em: return e1000Scenarios(model)
-        case .virtio: return []
+        case .virtio: return virtioScenarios()
         }
     }
 

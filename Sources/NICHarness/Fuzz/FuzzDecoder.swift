@@ -7,7 +7,7 @@ import NICCore
 /// operands; running out of bytes ends the trace. Besides raw register, memory, frame, clock and link operations
 /// there are macros, per chip family, that bring a card up the way a driver does, build plausible descriptors and
 /// ring doorbells, so the fuzzer reaches the data paths quickly (PCnet here, the Intel cards in
-/// `FuzzDecoder+E1000.swift`).
+/// `FuzzDecoder+E1000.swift`, virtio-net in `FuzzDecoder+Virtio.swift`).
 public struct FuzzDecoder {
     /// Guest RAM for fuzz traces: small, so random addresses often hit it and sometimes miss it.
     public static let ramSize = 256 << 10
@@ -18,6 +18,8 @@ public struct FuzzDecoder {
     private var position = 0
     /// The card the input chose.
     private(set) var model = CardModel.am79c970a
+    /// The rings the last virtio bring-up laid out.
+    var virtio = VirtioFuzzState()
 
     private init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -112,7 +114,8 @@ public struct FuzzDecoder {
         case 2, 3, 4, 5, 10, 11, 12, 13:
             switch model {
             case .e82540em, .e82543gc, .e82545em: return e1000Operation(opcode)
-            case .am79c970a, .am79c973, .virtio: return pcnetOperation(opcode)
+            case .am79c970a, .am79c973: return pcnetOperation(opcode)
+            case .virtio: return virtioOperation(opcode)
             }
         case 6:
             guard let address = address(), let payload = data(maximum: 64) else { return nil }

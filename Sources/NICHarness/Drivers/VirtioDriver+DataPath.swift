@@ -1,0 +1,259 @@
+import NICCore
+import VirtioNet
+
+/// What a transmitted frame asks the device to finish (the virtio_net_hdr Linux builds from the skb).
+public struct VirtioTransmitOffload: Hashable, Sendable {
+    /// VIRTIO_NET_HDR_GSO_* (TCPV4 1, UDP 3, TCPV6 4; ECN 0x80), 0 for none.
+    public var gsoType: UInt8 = 0
+    public var gsoSize: UInt16 = 0
+    /// Bytes of headers before the segmented payload.
+    public var headerLength: UInt16 = 0
+    /// VIRTIO_NET_HDR_F_NEEDS_CSUM: checksum from `checksumStart`, stored at `checksumStart + checksumOffset`.
+    public var checksum: (start: UInt16, offset: UInt16)?
+
+    public init(gsoType: UInt8 = 0, gsoSize: UInt16 = 0, headerLength: UInt16 = 0, checksum: (UInt16, UInt16)? = nil) {
+        self.gsoType = gsoType
+        self.gsoSize = gsoSize
+        self.headerLength = headerLength
+        self.checksum = checksum.map { (start: $0.0, offset: $0.1) }
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.gsoType == rhs.gsoType && lhs.gsoSize == rhs.gsoSize && lhs.headerLength == rhs.headerLength
+            && lhs.checksum?.start == rhs.checksum?.start && lhs.checksum?.offset == rhs.checksum?.offset
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(gsoType)
+        hasher.combine(gsoSize)
+        hasher.combine(checksum?.start)
+    }
+
+    /// TCP segmentation of an Ethernet/IPv4/TCP frame at `mss`, as Linux's virtio_net_hdr_from_skb fills it.
+    public static func tcp4(mss: UInt16, frame: [UInt8]) -> VirtioTransmitOffload {
+        let transport = 14 + Int(frame.count > 14 ? frame[14] & 0x0F : 5) * 4
+        let tcpLength = frame.count > transport + 12 ? Int(frame[transport + 12] >> 4) * 4 : 20
+        return VirtioTransmitOffload(
+            gsoType: 1, gsoSize: mss, headerLength: UInt16(transport + tcpLength),
+            checksum: (UInt16(transport), 16))
+    }
+}
+
+extension VirtioDriver {
+    // MARK: Transmit
+
+    /// Free transmit descriptors.
+    public var transmitSpace: Int { transmitQueue?.freeDescriptors ?? 0 }
+
+    /// virtnet's start_xmit: reclaim finished buffers, then the header and the frame (one descriptor on the modern
+    /// interface; a separate header descriptor on the legacy one, which has no ANY_LAYOUT) and a kick unless the
+    /// device said not to. Returns `false` when the ring is full.
+    @discardableResult
+    public func transmit(_ frame: [UInt8], offload: VirtioTransmitOffload? = nil) throws(HarnessError) -> Bool {
+        guard let queue = transmitQueue else { throw HarnessError("virtio: not open") }
+        try reapTransmit()
+        guard frame.count + 64 <= Int(Layout.transmitStride) else {
+            throw HarnessError("virtio: a \(frame.count)-byte frame does not fit a transmit buffer")
+        }
+        guard let buffer = freeTransmitBuffers.last else { return false }
+        let header = transmitHeader(offload)
+        let buffers: [VirtioDriverQueue.Buffer]
+        if modern != nil {
+            try harness.store(header + frame, at: buffer, comment: "virtio_net_hdr and frame")
+            buffers = [.init(address: buffer, length: UInt32(header.count + frame.count), writable: false)]
+        } else {
+            try harness.store(header, at: buffer, comment: "virtio_net_hdr")
+            try harness.store(frame, at: buffer + 64)
+            buffers = [
+                .init(address: buffer, length: UInt32(header.count), writable: false),
+                .init(address: buffer + 64, length: UInt32(frame.count), writable: false),
+            ]
+        }
+        guard let token = try queue.add(buffers) else { return false }
+        freeTransmitBuffers.removeLast()
+        transmitBufferOf[token] = buffer
+        if try queue.needsKick() { notify(queue) }
+        return true
+    }
+
+    private func transmitHeader(_ offload: VirtioTransmitOffload?) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: headerLength)
+        guard let offload else { return header }
+        func put(_ value: UInt16, _ at: Int) {
+            header[at] = UInt8(truncatingIfNeeded: value)
+            header[at + 1] = UInt8(truncatingIfNeeded: value >> 8)
+        }
+        if let checksum = offload.checksum {
+            header[0] = 1
+            put(checksum.start, 6)
+            put(checksum.offset, 8)
+        }
+        header[1] = offload.gsoType
+        put(offload.headerLength, 2)
+        put(offload.gsoSize, 4)
+        return header
+    }
+
+    /// free_old_xmit: every transmit buffer the device returned.
+    func reapTransmit() throws(HarnessError) {
+        guard let queue = transmitQueue else { return }
+        for (token, _) in try queue.takeUsed() {
+            freeTransmitBuffers.append(transmitBufferOf[token])
+        }
+    }
+
+    // MARK: Receive
+
+    /// The receive buffer size in force: mergeable or small.
+    public var receiveBufferSize: Int {
+        features.contains(.mergeableReceiveBuffers) ? Self.mergeableBufferSize : smallBufferSize
+    }
+
+    /// try_fill_recv: a buffer into every free receive descriptor, then a kick if the device wants one.
+    public func fillReceive(limit: Int = .max) throws(HarnessError) {
+        guard let queue = receiveQueue else { throw HarnessError("virtio: not open") }
+        var added = 0
+        while added < limit, let buffer = freeReceiveBuffers.last,
+            let token = try queue.add([.init(address: buffer, length: UInt32(receiveBufferSize), writable: true)])
+        {
+            freeReceiveBuffers.removeLast()
+            receiveBufferOf[token] = buffer
+            added += 1
+        }
+        if added > 0, try queue.needsKick() { notify(queue) }
+    }
+
+    /// virtnet_receive: every used receive buffer, merged by num_buffers with mergeable buffers, then a refill.
+    func reapReceive() throws(HarnessError) {
+        guard let queue = receiveQueue else { return }
+        let used = try queue.takeUsed()
+        for (token, length) in used {
+            let buffer = receiveBufferOf[token]
+            freeReceiveBuffers.append(buffer)
+            guard length <= receiveBufferSize else {
+                receiveErrors += 1
+                merging = nil
+                continue
+            }
+            let bytes = try harness.load(at: buffer, count: length, comment: "received")
+            if var partial = merging {
+                partial.bytes += bytes
+                partial.remaining -= 1
+                merging = partial.remaining > 0 ? partial : nil
+                if partial.remaining == 0 { deliver(partial.bytes) }
+                continue
+            }
+            guard length >= headerLength + 14 else {
+                receiveErrors += 1
+                continue
+            }
+            let header = Array(bytes[0..<headerLength])
+            receivedHeaders.append(header)
+            let count = features.contains(.mergeableReceiveBuffers) ? Int(header[10]) | Int(header[11]) << 8 : 1
+            guard count >= 1, count <= queue.size else {
+                receiveErrors += 1
+                continue
+            }
+            let frame = Array(bytes[headerLength...])
+            if count == 1 {
+                deliver(frame, header: header)
+            } else {
+                merging = (frame, count - 1)
+                pendingHeader = header
+            }
+        }
+        if !used.isEmpty { try fillReceive() }
+    }
+
+    /// Hands a frame to the stack, finishing a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM) as the stack would.
+    private func deliver(_ frame: [UInt8], header: [UInt8]? = nil) {
+        let header = header ?? pendingHeader
+        var frame = frame
+        if header.count >= 10, header[0] & 1 != 0 {
+            let start = Int(header[6]) | Int(header[7]) << 8
+            let offset = Int(header[8]) | Int(header[9]) << 8
+            if start + offset + 2 <= frame.count {
+                var sum = InternetChecksum()
+                sum.add(Array(frame[start...]))
+                let value = sum.value
+                frame[start + offset] = UInt8(value >> 8)
+                frame[start + offset + 1] = UInt8(value & 0xFF)
+            }
+        }
+        received.append(frame)
+    }
+
+    // MARK: Control queue
+
+    /// Sends a control command (virtnet_send_command): class and command, the data, an acknowledgement byte the device
+    /// writes; polls for the answer a bounded number of times. Returns whether the device answered OK.
+    @discardableResult
+    public func control(_ classID: UInt8, _ command: UInt8, _ data: [UInt8], comment: String? = nil)
+        throws(HarnessError) -> Bool
+    {
+        guard let queue = controlQueue else { throw HarnessError("virtio: no control queue") }
+        let header = Layout.control
+        let payload = Layout.control + 0x10
+        let ack = Layout.control + 0xFF0
+        guard data.count <= 0xFE0 - 0x10 else { throw HarnessError("virtio: control data too long") }
+        try harness.store([classID, command], at: header, comment: comment)
+        try harness.store(data, at: payload)
+        try harness.store([0xFF], at: ack)
+        var buffers: [VirtioDriverQueue.Buffer] = [.init(address: header, length: 2, writable: false)]
+        if !data.isEmpty { buffers.append(.init(address: payload, length: UInt32(data.count), writable: false)) }
+        buffers.append(.init(address: ack, length: 1, writable: true))
+        guard try queue.add(buffers) != nil else { throw HarnessError("virtio: the control queue is full") }
+        notify(queue)
+        for _ in 0..<16 {
+            if !(try queue.takeUsed()).isEmpty {
+                let answer = try harness.load(at: ack, count: 1, comment: "ack")[0]
+                controlAcks.append(answer)
+                return answer == 0
+            }
+            harness.card.service()
+        }
+        throw HarnessError("virtio: no answer to control command \(classID)/\(command)")
+    }
+
+    /// VIRTIO_NET_CTRL_RX: PROMISC and ALLMULTI on or off.
+    @discardableResult
+    public func setReceiveMode(promiscuous: Bool, allMulticast: Bool) throws(HarnessError) -> Bool {
+        guard features.contains(.controlReceive) else { return false }
+        let first = try control(0, 0, [promiscuous ? 1 : 0], comment: "VIRTIO_NET_CTRL_RX_PROMISC")
+        let second = try control(0, 1, [allMulticast ? 1 : 0], comment: "VIRTIO_NET_CTRL_RX_ALLMULTI")
+        return first && second
+    }
+
+    /// VIRTIO_NET_CTRL_MAC_TABLE_SET: the unicast and multicast lists, each `le32 count` then the addresses.
+    @discardableResult
+    public func setMACTable(unicast: [MACAddress], multicast: [MACAddress]) throws(HarnessError) -> Bool {
+        guard features.contains(.controlReceive) else { return false }
+        func list(_ addresses: [MACAddress]) -> [UInt8] {
+            let count = UInt32(addresses.count)
+            return (0..<4).map { UInt8(truncatingIfNeeded: count >> (8 * UInt32($0))) } + addresses.flatMap(\.bytes)
+        }
+        return try control(1, 0, list(unicast) + list(multicast), comment: "VIRTIO_NET_CTRL_MAC_TABLE_SET")
+    }
+
+    /// VIRTIO_NET_CTRL_MAC_ADDR_SET.
+    @discardableResult
+    public func setMACAddress(_ address: MACAddress) throws(HarnessError) -> Bool {
+        try control(1, 1, address.bytes, comment: "VIRTIO_NET_CTRL_MAC_ADDR_SET")
+    }
+
+    /// VIRTIO_NET_CTRL_VLAN_ADD or _DEL.
+    @discardableResult
+    public func filterVLAN(_ id: UInt16, add: Bool) throws(HarnessError) -> Bool {
+        try control(
+            2, add ? 0 : 1, [UInt8(truncatingIfNeeded: id), UInt8(truncatingIfNeeded: id >> 8)],
+            comment: add ? "VIRTIO_NET_CTRL_VLAN_ADD" : "VIRTIO_NET_CTRL_VLAN_DEL")
+    }
+
+    /// VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET.
+    @discardableResult
+    public func setQueuePairs(_ pairs: UInt16) throws(HarnessError) -> Bool {
+        try control(
+            4, 0, [UInt8(truncatingIfNeeded: pairs), UInt8(truncatingIfNeeded: pairs >> 8)],
+            comment: "VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET")
+    }
+}
