@@ -403,6 +403,8 @@ extension NATEngine {
         readFromHost(key, flow)
         guard tcpFlows[key] === flow else { return }
         let size = segmentSize(flow)
+        // A guest link that segments (a TAP with offloads) takes a burst as 64 KiB frames of whole segments.
+        let frameSize = guestSegmentation ? max(size, (65_535 - flow.headerOverhead) / size * size) : size
         // In flight at most the guest's window, and at most as many segments as a card's queue sensibly holds: the
         // frames wait in the port's bounded queue until the guest drains it.
         let limit = min(flow.guestWindow, min(config.limits.tcpSegmentsInFlight, flow.congestionWindow) * size)
@@ -412,7 +414,7 @@ extension NATEngine {
         while flow.unsent > 0, segments < 4096 {
             let room = limit - flow.sentCount
             guard room > 0 else { break }
-            let length = min(size, flow.unsent, room)
+            let length = min(frameSize, flow.unsent, room)
             let start = flow.head + flow.sentCount
             let payload = Array(flow.buffer[start..<(start + length)])
             let sequence = flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount)
@@ -421,7 +423,7 @@ extension NATEngine {
             let last = flow.unsent == 0
             sendSegment(
                 key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload,
-                window: window)
+                window: window, segmentSize: length > size ? size : nil)
             segments += 1
         }
         if flow.hostFinished, flow.unsent == 0, !flow.finSent, !flow.finAcknowledged {
@@ -604,10 +606,11 @@ extension NATEngine {
 
     // MARK: Segments to the guest
 
-    /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current).
+    /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current); with
+    /// `segmentSize`, a large segment the guest's link splits into segments of that size.
     func sendSegment(
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
-        synOptions: Bool = false, window known: Int? = nil
+        synOptions: Bool = false, window known: Int? = nil, segmentSize: Int? = nil
     ) {
         var options: [UInt8] = []
         if synOptions {
@@ -625,7 +628,8 @@ extension NATEngine {
         emitSegment(
             from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
             acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
-            flags: flags, window: UInt16(clamping: field), options: options, payload: payload)
+            flags: flags, window: UInt16(clamping: field), options: options, payload: payload,
+            segmentSize: segmentSize)
     }
 
     /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").
@@ -647,11 +651,15 @@ extension NATEngine {
 
     func emitSegment(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = [], segmentSize: Int? = nil
     ) {
         let segment = TransportSegment.tcp(
             from: source, to: destination, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
-            window: window, options: options, payload: payload)
+            window: window, options: options, payload: payload, checksumOffloaded: segmentSize != nil)
+        if let segmentSize {
+            return sendSegmentedToGuest(
+                source: source.address, destination: destination.address, segment: segment, segmentSize: segmentSize)
+        }
         sendToGuest(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, payload: segment,
             dontFragment: true)

@@ -159,7 +159,7 @@ final class NATRuntime: @unchecked Sendable {
             if let source = frame.baseAddress, let target = buffer.baseAddress { memcpy(target, source, frame.count) }
             count = frame.count
         }
-        let (frames, wake) = engine.withLock { engine -> ([[UInt8]], Bool) in
+        let (frames, wake) = engine.withLock { engine -> ([InboundFrame], Bool) in
             engine.handleFrame(bytes, metadata: metadata)
             let wake = engine.wakeNeeded
             engine.wakeNeeded = false
@@ -169,14 +169,14 @@ final class NATRuntime: @unchecked Sendable {
         deliver(frames)
     }
 
-    func deliver(_ frames: [[UInt8]]) {
+    func deliver(_ frames: [InboundFrame]) {
         guard !frames.isEmpty else { return }
         guard let target = port.withLock({ $0.port }) else {
             detachedDrops.add(UInt64(frames.count), ordering: .relaxed)
             return
         }
         for frame in frames {
-            if target.deliver(frame) {
+            if target.deliver(frame.bytes, metadata: frame.metadata) {
                 delivered.add(1, ordering: .relaxed)
             } else {
                 queueDrops.add(1, ordering: .relaxed)
@@ -184,9 +184,14 @@ final class NATRuntime: @unchecked Sendable {
         }
     }
 
+    /// Lets the engine send the guest large TCP segments with segmentation metadata (its link takes them), or not.
+    func setGuestOffloads(_ enabled: Bool) {
+        engine.withLock { $0.guestSegmentation = enabled }
+    }
+
     /// Runs the timers once now (tests with a manual clock call this after advancing it).
     func runTimers() {
-        let frames = engine.withLock { engine -> [[UInt8]] in
+        let frames = engine.withLock { engine -> [InboundFrame] in
             _ = engine.runTimers()
             return engine.takeOutbox()
         }
@@ -203,7 +208,7 @@ final class NATRuntime: @unchecked Sendable {
     private func runLoop() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while running.load(ordering: .acquiring) {
-            let (deadline, now, frames) = engine.withLock { engine -> (UInt64?, UInt64, [[UInt8]]) in
+            let (deadline, now, frames) = engine.withLock { engine -> (UInt64?, UInt64, [InboundFrame]) in
                 // Scan the flows only when the earliest armed timer is due: every new timer is armed, and deadlines
                 // that moved later since the last scan only make a scan early, never late.
                 engine.now = engine.clock()
@@ -221,7 +226,7 @@ final class NATRuntime: @unchecked Sendable {
             }
             let ready = poller.wait(timeoutMilliseconds: timeout, into: &events)
             guard !ready.isEmpty, running.load(ordering: .acquiring) else { continue }
-            let output = engine.withLock { engine -> [[UInt8]] in
+            let output = engine.withLock { engine -> [InboundFrame] in
                 for (fd, flags) in ready { engine.handleEvent(fd: fd, events: flags) }
                 return engine.takeOutbox()
             }
@@ -233,7 +238,7 @@ final class NATRuntime: @unchecked Sendable {
 
 extension NATEngine {
     /// Removes and returns the frames queued for the guest.
-    func takeOutbox() -> [[UInt8]] {
+    func takeOutbox() -> [InboundFrame] {
         counts.bump(.framesOut, by: UInt64(outbox.count))
         defer { outbox.removeAll(keepingCapacity: true) }
         return outbox
