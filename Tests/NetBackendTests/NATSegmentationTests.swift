@@ -40,7 +40,7 @@ struct NATSegmentationTests {
         #expect(bench.counter("drop_ip_too_big") == 1)
     }
 
-    @Test("with guest segmentation on, a download arrives in large frames whose metadata finishes them correctly")
+    @Test("with guest offloads on, a download arrives in large frames whose metadata finishes them correctly")
     func segmentedToGuest() throws {
         let listener = LoopbackTCPListener()
         let bench = try NATBench()
@@ -64,14 +64,17 @@ struct NATSegmentationTests {
             for _ in 0..<10_000 {
                 guard let frame = bench.port.nextInbound() else { break }
                 var bytes = frame.bytes
-                if let segmentation = frame.metadata.segmentation, let checksum = frame.metadata.checksum {
+                if let segmentation = frame.metadata.segmentation {
                     #expect(segmentation.kind == .tcpIPv4 && segmentation.segmentSize == 1460)
-                    #expect(segmentation.headerLength == 54 && checksum.start == 34 && checksum.offset == 16)
+                    #expect(segmentation.headerLength == 54)
+                    large += 1
+                }
+                if let checksum = frame.metadata.checksum {
                     // Finish the checksum as the receiving stack would.
+                    #expect(checksum.start == 34 && checksum.offset == 16)
                     var sum = InternetChecksum()
                     sum.add(Array(bytes[checksum.start...]))
                     bytes.put16(sum.value, at: checksum.start + checksum.offset)
-                    large += 1
                 }
                 guard let packet = try? IPv4Packet(parsing: bytes, at: 14), packet.proto == IPProtocolNumber.tcp,
                     let segment = TCPSegment(packet.payload)

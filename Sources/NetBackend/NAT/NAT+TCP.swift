@@ -416,14 +416,19 @@ extension NATEngine {
             guard room > 0 else { break }
             let length = min(frameSize, flow.unsent, room)
             let start = flow.head + flow.sentCount
-            let payload = Array(flow.buffer[start..<(start + length)])
             let sequence = flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount)
             flow.sentCount += length
             flow.sentHighest = max(flow.sentHighest, flow.sentCount)
-            let last = flow.unsent == 0
-            sendSegment(
-                key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload,
-                window: window, segmentSize: length > size ? size : nil)
+            let flags = TCPFlag.ack | (flow.unsent == 0 ? TCPFlag.psh : 0)
+            if guestSegmentation {
+                sendOffloadedData(
+                    key, flow, flags: flags, sequence: sequence, range: start..<(start + length), window: window,
+                    segmentSize: size)
+            } else {
+                sendSegment(
+                    key, flow, flags: flags, sequence: sequence, payload: Array(flow.buffer[start..<(start + length)]),
+                    window: window)
+            }
             segments += 1
         }
         if flow.hostFinished, flow.unsent == 0, !flow.finSent, !flow.finAcknowledged {
@@ -606,11 +611,10 @@ extension NATEngine {
 
     // MARK: Segments to the guest
 
-    /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current); with
-    /// `segmentSize`, a large segment the guest's link splits into segments of that size.
+    /// Sends the guest a segment on `flow` (`sequence` defaults to the next one; `ack` and window are current).
     func sendSegment(
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
-        synOptions: Bool = false, window known: Int? = nil, segmentSize: Int? = nil
+        synOptions: Bool = false, window known: Int? = nil
     ) {
         var options: [UInt8] = []
         if synOptions {
@@ -618,6 +622,15 @@ extension NATEngine {
             options.append16(UInt16(clamping: config.mtu - flow.headerOverhead))
             if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
+        emitSegment(
+            from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
+            acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
+            flags: flags, window: windowField(flow, flags: flags, known: known), options: options, payload: payload)
+    }
+
+    /// The window field of a segment on `flow` (`known` is the window if already looked up); a closed window makes
+    /// the flow wait for the socket to drain, to send the update.
+    func windowField(_ flow: TCPFlow, flags: UInt8, known: Int?) -> UInt16 {
         let available = known ?? advertisedWindow(flow)
         let window = flags & TCPFlag.syn != 0 ? min(65_535, available) : available
         let field = flags & TCPFlag.syn != 0 ? window : window >> Int(flow.ourWindowShift)
@@ -625,11 +638,7 @@ extension NATEngine {
             flow.waitingWritable = true
             updateInterest(flow)
         }
-        emitSegment(
-            from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
-            acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
-            flags: flags, window: UInt16(clamping: field), options: options, payload: payload,
-            segmentSize: segmentSize)
+        return UInt16(clamping: field)
     }
 
     /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").
@@ -651,15 +660,11 @@ extension NATEngine {
 
     func emitSegment(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = [], segmentSize: Int? = nil
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) {
         let segment = TransportSegment.tcp(
             from: source, to: destination, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
-            window: window, options: options, payload: payload, checksumOffloaded: segmentSize != nil)
-        if let segmentSize {
-            return sendSegmentedToGuest(
-                source: source.address, destination: destination.address, segment: segment, segmentSize: segmentSize)
-        }
+            window: window, options: options, payload: payload)
         sendToGuest(
             source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, payload: segment,
             dontFragment: true)

@@ -181,12 +181,10 @@ enum TransportSegment {
             flags: flags, window: window, options: options, payload: payload)
     }
 
-    /// A TCP segment between endpoints of either family (both the same) with its checksum filled, or, when
-    /// `checksumOffloaded`, with the pseudo-header sum in the checksum field for the receiver to finish (the virtio
-    /// `NEEDS_CSUM` convention: the payload is not summed here).
+    /// A TCP segment between endpoints of either family (both the same) with its checksum filled.
     static func tcp(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = [], checksumOffloaded: Bool = false
+        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         var padded = options
         while padded.count % 4 != 0 { padded.append(0) }
@@ -208,12 +206,8 @@ enum TransportSegment {
                 source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp,
                 length: segment.count)
         else { return segment }
-        if checksumOffloaded {
-            segment.put16(~sum.value, at: 16)
-        } else {
-            sum.add(segment)
-            segment.put16(sum.value, at: 16)
-        }
+        sum.add(segment)
+        segment.put16(sum.value, at: 16)
         return segment
     }
 
