@@ -14,17 +14,22 @@ import NICCore
 ///
 /// One thread waits in epoll on the TAP and on an eventfd the port's `onWork` rings: it reads frames from the TAP
 /// into the port (``FramePort/transmit(_:metadata:)``) and writes the frames the attachment delivered to the TAP.
-/// Work per wakeup is bounded; every frame not carried is counted in ``counters``.
+/// Attached to a ``NATAttachment``, that thread is the NAT's own event loop (no thread of the link's, no handoff
+/// between two threads per burst). Work per wakeup is bounded; every frame not carried is counted in ``counters``.
 ///
 /// When the device has ``TapDevice/offloads``, each frame's virtio-net header becomes the frame's ``FrameMetadata``
 /// and back, so the attachment must finish checksums and segmentation it is handed: a ``NATAttachment`` does, and is
 /// told it may send the interface 64 KiB TCP segments to be split by the receiving stack.
-public final class TapLink: @unchecked Sendable {
+public final class TapLink: NATGuestLink, @unchecked Sendable {
     /// The TAP interface.
     public let device: TapDevice
     /// The port the link drives, attached to the attachment.
     public let port: FramePort
-    private let loop: HostLinkLoop
+    /// The link's own thread, unless the NAT's event loop serves it.
+    private let loop: HostLinkLoop?
+    /// The epoll instance the TAP is registered with (the link's own, or the NAT's).
+    private let poller: NATPoller
+    private let nat: NATRuntime?
     private let closed = HostLinkFlag()
     // Loop-thread state.
     private var readBuffer = [UInt8](repeating: 0, count: TapOffloadHeader.size + TapDevice.maximumFrameLength + 1)
@@ -52,19 +57,35 @@ public final class TapLink: @unchecked Sendable {
         device: TapDevice, attachment: any NetworkAttachment, queueCapacity: Int = 4096
     ) throws(HostLinkError) {
         self.device = device
-        loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
-        guard loop.poller.add(device.fileDescriptor, events: NATPoller.readable) else {
-            throw .system("TAP \(device.name): epoll_ctl", errno: errno)
-        }
         port = FramePort(queueCapacity: queueCapacity)
-        let poller = loop.poller
+        if let nat = attachment as? NATAttachment {
+            self.nat = nat.runtime
+            loop = nil
+            poller = nat.runtime.poller
+        } else {
+            nat = nil
+            let loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
+            self.loop = loop
+            poller = loop.poller
+        }
+        let poller = poller
         port.onWork = { poller.wake() }
         port.attach(attachment)
-        if device.offloads, let nat = attachment as? NATAttachment { nat.runtime.setGuestOffloads(true) }
-        do {
-            try loop.start { [self] ready in service(ready) }
+        if device.offloads { nat?.setGuestOffloads(true) }
+        do throws(HostLinkError) {
+            if let nat {
+                guard nat.attachGuestLink(self) else {
+                    throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
+                }
+            } else if let loop {
+                guard poller.add(device.fileDescriptor, events: NATPoller.readable) else {
+                    throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
+                }
+                try loop.start { [self] ready in service(ready) }
+            }
         } catch {
             _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
+            if device.offloads { nat?.setGuestOffloads(false) }
             port.onWork = nil
             port.detach()
             throw error
@@ -87,8 +108,9 @@ public final class TapLink: @unchecked Sendable {
     /// more than once.
     public func close() {
         guard closed.set() else { return }
-        loop.stop()
-        if device.offloads, let nat = port.attachment as? NATAttachment { nat.runtime.setGuestOffloads(false) }
+        loop?.stop()
+        nat?.detachGuestLink(self)
+        if device.offloads { nat?.setGuestOffloads(false) }
         port.onWork = nil
         port.detach()
         device.close()
@@ -107,6 +129,15 @@ public final class TapLink: @unchecked Sendable {
         writeFrames()
     }
 
+    // MARK: NATGuestLink (on the NAT's event loop)
+
+    var guestFileDescriptor: Int32 { device.fileDescriptor }
+
+    func serviceGuest(readable ready: Bool) {
+        if readable, ready { readFrames() }
+        writeFrames()
+    }
+
     private func readFrames() {
         let fd = device.fileDescriptor
         let skip = device.offloads ? TapOffloadHeader.size : 0
@@ -117,7 +148,7 @@ public final class TapLink: @unchecked Sendable {
                 if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
                 // The interface is gone (its namespace deleted, say): stop watching it rather than spin.
                 readErrors.bump()
-                loop.poller.remove(fd)
+                poller.remove(fd)
                 readable = false
                 return
             }
@@ -175,7 +206,7 @@ public final class TapLink: @unchecked Sendable {
             }
         }
         // More than a batch waiting: come round again after the TAP has had its turn.
-        if port.queuedFrames > 0 { loop.poller.wake() }
+        if port.queuedFrames > 0 { poller.wake() }
     }
 
     /// Writes `header` and `frame` as one frame (`writev`); the bytes written, or -1.

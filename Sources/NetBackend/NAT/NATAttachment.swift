@@ -111,6 +111,10 @@ final class NATRuntime: @unchecked Sendable {
     /// the engine's order (two threads each delivering their own batch reordered TCP segments, and the guest's
     /// duplicate acknowledgments set off spurious retransmissions).
     private let delivering = Atomic<Bool>(false)
+    /// The guest link the event loop serves, if any (see ``NATGuestLink``); held while the loop services it.
+    let guestLink = Mutex<(any NATGuestLink)?>(nil)
+    /// Its descriptor, or -1.
+    let guestLinkDescriptor = Atomic<Int32>(-1)
 
     struct WeakPort {
         weak var port: FramePort?
@@ -257,6 +261,7 @@ final class NATRuntime: @unchecked Sendable {
                 return (deadline, engine.now)
             }
             flush()
+            serviceGuestLink(readable: false)
             var timeout: Int32 = 60_000
             if let deadline {
                 let milliseconds = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
@@ -264,11 +269,14 @@ final class NATRuntime: @unchecked Sendable {
             }
             let ready = poller.wait(timeoutMilliseconds: timeout, into: &events)
             guard !ready.isEmpty, running.load(ordering: .acquiring) else { continue }
+            let link = guestLinkDescriptor.load(ordering: .acquiring)
             engine.withLock { engine in
-                for (fd, flags) in ready { engine.handleEvent(fd: fd, events: flags) }
+                for (fd, flags) in ready where fd != link || link < 0 { engine.handleEvent(fd: fd, events: flags) }
                 stage(engine)
             }
             flush()
+            // The guest's frames, and the frames for it that this round made, without a handoff to another thread.
+            serviceGuestLink(readable: link >= 0 && ready.contains { $0.0 == link })
         }
         loopDone.store(true, ordering: .releasing)
     }
