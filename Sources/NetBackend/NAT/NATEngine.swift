@@ -52,6 +52,8 @@ final class NATEngine: @unchecked Sendable {
     var isPrivileged = geteuid() == 0
     /// Where host sockets are read into before the bytes are copied to a flow.
     var scratch: [UInt8] = []
+    /// ICMP and ICMPv6 errors to the guest (see ``allowICMPError()``).
+    var icmpErrorBucket: NATTokenBucket
 
     /// What a descriptor registered with the poller belongs to.
     enum SocketOwner {
@@ -65,6 +67,7 @@ final class NATEngine: @unchecked Sendable {
         self.config = config
         self.poller = poller
         now = clock()
+        icmpErrorBucket = NATTokenBucket(burst: config.limits.icmpErrorBurst, now: now)
     }
 
     // MARK: Frames from the guest
