@@ -134,7 +134,9 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
     var guestFileDescriptor: Int32 { device.fileDescriptor }
 
     func serviceGuest(readable ready: Bool) {
-        if readable, ready { readFrames() }
+        if readable, ready {
+            if let nat { nat.guestBurst { readFrames() } } else { readFrames() }
+        }
         writeFrames()
     }
 

@@ -227,7 +227,14 @@ extension NATEngine {
         if segment.payload.isEmpty, !segment.has(TCPFlag.fin), segment.sequence == flow.receiveNext &- 1 {
             needAck = true
         }
-        if needAck { sendSegment(key, flow, flags: TCPFlag.ack) }
+        if needAck {
+            if deferringAcks, !segment.payload.isEmpty, !segment.has(TCPFlag.fin) {
+                if !flow.ackDeferred { deferredAcks.append(key) }
+                flow.ackDeferred = true
+            } else {
+                sendSegment(key, flow, flags: TCPFlag.ack)
+            }
+        }
         pump(key, flow)
         finishIfDone(key, flow)
     }
@@ -616,6 +623,7 @@ extension NATEngine {
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
         synOptions: Bool = false, window known: Int? = nil
     ) {
+        if flags & TCPFlag.ack != 0 { flow.ackDeferred = false }  // this one acknowledges everything so far
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]
@@ -639,6 +647,15 @@ extension NATEngine {
             updateInterest(flow)
         }
         return UInt16(clamping: field)
+    }
+
+    /// Sends the acknowledgments a burst of the guest's data deferred: one per connection, for everything it sent.
+    func sendDeferredAcks() {
+        for key in deferredAcks {
+            guard let flow = tcpFlows[key], flow.ackDeferred else { continue }
+            sendSegment(key, flow, flags: TCPFlag.ack)
+        }
+        deferredAcks.removeAll(keepingCapacity: true)
     }
 
     /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").

@@ -183,7 +183,7 @@ final class NATRuntime: @unchecked Sendable {
 
     /// Moves the engine's outbox to the staged frames; called with the engine's lock held, so frames are staged in
     /// the order they were made.
-    private func stage(_ engine: NATEngine) {
+    func stage(_ engine: NATEngine) {
         let frames = engine.takeOutbox()
         guard !frames.isEmpty else { return }
         staged.withLock { $0.append(contentsOf: frames) }

@@ -52,6 +52,11 @@ final class NATEngine: @unchecked Sendable {
     var isPrivileged = geteuid() == 0
     /// Where host sockets are read into before the bytes are copied to a flow.
     var scratch: [UInt8] = []
+    /// Whether a burst of the guest's frames is being handled: acknowledgments of its data wait until the burst
+    /// ends, one per connection, as a TAP read batch ends (see ``NATRuntime/guestBurst(_:)``).
+    var deferringAcks = false
+    /// Connections owed an acknowledgment at the end of the burst (each once: ``TCPFlow/ackDeferred``).
+    var deferredAcks: [TCPFlowKey] = []
     /// ICMP and ICMPv6 errors to the guest (see ``allowICMPError()``).
     var icmpErrorBucket: NATTokenBucket
 

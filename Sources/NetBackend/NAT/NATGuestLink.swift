@@ -33,6 +33,19 @@ extension NATRuntime {
         }
     }
 
+    /// Runs `body`, which hands the NAT a burst of the guest's frames, with the acknowledgments of their TCP data
+    /// held back to one per connection at the end (a TAP read batch: the guest sent them back to back).
+    func guestBurst(_ body: () -> Void) {
+        engine.withLock { $0.deferringAcks = true }
+        body()
+        engine.withLock { engine in
+            engine.deferringAcks = false
+            engine.sendDeferredAcks()
+            stage(engine)
+        }
+        flush()
+    }
+
     /// Services the attached guest link, if any (on the event loop).
     func serviceGuestLink(readable: Bool) {
         guestLink.withLock { $0?.serviceGuest(readable: readable) }

@@ -1,0 +1,46 @@
+import Foundation
+import Glibc
+import NICCore
+import Testing
+
+@testable import NetBackend
+
+@Suite("NAT TCP: acknowledgments coalesced per burst of the guest's frames")
+struct NATAckCoalescingTests {
+    @Test("data segments in one burst get one acknowledgment at its end; a FIN in the burst is answered at once")
+    func oneAckPerBurst() throws {
+        let listener = LoopbackTCPListener()
+        let bench = try NATBench()
+        let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
+        _ = try #require(guest.open())
+        let server = listener.accept()
+        try #require(server >= 0)
+        defer { close(server) }
+        _ = bench.port.drain()
+        var sent: [UInt8] = []
+        bench.nat.runtime.guestBurst {
+            for index in 0..<5 {
+                let payload = [UInt8](repeating: UInt8(index), count: 1000)
+                guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: payload)
+                guest.sequence &+= 1000
+                sent += payload
+            }
+            // Nothing is acknowledged while the burst lasts.
+            #expect(bench.port.queuedFrames == 0)
+        }
+        let acks = guest.segments(timeout: 0.3, until: { _ in false }).filter { $0.has(TCPFlag.ack) }
+        #expect(acks.count == 1)
+        #expect(acks.first?.acknowledgment == guest.sequence)
+        #expect(readBytes(server, count: sent.count) == sent)
+        // Outside a burst each segment is acknowledged as it comes, and a FIN inside one is not held back.
+        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: [7])
+        guest.sequence &+= 1
+        #expect(guest.segments(until: { $0.acknowledgment == guest.sequence }).count == 1)
+        bench.nat.runtime.guestBurst {
+            guest.send(flags: TCPFlag.ack | TCPFlag.fin, payload: [8])
+            guest.sequence &+= 2
+            #expect(bench.port.queuedFrames == 1)
+        }
+        #expect(bench.counter("drop_tcp_out_of_order") == 0)
+    }
+}
