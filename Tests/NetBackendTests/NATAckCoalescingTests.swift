@@ -43,4 +43,26 @@ struct NATAckCoalescingTests {
         }
         #expect(bench.counter("drop_tcp_out_of_order") == 0)
     }
+
+    @Test("a burst never leaves more than 64 KiB unacknowledged: past it the acknowledgment goes at once")
+    func deferralLimit() throws {
+        let listener = LoopbackTCPListener()
+        let bench = try NATBench()
+        let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
+        _ = try #require(guest.open())
+        let server = listener.accept()
+        try #require(server >= 0)
+        defer { close(server) }
+        _ = bench.port.drain()
+        let start = guest.sequence
+        bench.nat.runtime.guestBurst {
+            for _ in 0..<70 {
+                guest.send(flags: TCPFlag.ack, payload: [UInt8](repeating: 1, count: 1000))
+                guest.sequence &+= 1000
+            }
+        }
+        _ = readBytes(server, count: 70_000)
+        let acks = guest.segments(timeout: 0.3, until: { _ in false }).map(\.acknowledgment)
+        #expect(acks == [start &+ 66_000, start &+ 70_000])
+    }
 }

@@ -12,6 +12,7 @@ extension NATEngine {
         guard range.lowerBound >= 0, range.upperBound <= flow.buffer.count else { return counts.bump(.dropIPTooBig) }
         let field = windowField(flow, flags: flags, known: window)
         flow.ackDeferred = false  // the segment acknowledges everything so far
+        flow.acknowledgedUpTo = flow.receiveNext
         let tcpLength = 20 + range.count
         let ipHeader: Int
         let type: UInt16

@@ -59,6 +59,9 @@ struct TCPSegment {
 
 extension NATEngine {
     static let ourWindowShift: UInt8 = 7
+    /// The most guest data a deferred acknowledgment leaves unacknowledged: past it the acknowledgment goes at once
+    /// (a 64 KiB segment is acknowledged as it comes: fewer acknowledgments then only slow the guest's sending).
+    static let deferredAckLimit: UInt32 = 64 << 10
     static let maxRetries = 8
 
     /// The largest segment payload we send the guest.
@@ -228,7 +231,9 @@ extension NATEngine {
             needAck = true
         }
         if needAck {
-            if deferringAcks, !segment.payload.isEmpty, !segment.has(TCPFlag.fin) {
+            if deferringAcks, !segment.payload.isEmpty, !segment.has(TCPFlag.fin),
+                flow.receiveNext &- flow.acknowledgedUpTo < Self.deferredAckLimit
+            {
                 if !flow.ackDeferred { deferredAcks.append(key) }
                 flow.ackDeferred = true
             } else {
@@ -623,7 +628,10 @@ extension NATEngine {
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
         synOptions: Bool = false, window known: Int? = nil
     ) {
-        if flags & TCPFlag.ack != 0 { flow.ackDeferred = false }  // this one acknowledges everything so far
+        if flags & TCPFlag.ack != 0 {  // this one acknowledges everything so far
+            flow.ackDeferred = false
+            flow.acknowledgedUpTo = flow.receiveNext
+        }
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]

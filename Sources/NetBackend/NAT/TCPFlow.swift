@@ -60,6 +60,8 @@ final class TCPFlow {
     var shutdownPending = false
     /// The guest's data is owed an acknowledgment at the end of the current burst (see `NATEngine.deferringAcks`).
     var ackDeferred = false
+    /// The acknowledgment number we last sent.
+    var acknowledgedUpTo: UInt32 = 0
 
     // Host to guest.
     let initialSequence: UInt32
