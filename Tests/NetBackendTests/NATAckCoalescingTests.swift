@@ -7,16 +7,22 @@ import Testing
 
 @Suite("NAT TCP: acknowledgments coalesced per burst of the guest's frames")
 struct NATAckCoalescingTests {
-    @Test("data segments in one burst get one acknowledgment at its end; a FIN in the burst is answered at once")
-    func oneAckPerBurst() throws {
+    /// An open connection from the guest to a loopback server: the bench, the guest's side and the server's socket.
+    static func connection() throws -> (NATBench, GuestConnection, Int32) {
         let listener = LoopbackTCPListener()
         let bench = try NATBench()
         let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
         _ = try #require(guest.open())
         let server = listener.accept()
         try #require(server >= 0)
-        defer { close(server) }
         _ = bench.port.drain()
+        return (bench, guest, server)
+    }
+
+    @Test("data segments in one burst get one acknowledgment at its end; a FIN in the burst is answered at once")
+    func oneAckPerBurst() throws {
+        let (bench, guest, server) = try Self.connection()
+        defer { close(server) }
         var sent: [UInt8] = []
         bench.nat.runtime.guestBurst {
             for index in 0..<5 {
@@ -46,14 +52,8 @@ struct NATAckCoalescingTests {
 
     @Test("a burst never leaves more than 64 KiB unacknowledged: past it the acknowledgment goes at once")
     func deferralLimit() throws {
-        let listener = LoopbackTCPListener()
-        let bench = try NATBench()
-        let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
-        _ = try #require(guest.open())
-        let server = listener.accept()
-        try #require(server >= 0)
+        let (bench, guest, server) = try Self.connection()
         defer { close(server) }
-        _ = bench.port.drain()
         let start = guest.sequence
         bench.nat.runtime.guestBurst {
             for _ in 0..<70 {
