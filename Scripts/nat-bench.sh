@@ -5,6 +5,8 @@
 #
 #   sudo Scripts/nat-bench.sh [SECONDS]          # default 5 s per iperf3 run
 #
+# SWIFT_SCRATCH_PATH names the build directory (default .build), so a worktree can keep its own release build.
+#
 # Needs root, iperf3, slirp4netns and passt (pasta). Traffic stays in the namespaces the script creates and on host
 # loopback: each stack maps its gateway address to 127.0.0.1 (vnic with --localhost-reachable, slirp4netns by
 # default, pasta by mapping the host's default gateway address).
@@ -15,8 +17,9 @@ for tool in iperf3 slirp4netns pasta ip; do
     command -v "$tool" > /dev/null || { echo "nat-bench.sh: $tool is missing" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "nat-bench.sh: needs root (network namespaces)" >&2; exit 2; }
-swift build -c release --product vnic >&2
-vnic="$(swift build -c release --show-bin-path)/vnic"
+scratch=${SWIFT_SCRATCH_PATH:-.build}
+swift build -c release --scratch-path "$scratch" --product vnic >&2
+vnic="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/vnic"
 
 port=$((20000 + RANDOM % 20000))
 iperf3 -s -B 127.0.0.1 -p "$port" > /dev/null 2>&1 &

@@ -33,6 +33,8 @@ enum NATCommand {
           --restrict              only forwarded and --allow destinations
           --domain NAME           the domain name DHCP hands out
           --tftp-root DIR         serve DIR read-only over TFTP at the gateway (DHCP names it)
+          --no-offload            --tap without checksum and TCP segmentation offload: every frame is MTU-sized
+                                  (by default the namespace sends and receives TCP segments up to 64 KiB)
 
         Bad arguments exit 2; a NAT or guest link that cannot start exits 1.
         """
@@ -42,6 +44,7 @@ enum NATCommand {
         var tap: String?
         var namespace: String?
         var stream: StreamAddress?
+        var offloads = true
         var configuration = NATConfiguration()
     }
 
@@ -140,6 +143,7 @@ enum NATCommand {
                     throw CommandLineError(message: "nat: --allow '\(text)' is not an IPv4 or IPv6 CIDR")
                 }
             case "--localhost-reachable": localhostReachable = true
+            case "--no-offload": options.offloads = false
             case "--restrict": restrict = true
             case "--domain": domain = try value(option)
             case "--tftp-root":
@@ -202,7 +206,8 @@ enum NATCommand {
         let stop: () -> [Counter]
         do {
             if let tap = options.tap {
-                let link = try TapLink(name: tap, networkNamespace: options.namespace, attachment: nat)
+                let link = try TapLink(
+                    name: tap, networkNamespace: options.namespace, offloads: options.offloads, attachment: nat)
                 guest = "TAP \(link.device.name)" + (options.namespace.map { " in \($0)" } ?? "")
                 stop = {
                     link.close()

@@ -14,16 +14,25 @@ import NICCore
 ///
 /// One thread waits in epoll on the TAP and on an eventfd the port's `onWork` rings: it reads frames from the TAP
 /// into the port (``FramePort/transmit(_:metadata:)``) and writes the frames the attachment delivered to the TAP.
-/// Work per wakeup is bounded; every frame not carried is counted in ``counters``.
-public final class TapLink: @unchecked Sendable {
+/// Attached to a ``NATAttachment``, that thread is the NAT's own event loop (no thread of the link's, no handoff
+/// between two threads per burst). Work per wakeup is bounded; every frame not carried is counted in ``counters``.
+///
+/// When the device has ``TapDevice/offloads``, each frame's virtio-net header becomes the frame's ``FrameMetadata``
+/// and back, so the attachment must finish checksums and segmentation it is handed: a ``NATAttachment`` does, and is
+/// told it may send the interface 64 KiB TCP segments to be split by the receiving stack.
+public final class TapLink: NATGuestLink, @unchecked Sendable {
     /// The TAP interface.
     public let device: TapDevice
     /// The port the link drives, attached to the attachment.
     public let port: FramePort
-    private let loop: HostLinkLoop
+    /// The link's own thread, unless the NAT's event loop serves it.
+    private let loop: HostLinkLoop?
+    /// The epoll instance the TAP is registered with (the link's own, or the NAT's).
+    private let poller: NATPoller
+    private let nat: NATRuntime?
     private let closed = HostLinkFlag()
     // Loop-thread state.
-    private var readBuffer = [UInt8](repeating: 0, count: TapDevice.maximumFrameLength + 1)
+    private var readBuffer = [UInt8](repeating: 0, count: TapOffloadHeader.size + TapDevice.maximumFrameLength + 1)
     private var readable = true
 
     private let framesIn = HostLinkCounter("tap_frames_in")
@@ -37,6 +46,7 @@ public final class TapLink: @unchecked Sendable {
     private let shortWrites = HostLinkCounter("tap_drop_short_write")
     private let writeErrors = HostLinkCounter("tap_drop_write_error")
     private let readErrors = HostLinkCounter("tap_read_errors")
+    private let badHeaders = HostLinkCounter("tap_drop_bad_offload_header")
 
     /// Frames per wakeup in each direction; more waits for the next round of the loop.
     static let batch = 256
@@ -47,30 +57,49 @@ public final class TapLink: @unchecked Sendable {
         device: TapDevice, attachment: any NetworkAttachment, queueCapacity: Int = 4096
     ) throws(HostLinkError) {
         self.device = device
-        loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
-        guard loop.poller.add(device.fileDescriptor, events: NATPoller.readable) else {
-            throw .system("TAP \(device.name): epoll_ctl", errno: errno)
-        }
         port = FramePort(queueCapacity: queueCapacity)
-        let poller = loop.poller
+        if let nat = attachment as? NATAttachment {
+            self.nat = nat.runtime
+            loop = nil
+            poller = nat.runtime.poller
+        } else {
+            nat = nil
+            let loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
+            self.loop = loop
+            poller = loop.poller
+        }
+        let poller = poller
         port.onWork = { poller.wake() }
         port.attach(attachment)
-        do {
-            try loop.start { [self] ready in service(ready) }
+        if device.offloads { nat?.setGuestOffloads(true) }
+        do throws(HostLinkError) {
+            if let nat {
+                guard nat.attachGuestLink(self) else {
+                    throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
+                }
+            } else if let loop {
+                guard poller.add(device.fileDescriptor, events: NATPoller.readable) else {
+                    throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
+                }
+                try loop.start { [self] ready in service(ready) }
+            }
         } catch {
             _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
+            if device.offloads { nat?.setGuestOffloads(false) }
             port.onWork = nil
             port.detach()
             throw error
         }
     }
 
-    /// Creates the TAP `name` (inside the network namespace at `networkNamespace` when given) and attaches it to
-    /// `attachment`.
+    /// Creates the TAP `name` (inside the network namespace at `networkNamespace` when given, with
+    /// ``TapDevice/offloads`` when `offloads`) and attaches it to `attachment`.
     public convenience init(
-        name: String, networkNamespace: String? = nil, attachment: any NetworkAttachment
+        name: String, networkNamespace: String? = nil, offloads: Bool = false, attachment: any NetworkAttachment
     ) throws(HostLinkError) {
-        try self.init(device: TapDevice(name: name, networkNamespace: networkNamespace), attachment: attachment)
+        try self.init(
+            device: TapDevice(name: name, networkNamespace: networkNamespace, offloads: offloads),
+            attachment: attachment)
     }
 
     deinit { close() }
@@ -79,7 +108,9 @@ public final class TapLink: @unchecked Sendable {
     /// more than once.
     public func close() {
         guard closed.set() else { return }
-        loop.stop()
+        loop?.stop()
+        nat?.detachGuestLink(self)
+        if device.offloads { nat?.setGuestOffloads(false) }
         port.onWork = nil
         port.detach()
         device.close()
@@ -89,7 +120,7 @@ public final class TapLink: @unchecked Sendable {
     public var counters: [Counter] {
         [
             framesIn, framesOut, bytesIn, bytesOut, runts, oversizeIn, oversizeOut, writeAgain, shortWrites,
-            writeErrors, readErrors,
+            writeErrors, readErrors, badHeaders,
         ].map { Counter($0.name, $0.current) }
     }
 
@@ -98,8 +129,20 @@ public final class TapLink: @unchecked Sendable {
         writeFrames()
     }
 
+    // MARK: NATGuestLink (on the NAT's event loop)
+
+    var guestFileDescriptor: Int32 { device.fileDescriptor }
+
+    func serviceGuest(readable ready: Bool) {
+        if readable, ready {
+            if let nat { nat.guestBurst { readFrames() } } else { readFrames() }
+        }
+        writeFrames()
+    }
+
     private func readFrames() {
         let fd = device.fileDescriptor
+        let skip = device.offloads ? TapOffloadHeader.size : 0
         for _ in 0..<Self.batch {
             let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -107,22 +150,31 @@ public final class TapLink: @unchecked Sendable {
                 if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
                 // The interface is gone (its namespace deleted, say): stop watching it rather than spin.
                 readErrors.bump()
-                loop.poller.remove(fd)
+                poller.remove(fd)
                 readable = false
                 return
             }
             if count == 0 { return }
-            guard count >= 14 else {
+            guard count >= skip + 14 else {
                 runts.bump()
                 continue
             }
-            guard count <= TapDevice.maximumFrameLength else {
+            let length = count - skip
+            guard length <= TapDevice.maximumFrameLength else {
                 oversizeIn.bump()
                 continue
             }
-            framesIn.bump()
-            bytesIn.bump(by: UInt64(count))
-            readBuffer.withUnsafeBytes { port.transmit(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            readBuffer.withUnsafeBytes { raw in
+                var metadata = FrameMetadata.none
+                if skip > 0 {
+                    guard let known = TapOffloadHeader(UnsafeRawBufferPointer(rebasing: raw[0..<skip]))?.metadata
+                    else { return badHeaders.bump() }
+                    metadata = known
+                }
+                framesIn.bump()
+                bytesIn.bump(by: UInt64(length))
+                port.transmit(UnsafeRawBufferPointer(rebasing: raw[skip..<count]), metadata: metadata)
+            }
         }
     }
 
@@ -136,7 +188,14 @@ public final class TapLink: @unchecked Sendable {
                 oversizeOut.bump()
                 continue
             }
-            let written = frame.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let written: Int
+            if device.offloads {
+                let header = TapOffloadHeader(frame.metadata).bytes
+                let result = Self.writeFrame(fd, header, frame.bytes)
+                written = result < 0 ? -1 : max(0, result - header.count)
+            } else {
+                written = frame.bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
             if written == length {
                 framesOut.bump()
                 bytesOut.bump(by: UInt64(length))
@@ -149,6 +208,19 @@ public final class TapLink: @unchecked Sendable {
             }
         }
         // More than a batch waiting: come round again after the TAP has had its turn.
-        if port.queuedFrames > 0 { loop.poller.wake() }
+        if port.queuedFrames > 0 { poller.wake() }
+    }
+
+    /// Writes `header` and `frame` as one frame (`writev`); the bytes written, or -1.
+    private static func writeFrame(_ fd: Int32, _ header: [UInt8], _ frame: [UInt8]) -> Int {
+        header.withUnsafeBytes { head in
+            frame.withUnsafeBytes { body in
+                var vectors = [
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                    iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count),
+                ]
+                return vectors.withUnsafeMutableBufferPointer { writev(fd, $0.baseAddress, 2) }
+            }
+        }
     }
 }

@@ -29,7 +29,7 @@ extension NATEngine {
         reply += targetIP.bytes
         reply += senderMAC.bytes
         reply += senderIP.bytes
-        outbox.append(ethernetFrame(to: source, from: config.gatewayMAC, type: EtherType.arp, payload: reply))
+        queue(ethernetFrame(to: source, from: config.gatewayMAC, type: EtherType.arp, payload: reply))
         counts.bump(.arpReplies)
     }
 }

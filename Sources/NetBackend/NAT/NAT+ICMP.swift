@@ -177,6 +177,7 @@ extension NATEngine {
             let kind = packet.payload.u8(0)
             guard kind == 8 || kind == 0 || kind == 13 || kind == 15 else { return }
         }
+        guard allowICMPError() else { return }
         var message: [UInt8] = [type, code, 0, 0]
         message.append32(extra)
         let room = max(8, 576 - 20 - 8 - packet.header.count)

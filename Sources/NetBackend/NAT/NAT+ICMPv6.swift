@@ -81,6 +81,7 @@ extension NATEngine {
         if packet.nextHeader == IPProtocolNumber.icmpv6 {
             guard packet.payload.isEmpty || packet.payload[0] >= 128 else { return }
         }
+        guard allowICMPError() else { return }
         var message: [UInt8] = [type, code, 0, 0]
         message.append32(extra)
         message += (packet.header + packet.payload).prefix(Self.icmpv6ErrorRoom)

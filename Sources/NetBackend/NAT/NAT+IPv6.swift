@@ -50,7 +50,9 @@ extension NATEngine {
                 sendICMPv6Error(type: ICMPv6Type.timeExceeded, code: 0, about: packet)
                 return
             }
-            if packet.header.count + packet.payload.count > config.mtu {
+            if packet.header.count + packet.payload.count > config.mtu,
+                !(currentFrameSegmented && packet.nextHeader == IPProtocolNumber.tcp)
+            {
                 counts.bump(.dropIPTooBig)
                 sendUnreachable(.tooBig, about: .v6(packet))
                 return
@@ -87,7 +89,7 @@ extension NATEngine {
         if 40 + payload.count <= config.mtu {
             let packet = IPv6Packet.build(
                 source: source, destination: destination, nextHeader: nextHeader, payload: payload, hopLimit: hopLimit)
-            outbox.append(ethernetFrame(to: target, from: config.gatewayMAC, type: EtherType.ipv6, payload: packet))
+            queue(ethernetFrame(to: target, from: config.gatewayMAC, type: EtherType.ipv6, payload: packet))
             return
         }
         // Source fragmentation (RFC 8200 4.5): every fragment but the last carries a multiple of 8 bytes.
@@ -104,7 +106,7 @@ extension NATEngine {
             let packet = IPv6Packet.build(
                 source: source, destination: destination, nextHeader: IPProtocolNumber.fragment, payload: fragment,
                 hopLimit: hopLimit)
-            outbox.append(ethernetFrame(to: target, from: config.gatewayMAC, type: EtherType.ipv6, payload: packet))
+            queue(ethernetFrame(to: target, from: config.gatewayMAC, type: EtherType.ipv6, payload: packet))
             offset = end
         }
     }

@@ -59,6 +59,9 @@ struct TCPSegment {
 
 extension NATEngine {
     static let ourWindowShift: UInt8 = 7
+    /// The most guest data a deferred acknowledgment leaves unacknowledged: past it the acknowledgment goes at once
+    /// (a 64 KiB segment is acknowledged as it comes: fewer acknowledgments then only slow the guest's sending).
+    static let deferredAckLimit: UInt32 = 64 << 10
     static let maxRetries = 8
 
     /// The largest segment payload we send the guest.
@@ -227,7 +230,16 @@ extension NATEngine {
         if segment.payload.isEmpty, !segment.has(TCPFlag.fin), segment.sequence == flow.receiveNext &- 1 {
             needAck = true
         }
-        if needAck { sendSegment(key, flow, flags: TCPFlag.ack) }
+        if needAck {
+            if deferringAcks, !segment.payload.isEmpty, !segment.has(TCPFlag.fin),
+                flow.receiveNext &- flow.acknowledgedUpTo < Self.deferredAckLimit
+            {
+                if !flow.ackDeferred { deferredAcks.append(key) }
+                flow.ackDeferred = true
+            } else {
+                sendSegment(key, flow, flags: TCPFlag.ack)
+            }
+        }
         pump(key, flow)
         finishIfDone(key, flow)
     }
@@ -403,6 +415,8 @@ extension NATEngine {
         readFromHost(key, flow)
         guard tcpFlows[key] === flow else { return }
         let size = segmentSize(flow)
+        // A guest link that segments (a TAP with offloads) takes a burst as 64 KiB frames of whole segments.
+        let frameSize = guestSegmentation ? max(size, (65_535 - flow.headerOverhead) / size * size) : size
         // In flight at most the guest's window, and at most as many segments as a card's queue sensibly holds: the
         // frames wait in the port's bounded queue until the guest drains it.
         let limit = min(flow.guestWindow, min(config.limits.tcpSegmentsInFlight, flow.congestionWindow) * size)
@@ -412,16 +426,21 @@ extension NATEngine {
         while flow.unsent > 0, segments < 4096 {
             let room = limit - flow.sentCount
             guard room > 0 else { break }
-            let length = min(size, flow.unsent, room)
+            let length = min(frameSize, flow.unsent, room)
             let start = flow.head + flow.sentCount
-            let payload = Array(flow.buffer[start..<(start + length)])
             let sequence = flow.sendUnacknowledged &+ UInt32(truncatingIfNeeded: flow.sentCount)
             flow.sentCount += length
             flow.sentHighest = max(flow.sentHighest, flow.sentCount)
-            let last = flow.unsent == 0
-            sendSegment(
-                key, flow, flags: TCPFlag.ack | (last ? TCPFlag.psh : 0), sequence: sequence, payload: payload,
-                window: window)
+            let flags = TCPFlag.ack | (flow.unsent == 0 ? TCPFlag.psh : 0)
+            if guestSegmentation {
+                sendOffloadedData(
+                    key, flow, flags: flags, sequence: sequence, range: start..<(start + length), window: window,
+                    segmentSize: size)
+            } else {
+                sendSegment(
+                    key, flow, flags: flags, sequence: sequence, payload: Array(flow.buffer[start..<(start + length)]),
+                    window: window)
+            }
             segments += 1
         }
         if flow.hostFinished, flow.unsent == 0, !flow.finSent, !flow.finAcknowledged {
@@ -609,12 +628,25 @@ extension NATEngine {
         _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [],
         synOptions: Bool = false, window known: Int? = nil
     ) {
+        if flags & TCPFlag.ack != 0 {  // this one acknowledges everything so far
+            flow.ackDeferred = false
+            flow.acknowledgedUpTo = flow.receiveNext
+        }
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]
             options.append16(UInt16(clamping: config.mtu - flow.headerOverhead))
             if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
+        emitSegment(
+            from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
+            acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
+            flags: flags, window: windowField(flow, flags: flags, known: known), options: options, payload: payload)
+    }
+
+    /// The window field of a segment on `flow` (`known` is the window if already looked up); a closed window makes
+    /// the flow wait for the socket to drain, to send the update.
+    func windowField(_ flow: TCPFlow, flags: UInt8, known: Int?) -> UInt16 {
         let available = known ?? advertisedWindow(flow)
         let window = flags & TCPFlag.syn != 0 ? min(65_535, available) : available
         let field = flags & TCPFlag.syn != 0 ? window : window >> Int(flow.ourWindowShift)
@@ -622,10 +654,16 @@ extension NATEngine {
             flow.waitingWritable = true
             updateInterest(flow)
         }
-        emitSegment(
-            from: key.remote, to: key.guest, sequence: sequence ?? flow.sendNext,
-            acknowledgment: flags & TCPFlag.ack != 0 || flow.state != .synSent ? flow.receiveNext : 0,
-            flags: flags, window: UInt16(clamping: field), options: options, payload: payload)
+        return UInt16(clamping: field)
+    }
+
+    /// Sends the acknowledgments a burst of the guest's data deferred: one per connection, for everything it sent.
+    func sendDeferredAcks() {
+        for key in deferredAcks {
+            guard let flow = tcpFlows[key], flow.ackDeferred else { continue }
+            sendSegment(key, flow, flags: TCPFlag.ack)
+        }
+        deferredAcks.removeAll(keepingCapacity: true)
     }
 
     /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").

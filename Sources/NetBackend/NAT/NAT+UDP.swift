@@ -20,6 +20,8 @@ struct UDPFlow {
     /// resolver when this one refuses).
     var resolver: Int?
     var lastQuery: [UInt8] = []
+    /// When the resolver must have answered the last query before the flow moves to the next one.
+    var answerDeadline: UInt64?
 }
 
 extension NATEngine {
@@ -88,7 +90,13 @@ extension NATEngine {
         guard var flow = udpFlows[key] else { return }
         flow.lastPacket = packet.truncated(8)
         flow.deadline = now &+ flow.idle
-        if flow.resolver != nil { flow.lastQuery = payload }
+        if flow.resolver != nil {
+            flow.lastQuery = payload
+            if flow.answerDeadline == nil, let deadline = answerDeadline(flow) {
+                flow.answerDeadline = deadline
+                arm(deadline)
+            }
+        }
         udpFlows[key] = flow
         arm(flow.deadline)
         let sent: Int
@@ -123,6 +131,7 @@ extension NATEngine {
             guard count >= 0 else { break }
             sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(buffer[0..<count]))
             flow.deadline = now &+ flow.idle
+            flow.answerDeadline = nil
         }
         udpFlows[key] = flow
     }
@@ -148,6 +157,8 @@ extension NATEngine {
         }
         flow.fd = fd
         flow.resolver = current + 1
+        flow.answerDeadline = answerDeadline(flow)
+        if let deadline = flow.answerDeadline { arm(deadline) }
         udpFlows[key] = flow
         counts.bump(.dnsFailovers)
         _ = flow.lastQuery.withUnsafeBytes { HostSocket.send(fd, $0) }
@@ -172,11 +183,29 @@ extension NATEngine {
                 if flow.forwardPeer == nil { release(flow.fd) }
                 udpFlows[key] = nil
                 counts.bump(.udpFlowsExpired)
-            } else {
-                next = min(next ?? flow.deadline, flow.deadline)
+                continue
             }
+            next = min(next ?? flow.deadline, flow.deadline)
+            guard let answer = flow.answerDeadline else { continue }
+            if answer > now {
+                next = min(next ?? answer, answer)
+                continue
+            }
+            // The resolver stayed silent: the next one gets the query (failOver arms its own deadline).
+            counts.bump(.dnsResolverTimeouts)
+            if !failOver(key), var stale = udpFlows[key] {
+                stale.answerDeadline = nil
+                udpFlows[key] = stale
+            }
+            if let moved = udpFlows[key]?.answerDeadline { next = min(next ?? moved, moved) }
         }
         return next
+    }
+
+    /// When a DNS flow's resolver must answer by, or `nil` when no further resolver could be tried.
+    private func answerDeadline(_ flow: UDPFlow) -> UInt64? {
+        guard let current = flow.resolver, current + 1 < config.dnsServers.count else { return nil }
+        return now &+ max(1_000_000, nanoseconds(config.timeouts.dnsRetry))
     }
 
     /// Sends a UDP datagram to the guest over IPv4.

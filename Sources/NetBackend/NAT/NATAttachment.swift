@@ -17,7 +17,8 @@ import Synchronization
 ///
 /// Frames from the guest are handled on the card's thread as ``transmit(_:metadata:from:)`` is called; host
 /// sockets and timers are served by one event loop thread (epoll) per instance. Both run under one lock, and frames
-/// for the guest are delivered to the port after it is released. Every drop and error is counted in ``counters``.
+/// for the guest are delivered to the port after it is released, in the order the engine made them whichever thread
+/// delivers. Every drop and error is counted in ``counters``.
 public final class NATAttachment: NetworkAttachment {
     /// The configuration the NAT was created with (its port forwarding rules as of creation).
     public let configuration: NATConfiguration
@@ -104,6 +105,16 @@ final class NATRuntime: @unchecked Sendable {
     private let detachedDrops = Atomic<UInt64>(0)
     private let queueDrops = Atomic<UInt64>(0)
     private let delivered = Atomic<UInt64>(0)
+    /// Frames the engine made, in order, waiting for delivery to the port; filled under the engine's lock.
+    private let staged = Mutex<[InboundFrame]>([])
+    /// Whether a thread is delivering ``staged`` frames: the others leave theirs to it, so the guest sees frames in
+    /// the engine's order (two threads each delivering their own batch reordered TCP segments, and the guest's
+    /// duplicate acknowledgments set off spurious retransmissions).
+    private let delivering = Atomic<Bool>(false)
+    /// The guest link the event loop serves, if any (see ``NATGuestLink``); held while the loop services it.
+    let guestLink = Mutex<(any NATGuestLink)?>(nil)
+    /// Its descriptor, or -1.
+    let guestLinkDescriptor = Atomic<Int32>(-1)
 
     struct WeakPort {
         weak var port: FramePort?
@@ -159,24 +170,50 @@ final class NATRuntime: @unchecked Sendable {
             if let source = frame.baseAddress, let target = buffer.baseAddress { memcpy(target, source, frame.count) }
             count = frame.count
         }
-        let (frames, wake) = engine.withLock { engine -> ([[UInt8]], Bool) in
+        let wake = engine.withLock { engine -> Bool in
             engine.handleFrame(bytes, metadata: metadata)
             let wake = engine.wakeNeeded
             engine.wakeNeeded = false
-            return (engine.takeOutbox(), wake)
+            stage(engine)
+            return wake
         }
         if wake { poller.wake() }
-        deliver(frames)
+        flush()
     }
 
-    func deliver(_ frames: [[UInt8]]) {
+    /// Moves the engine's outbox to the staged frames; called with the engine's lock held, so frames are staged in
+    /// the order they were made.
+    func stage(_ engine: NATEngine) {
+        let frames = engine.takeOutbox()
+        guard !frames.isEmpty else { return }
+        staged.withLock { $0.append(contentsOf: frames) }
+    }
+
+    /// Delivers the staged frames unless another thread is doing so (it takes these too). Bounded: after many rounds
+    /// with frames still arriving, the event loop is woken to deliver the rest.
+    func flush() {
+        for _ in 0..<1024 {
+            guard !delivering.exchange(true, ordering: .acquiringAndReleasing) else { return }
+            let frames = staged.withLock { staged -> [InboundFrame] in
+                defer { staged.removeAll(keepingCapacity: true) }
+                return staged
+            }
+            deliver(frames)
+            delivering.store(false, ordering: .releasing)
+            // Frames staged while this thread delivered, by a thread that then left them to it.
+            guard staged.withLock({ !$0.isEmpty }) else { return }
+        }
+        poller.wake()
+    }
+
+    private func deliver(_ frames: [InboundFrame]) {
         guard !frames.isEmpty else { return }
         guard let target = port.withLock({ $0.port }) else {
             detachedDrops.add(UInt64(frames.count), ordering: .relaxed)
             return
         }
         for frame in frames {
-            if target.deliver(frame) {
+            if target.deliver(frame.bytes, metadata: frame.metadata) {
                 delivered.add(1, ordering: .relaxed)
             } else {
                 queueDrops.add(1, ordering: .relaxed)
@@ -184,26 +221,35 @@ final class NATRuntime: @unchecked Sendable {
         }
     }
 
+    /// Lets the engine send the guest large TCP segments with segmentation metadata (its link takes them), or not.
+    func setGuestOffloads(_ enabled: Bool) {
+        engine.withLock { $0.guestSegmentation = enabled }
+    }
+
     /// Runs the timers once now (tests with a manual clock call this after advancing it).
     func runTimers() {
-        let frames = engine.withLock { engine -> [[UInt8]] in
+        engine.withLock { engine in
             _ = engine.runTimers()
-            return engine.takeOutbox()
+            stage(engine)
         }
-        deliver(frames)
+        flush()
     }
 
     /// Runs `body` on the engine under the lock, then delivers what it queued.
     func withEngine<R>(_ body: (NATEngine) -> R) -> R {
-        let (result, frames) = engine.withLock { engine in (body(engine), engine.takeOutbox()) }
-        deliver(frames)
+        let result = engine.withLock { engine in
+            let result = body(engine)
+            stage(engine)
+            return result
+        }
+        flush()
         return result
     }
 
     private func runLoop() {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         while running.load(ordering: .acquiring) {
-            let (deadline, now, frames) = engine.withLock { engine -> (UInt64?, UInt64, [[UInt8]]) in
+            let (deadline, now) = engine.withLock { engine -> (UInt64?, UInt64) in
                 // Scan the flows only when the earliest armed timer is due: every new timer is armed, and deadlines
                 // that moved later since the last scan only make a scan early, never late.
                 engine.now = engine.clock()
@@ -211,9 +257,11 @@ final class NATRuntime: @unchecked Sendable {
                     engine.scheduledWake = engine.runTimers() ?? .max
                 }
                 let deadline = engine.scheduledWake == .max ? nil : engine.scheduledWake
-                return (deadline, engine.now, engine.takeOutbox())
+                stage(engine)
+                return (deadline, engine.now)
             }
-            deliver(frames)
+            flush()
+            serviceGuestLink(readable: false)
             var timeout: Int32 = 60_000
             if let deadline {
                 let milliseconds = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
@@ -221,11 +269,14 @@ final class NATRuntime: @unchecked Sendable {
             }
             let ready = poller.wait(timeoutMilliseconds: timeout, into: &events)
             guard !ready.isEmpty, running.load(ordering: .acquiring) else { continue }
-            let output = engine.withLock { engine -> [[UInt8]] in
-                for (fd, flags) in ready { engine.handleEvent(fd: fd, events: flags) }
-                return engine.takeOutbox()
+            let link = guestLinkDescriptor.load(ordering: .acquiring)
+            engine.withLock { engine in
+                for (fd, flags) in ready where fd != link || link < 0 { engine.handleEvent(fd: fd, events: flags) }
+                stage(engine)
             }
-            deliver(output)
+            flush()
+            // The guest's frames, and the frames for it that this round made, without a handoff to another thread.
+            serviceGuestLink(readable: link >= 0 && ready.contains { $0.0 == link })
         }
         loopDone.store(true, ordering: .releasing)
     }
@@ -233,7 +284,7 @@ final class NATRuntime: @unchecked Sendable {
 
 extension NATEngine {
     /// Removes and returns the frames queued for the guest.
-    func takeOutbox() -> [[UInt8]] {
+    func takeOutbox() -> [InboundFrame] {
         counts.bump(.framesOut, by: UInt64(outbox.count))
         defer { outbox.removeAll(keepingCapacity: true) }
         return outbox

@@ -159,6 +159,11 @@ public struct NATLimits: Sendable {
     public var reassemblies = 16
     /// Fragments held per datagram being reassembled.
     public var fragmentsPerDatagram = 64
+    /// ICMP and ICMPv6 errors sent to the guest per second, on average (a token bucket); 0 turns the limit off.
+    /// Errors over the limit are counted (`icmp_errors_rate_limited`) and not sent.
+    public var icmpErrorsPerSecond = 100
+    /// The bucket's size: errors sent back to back before the rate applies (at least 1).
+    public var icmpErrorBurst = 50
 
     /// The defaults.
     public init() {}
@@ -170,6 +175,9 @@ public struct NATTimeouts: Sendable {
     public var udpIdle: Double = 180
     /// A UDP flow to the DNS proxy with no traffic (libslirp: 10 s).
     public var dnsIdle: Double = 10
+    /// A DNS query unanswered this long moves the flow to the next configured resolver and is sent there again
+    /// (once per resolver, in order: bounded by the list); the guest's own retry then goes there too.
+    public var dnsRetry: Double = 2
     /// An ICMP echo flow with no traffic.
     public var icmpIdle: Double = 60
     /// A TCP connect to the host that has not completed.

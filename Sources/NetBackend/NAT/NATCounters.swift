@@ -10,10 +10,10 @@ enum NATCounter: Int, CaseIterable {
     case fragmentsIn, reassembled, dropFragmentOverlap, dropFragmentTooMany, dropFragmentTooLarge
     case dropFragmentTableFull, dropFragmentTimeout
     case dropICMPMalformed, dropICMPChecksum, dropICMPType, icmpEchoLocal, icmpEchoForwarded, icmpEchoReplies
-    case dropICMPSocket, dropICMPFlowLimit, icmpErrorsSent
+    case dropICMPSocket, dropICMPFlowLimit, icmpErrorsSent, icmpErrorsRateLimited
     case dropUDPMalformed, dropUDPChecksum, dropUDPFlowLimit, dropUDPSocket, dropUDPSend, udpFlowsExpired
     case dropDHCPMalformed, dropDHCPNoLease, dhcpOffers, dhcpAcks, dhcpNaks
-    case dnsNoServer, dnsFailovers
+    case dnsNoServer, dnsFailovers, dnsResolverTimeouts
     case dropTFTPMalformed, tftpRefused, tftpTransfers, tftpTimeouts, dropTFTPSessionLimit
     case dropTCPMalformed, dropTCPChecksum, dropTCPFlowLimit, dropTCPNoFlow, dropTCPOutOfOrder, dropTCPSocket
     case tcpConnects, tcpRefused, tcpUnreachable, tcpResetsSent, tcpRetransmits, tcpFlowsTimedOut, tcpSendPartial

@@ -11,7 +11,13 @@ final class NATEngine: @unchecked Sendable {
     let poller: NATPoller
     var counts = NATCounts()
     /// Frames for the guest, delivered when the current call returns.
-    var outbox: [[UInt8]] = []
+    var outbox: [InboundFrame] = []
+    /// Whether the guest's link takes TCP segments up to 64 KiB with segmentation and checksum metadata (a TAP with
+    /// offloads): a burst to the guest then goes as a few large frames instead of one frame per segment.
+    var guestSegmentation = false
+    /// Whether the frame being handled came with a segmentation request: a TCP segment larger than the MTU that the
+    /// guest's stack segments only on the wire, so it is not too big.
+    var currentFrameSegmented = false
     /// The guest card's MAC address, learned from its frames.
     var guestMAC: MACAddress?
     /// The address the guest last used as a source (or was leased).
@@ -46,6 +52,13 @@ final class NATEngine: @unchecked Sendable {
     var isPrivileged = geteuid() == 0
     /// Where host sockets are read into before the bytes are copied to a flow.
     var scratch: [UInt8] = []
+    /// Whether a burst of the guest's frames is being handled: acknowledgments of its data wait until the burst
+    /// ends, one per connection, as a TAP read batch ends (see ``NATRuntime/guestBurst(_:)``).
+    var deferringAcks = false
+    /// Connections owed an acknowledgment at the end of the burst (each once: ``TCPFlow/ackDeferred``).
+    var deferredAcks: [TCPFlowKey] = []
+    /// ICMP and ICMPv6 errors to the guest (see ``allowICMPError()``).
+    var icmpErrorBucket: NATTokenBucket
 
     /// What a descriptor registered with the poller belongs to.
     enum SocketOwner {
@@ -59,6 +72,7 @@ final class NATEngine: @unchecked Sendable {
         self.config = config
         self.poller = poller
         now = clock()
+        icmpErrorBucket = NATTokenBucket(burst: config.limits.icmpErrorBurst, now: now)
     }
 
     // MARK: Frames from the guest
@@ -67,12 +81,16 @@ final class NATEngine: @unchecked Sendable {
     func handleFrame(_ raw: [UInt8], metadata: FrameMetadata) {
         now = clock()
         counts.bump(.framesIn)
-        var bytes = raw
+        let bytes = raw
         guard bytes.count >= 14 else { return counts.bump(.dropShortFrame) }
         guard bytes.count <= 65_535 + 14 + 4 else { return counts.bump(.dropFrameTooLong) }
-        if let request = metadata.checksum, !finishChecksum(&bytes, request) {
+        // A checksum left to finish is one the guest's own stack vouches for (the frame never left the machine), and
+        // the NAT ends the connection here rather than forwarding the bytes: the frame is taken as checksummed, with
+        // no pass over it and no copy. The request must still point inside the frame.
+        if let request = metadata.checksum, !checksumRequestFits(request, frameLength: bytes.count) {
             return counts.bump(.dropIPMalformed)
         }
+        currentFrameSegmented = metadata.segmentation != nil
         let destination = MACAddress(rawValue: UInt64(bytes.u16(0)) << 32 | UInt64(bytes.u32(2)))
         let type = bytes.u16(12)
         // IPv6 multicast (33:33:…) carries NDP and DHCPv6; which groups are ours is decided by the IPv6 address.
@@ -138,7 +156,9 @@ final class NATEngine: @unchecked Sendable {
                 sendICMPError(type: 11, code: 0, about: packet)
                 return
             }
-            if packet.header.count + packet.payload.count > config.mtu, packet.dontFragment {
+            if packet.header.count + packet.payload.count > config.mtu, packet.dontFragment,
+                !(currentFrameSegmented && packet.proto == IPProtocolNumber.tcp)
+            {
                 counts.bump(.dropIPTooBig)
                 sendICMPError(type: 3, code: 4, extra: UInt32(truncatingIfNeeded: config.mtu), about: packet)
                 return
@@ -169,7 +189,7 @@ final class NATEngine: @unchecked Sendable {
             let packet = IPv4Packet.build(
                 source: source, destination: destination, proto: proto, payload: payload,
                 identification: identification, dontFragment: dontFragment)
-            outbox.append(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
+            queue(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
             return
         }
         let step = room / 8 * 8
@@ -179,9 +199,14 @@ final class NATEngine: @unchecked Sendable {
             let packet = IPv4Packet.build(
                 source: source, destination: destination, proto: proto, payload: Array(payload[offset..<end]),
                 identification: identification, moreFragments: end < payload.count, fragmentOffset: offset)
-            outbox.append(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
+            queue(ethernetFrame(to: mac, from: config.gatewayMAC, type: EtherType.ipv4, payload: packet))
             offset = end
         }
+    }
+
+    /// Queues a finished frame for the guest.
+    func queue(_ frame: [UInt8], metadata: FrameMetadata = .none) {
+        outbox.append(InboundFrame(bytes: frame, metadata: metadata))
     }
 
     /// Queues a packet of either family for the guest (the two addresses are of one family).

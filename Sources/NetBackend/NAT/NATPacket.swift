@@ -133,15 +133,21 @@ struct IPv4Packet {
 
 /// The TCP/UDP checksum over the IPv4 pseudo-header and `segment`.
 func transportChecksum(source: IPv4Address, destination: IPv4Address, proto: UInt8, segment: [UInt8]) -> UInt16 {
+    var checksum = pseudoHeaderSum(source: source, destination: destination, proto: proto, length: segment.count)
+    checksum.add(segment)
+    return checksum.value
+}
+
+/// The sum over the IPv4 pseudo-header of a `length`-byte segment.
+func pseudoHeaderSum(source: IPv4Address, destination: IPv4Address, proto: UInt8, length: Int) -> InternetChecksum {
     var checksum = InternetChecksum()
     checksum.add(word: UInt16(truncatingIfNeeded: source.rawValue >> 16))
     checksum.add(word: UInt16(truncatingIfNeeded: source.rawValue))
     checksum.add(word: UInt16(truncatingIfNeeded: destination.rawValue >> 16))
     checksum.add(word: UInt16(truncatingIfNeeded: destination.rawValue))
     checksum.add(word: UInt16(proto))
-    checksum.add(word: UInt16(truncatingIfNeeded: segment.count))
-    checksum.add(segment)
-    return checksum.value
+    checksum.add(word: UInt16(truncatingIfNeeded: length))
+    return checksum
 }
 
 /// An Ethernet frame, padded to the 60-byte minimum.
@@ -156,21 +162,11 @@ func ethernetFrame(to destination: MACAddress, from source: MACAddress, type: UI
     return frame
 }
 
-/// Finishes a frame's pending checksum (the virtio `NEEDS_CSUM` convention): the sum from `start` to the end,
-/// folded into the field at `start + offset`, which already holds the pseudo-header sum. Returns `false` when the
-/// request points outside the frame.
-func finishChecksum(_ frame: inout [UInt8], _ request: ChecksumRequest) -> Bool {
+/// Whether a pending checksum (the virtio `NEEDS_CSUM` convention) points inside a frame of `frameLength` bytes.
+func checksumRequestFits(_ request: ChecksumRequest, frameLength: Int) -> Bool {
     let start = request.start
     let field = start &+ request.offset
-    guard start >= 0, start < frame.count, request.offset >= 0, field >= start, field <= frame.count - 2 else {
-        return false
-    }
-    var checksum = InternetChecksum()
-    frame.withUnsafeBytes { checksum.add(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-    let value = checksum.value
-    let proto = frame.u16(12) == EtherType.ipv6 ? frame.u8(20) : frame.u8(23)
-    frame.put16(value == 0 && proto == IPProtocolNumber.udp ? 0xFFFF : value, at: field)
-    return true
+    return start >= 0 && start < frameLength && request.offset >= 0 && field >= start && field <= frameLength - 2
 }
 
 /// Builders for the transport headers the NAT sends (the tests build the guest's side with them too).
@@ -205,9 +201,13 @@ enum TransportSegment {
         segment.append16(0)
         segment += padded
         segment += payload
-        let sum = transportChecksum(
-            source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp, segment: segment)
-        segment.put16(sum ?? 0, at: 16)
+        guard
+            var sum = pseudoHeaderSum(
+                source: source.address, destination: destination.address, proto: IPProtocolNumber.tcp,
+                length: segment.count)
+        else { return segment }
+        sum.add(segment)
+        segment.put16(sum.value, at: 16)
         return segment
     }
 

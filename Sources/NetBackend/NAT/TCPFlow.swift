@@ -58,6 +58,10 @@ final class TCPFlow {
     var pendingHead = 0
     /// The guest's FIN arrived while bytes were pending: shut the socket's write side once they are written.
     var shutdownPending = false
+    /// The guest's data is owed an acknowledgment at the end of the current burst (see `NATEngine.deferringAcks`).
+    var ackDeferred = false
+    /// The acknowledgment number we last sent.
+    var acknowledgedUpTo: UInt32 = 0
 
     // Host to guest.
     let initialSequence: UInt32

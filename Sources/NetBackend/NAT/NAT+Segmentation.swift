@@ -1,0 +1,72 @@
+import NICCore
+
+extension NATEngine {
+    /// Queues the guest a data segment of `flow` carrying `range` of its buffer, through a guest link that offloads:
+    /// the frame is built in one pass, the payload copied once and not summed (checksum metadata), and split into
+    /// `segmentSize` segments by the guest's stack when larger (segmentation metadata).
+    func sendOffloadedData(
+        _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
+        segmentSize: Int
+    ) {
+        guard let mac = guestMAC else { return counts.bump(.dropNoGuestAddress) }
+        guard range.lowerBound >= 0, range.upperBound <= flow.buffer.count else { return counts.bump(.dropIPTooBig) }
+        let field = windowField(flow, flags: flags, known: window)
+        flow.ackDeferred = false  // the segment acknowledges everything so far
+        flow.acknowledgedUpTo = flow.receiveNext
+        let tcpLength = 20 + range.count
+        let ipHeader: Int
+        let type: UInt16
+        let kind: SegmentationRequest.Kind
+        switch (key.remote.address, key.guest.address) {
+        case (.v4, .v4): (ipHeader, type, kind) = (20, EtherType.ipv4, .tcpIPv4)
+        case (.v6, .v6): (ipHeader, type, kind) = (40, EtherType.ipv6, .tcpIPv6)
+        default: return counts.bump(.dropNoGuestAddress)
+        }
+        guard tcpLength <= 65_535 - (ipHeader == 20 ? 20 : 0),
+            let pseudo = pseudoHeaderSum(
+                source: key.remote.address, destination: key.guest.address, proto: IPProtocolNumber.tcp,
+                length: tcpLength)
+        else { return counts.bump(.dropIPTooBig) }
+        var frame: [UInt8] = []
+        frame.reserveCapacity(14 + ipHeader + tcpLength)
+        frame += mac.bytes
+        frame += config.gatewayMAC.bytes
+        frame.append16(type)
+        switch (key.remote.address, key.guest.address) {
+        case (.v4(let from), .v4(let to)):
+            frame += [0x45, 0]
+            frame.append16(UInt16(truncatingIfNeeded: 20 + tcpLength))
+            frame.append16(nextIdentification)
+            nextIdentification &+= 1
+            frame.append16(0x4000)
+            frame += [64, IPProtocolNumber.tcp, 0, 0]
+            frame += from.bytes
+            frame += to.bytes
+            var checksum = InternetChecksum()
+            frame.withUnsafeBytes { checksum.add(UnsafeRawBufferPointer(rebasing: $0[14..<34])) }
+            frame.put16(checksum.value, at: 24)
+        case (.v6(let from), .v6(let to)):
+            frame.append32(0x6000_0000)
+            frame.append16(UInt16(truncatingIfNeeded: tcpLength))
+            frame += [IPProtocolNumber.tcp, 64]
+            frame += from.bytes
+            frame += to.bytes
+        default: return
+        }
+        frame.append16(key.remote.port)
+        frame.append16(key.guest.port)
+        frame.append32(sequence)
+        frame.append32(flow.receiveNext)
+        frame += [5 << 4, flags]
+        frame.append16(field)
+        frame.append16(~pseudo.value)
+        frame.append16(0)
+        frame += flow.buffer[range]
+        let start = 14 + ipHeader
+        let metadata = FrameMetadata(
+            checksum: ChecksumRequest(start: start, offset: 16),
+            segmentation: range.count > segmentSize
+                ? SegmentationRequest(kind: kind, segmentSize: segmentSize, headerLength: start + 20) : nil)
+        queue(frame, metadata: metadata)
+    }
+}
