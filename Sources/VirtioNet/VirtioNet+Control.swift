@@ -40,15 +40,21 @@ enum ControlCommand {
 }
 
 extension VirtioNetCard {
-    /// Runs every command the driver queued (at most a queue size), answering each.
+    /// Runs every command the driver queued (at most a queue size), answering each. With event index the device then
+    /// asks for the next notification (avail_event), as Linux decides whether to kick by it: a command queued after
+    /// the last one was taken would otherwise wait forever while the driver spins for its answer.
     func processControlQueue() {
         let queue = controlQueue
         guard isRunning, queue.isReady else { return }
         var budget = Int(queue.size)
         do throws(VirtqueueError) {
             while budget > 0 {
-                guard try queue.pop(into: controlChain) else { break }
                 budget -= 1
+                guard try queue.pop(into: controlChain) else {
+                    try queue.requestNotifications()
+                    guard try queue.hasAvailable() else { break }
+                    continue
+                }
                 guard controlChain.readableBytes >= 2, controlChain.writableBytes >= 1 else {
                     // No class/command or nowhere to answer: the driver broke the protocol.
                     statistics.controlMalformed &+= 1

@@ -238,3 +238,42 @@ struct VirtioNoMSIXTests {
         #expect(ids == [9, 9, 9, 9, 9])
     }
 }
+
+@Suite("virtio-net control queue notification suppression")
+struct VirtioControlEventIndexTests {
+    /// Linux's virtnet_send_command kicks only when vring_need_event says so, then spins for the answer: the device
+    /// must move avail_event past each command it takes, or the next command is never seen.
+    @Test(arguments: [false, true])
+    func everyCommandIsKickedAndAnsweredUnderEventIndex(legacy: Bool) throws {
+        let bench = try VirtioBench()
+        let control: SplitDriverRing
+        if legacy {
+            let features = (controlFeatures.union([.eventIndex])).rawValue
+            _ = bench.startLegacy(UInt32(truncatingIfNeeded: features))
+            control = bench.setupLegacyQueue(2)
+            bench.legacyWrite(0x12, 1, 0x07)
+        } else {
+            let rings = bench.startModern(controlFeatures.union([.eventIndex]))
+            control = try #require(rings.control as? SplitDriverRing)
+        }
+        var kicks = 0
+        for command: UInt8 in [0, 1, 0, 1] {  // promiscuous, all-multicast, on and off
+            let header = bench.allocate(2, alignment: 16)
+            let body = bench.allocate(1, alignment: 16)
+            let ack = bench.allocate(1, alignment: 16)
+            bench.store([0, command], at: header)
+            bench.store([command], at: body)
+            bench.store([0xAA], at: ack)
+            let old = control.availIndex
+            control.add([(header, 2, false), (body, 1, false), (ack, 1, true)])
+            if VirtioEventIndexTests.driverNeedsKick(event: control.availEvent, new: control.availIndex, old: old) {
+                kicks += 1
+                if legacy { bench.legacyWrite(0x10, 2, 2) } else { bench.notifyModern(2) }
+            }
+            #expect(control.takeUsed().count == 1, "command \(command) was answered")
+            #expect(bench.load(ack, 1)[0] == 0)
+        }
+        #expect(kicks == 4)
+        #expect(bench.counter("control_commands") == 4)
+    }
+}
