@@ -4,10 +4,12 @@
  *
  *   -device vnic-pci,model=am79c973,mac=52:54:00:12:34:56,netdev=net0
  *   -device vnic-pci,model=am79c970a,attach=intnet:lab
+ *   -device vnic-pci,model=virtio,queues=4,netdev=net0
  *
  * Properties: model (am79c970a, am79c973, 82540em, 82543gc, 82545em, virtio), mac, netdev (QEMU's network
  * backends) or attach (a vnic attachment setting: null, intnet:NAME), record=FILE (write the session as a vnic
- * trace), capture=FILE (pcap of the card's traffic).
+ * trace), capture=FILE (pcap of the card's traffic), queues=N (virtio: queue pairs offered, 1-16; default 1),
+ * host_mtu=N (virtio: the MTU reported to the guest, its initial and largest; default 1500; as QEMU's virtio-net).
  *
  * The device maps vnic's BARs, DMA, INTx and MSI messages through QEMU's APIs only: BAR accesses go to
  * vnic_card_bar_read/write, config accesses to vnic (mirrored into QEMU's PCI core so it maps the BARs), DMA
@@ -49,6 +51,8 @@ struct VnicPCIState {
     char *attach;
     char *record;
     char *capture;
+    uint32_t queues;
+    uint32_t host_mtu;
     vnic_card *card;
     VnicBAR bars[6];
     QEMUTimer *timer;
@@ -248,6 +252,7 @@ static void vnic_pci_realize(PCIDevice *d, Error **errp)
     VnicPCIState *s = VNIC_PCI(d);
     const char *model = s->model ? s->model : "am79c973";
     char mac[18];
+    char options[48];
     uint8_t config[256];
     int status;
 
@@ -270,9 +275,14 @@ static void vnic_pci_realize(PCIDevice *d, Error **errp)
         .frame_out = vnic_frame_out,
         .notify = vnic_notify,
     };
-    status = vnic_card_create(model, mac, &ops, &s->card);
+    if (s->host_mtu) {
+        snprintf(options, sizeof options, "queues=%u,mtu=%u", s->queues, s->host_mtu);
+    } else {
+        snprintf(options, sizeof options, "queues=%u", s->queues);
+    }
+    status = vnic_card_create_with(model, mac, options, &ops, &s->card);
     if (status != VNIC_OK) {
-        error_setg(errp, "vnic-pci: cannot create model '%s' with mac %s: %s", model, mac,
+        error_setg(errp, "vnic-pci: cannot create model '%s' with mac %s and %s: %s", model, mac, options,
                    vnic_status_string(status));
         return;
     }
@@ -379,6 +389,8 @@ static Property vnic_pci_properties[] = {
     DEFINE_PROP_STRING("attach", VnicPCIState, attach),
     DEFINE_PROP_STRING("record", VnicPCIState, record),
     DEFINE_PROP_STRING("capture", VnicPCIState, capture),
+    DEFINE_PROP_UINT32("queues", VnicPCIState, queues, 1),
+    DEFINE_PROP_UINT32("host_mtu", VnicPCIState, host_mtu, 0),
     DEFINE_PROP_END_OF_LIST(),
 };
 

@@ -5,6 +5,8 @@ import NICCore
 /// driver script run through it becomes a fixture.
 public final class CardHarness {
     public let model: CardModel
+    /// How the card was built beyond its model (queue pairs, MTU).
+    public let options: CardOptions
     public let card: any NetworkCard
     public let ram: GuestRAM
     public let clock: ManualClock
@@ -18,16 +20,18 @@ public final class CardHarness {
     /// Builds a card of `model` with `ramSize` bytes of guest RAM, attached to a ``TransmitRecorder``.
     public init(
         model: CardModel, macAddress: MACAddress = MACAddress("52:54:00:12:34:56")!, ramSize: Int = 16 << 20,
-        clock: ManualClock = ManualClock()
+        clock: ManualClock = ManualClock(), options: CardOptions = CardOptions()
     ) throws(HarnessError) {
         self.model = model
+        self.options = options
         ram = try GuestRAM(size: ramSize)
         self.clock = clock
         interruptLine = RecordingInterruptLine()
         msix = RecordingMSIX()
         card = try model.make(
             macAddress: macAddress,
-            environment: CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock))
+            environment: CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock),
+            options: options)
         transmitted = TransmitRecorder()
         card.port.attach(transmitted)
         card.service()

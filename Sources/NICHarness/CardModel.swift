@@ -34,15 +34,23 @@ public enum CardModel: String, CaseIterable, Sendable {
         }
     }
 
-    /// Builds a card of this model.
-    public func make(macAddress: MACAddress, environment: CardEnvironment) throws(HarnessError) -> any NetworkCard {
+    /// The most queue pairs the model offers: 16 for virtio-net (VIRTIO_NET_F_MQ), 1 for the chips with one queue.
+    public var maximumQueuePairs: Int { self == .virtio ? 16 : 1 }
+
+    /// Builds a card of this model with `options` (queue pairs and MTU where the model has them).
+    public func make(
+        macAddress: MACAddress, environment: CardEnvironment, options: CardOptions = CardOptions()
+    ) throws(HarnessError) -> any NetworkCard {
+        try options.check(for: self)
         switch self {
         case .am79c970a: return PCNetCard(chip: .am79C970A, macAddress: macAddress, environment: environment)
         case .am79c973: return PCNetCard(chip: .am79C973, macAddress: macAddress, environment: environment)
         case .e82540em: return E1000Card(chip: .i82540EM, macAddress: macAddress, environment: environment)
         case .e82543gc: return E1000Card(chip: .i82543GC, macAddress: macAddress, environment: environment)
         case .e82545em: return E1000Card(chip: .i82545EM, macAddress: macAddress, environment: environment)
-        case .virtio: return VirtioNetCard(macAddress: macAddress, environment: environment)
+        case .virtio:
+            return VirtioNetCard(
+                macAddress: macAddress, environment: environment, queuePairs: options.queuePairs, mtu: options.mtu)
         }
     }
 }

@@ -11,6 +11,7 @@ final class CardSession {
     static let clockQuantum: Duration = .microseconds(20)
 
     let model: CardModel
+    let options: CardOptions
     let card: any NetworkCard
     let host: HostCallbacks
     let memory: HostMemory
@@ -29,8 +30,11 @@ final class CardSession {
     private let errorBuffer: UnsafeMutablePointer<CChar>
     static let errorBufferSize = 512
 
-    init(model: CardModel, macAddress: MACAddress, host: HostCallbacks) throws(BridgeError) {
+    init(
+        model: CardModel, macAddress: MACAddress, options: CardOptions = CardOptions(), host: HostCallbacks
+    ) throws(BridgeError) {
         self.model = model
+        self.options = options
         self.host = host
         memory = HostMemory(host: host)
         interruptLine = HostInterruptLine(host: host)
@@ -41,7 +45,8 @@ final class CardSession {
         do throws(HarnessError) {
             card = try model.make(
                 macAddress: macAddress,
-                environment: CardEnvironment(memory: memory, interruptLine: interruptLine, msix: msix, clock: clock))
+                environment: CardEnvironment(memory: memory, interruptLine: interruptLine, msix: msix, clock: clock),
+                options: options)
         } catch {
             errorBuffer.deallocate()
             throw BridgeError(VNIC_ERR_UNKNOWN_MODEL, error.message)
@@ -227,7 +232,8 @@ final class CardSession {
         }
         let recorder: SessionRecorder
         do throws(SessionRecorder.Failure) {
-            recorder = try SessionRecorder(path: path, model: model, macAddress: card.macAddress)
+            recorder = try SessionRecorder(
+                path: path, model: model, macAddress: card.macAddress, options: options)
         } catch {
             throw BridgeError(VNIC_ERR_IO, error.message)
         }

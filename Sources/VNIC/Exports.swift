@@ -78,9 +78,23 @@ public func vnic_card_create(
     _ modelName: UnsafePointer<CChar>?, _ mac: UnsafePointer<CChar>?, _ ops: UnsafePointer<vnic_host_ops>?,
     _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
+    vnic_card_create_with(modelName, mac, nil, ops, out)
+}
+
+@c @implementation
+public func vnic_card_create_with(
+    _ modelName: UnsafePointer<CChar>?, _ mac: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
+    _ ops: UnsafePointer<vnic_host_ops>?, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> Int32 {
     guard let modelName, let ops, let out else { return nullCard }
     out.pointee = nil
     guard let chosen = model(named: modelName) else { return status(VNIC_ERR_UNKNOWN_MODEL) }
+    let cardOptions: CardOptions
+    do throws(HarnessError) {
+        cardOptions = try CardOptions(parsing: options.map { String(cString: $0) } ?? "", for: chosen)
+    } catch {
+        return status(VNIC_ERR_BAD_SETTINGS)
+    }
     var address = MACAddress("52:54:00:12:34:56")!
     if let mac {
         guard let parsed = MACAddress(String(cString: mac)), !parsed.isMulticast else {
@@ -89,7 +103,8 @@ public func vnic_card_create(
         address = parsed
     }
     do throws(BridgeError) {
-        let session = try CardSession(model: chosen, macAddress: address, host: try HostCallbacks(ops.pointee))
+        let session = try CardSession(
+            model: chosen, macAddress: address, options: cardOptions, host: try HostCallbacks(ops.pointee))
         out.pointee = OpaquePointer(Unmanaged.passRetained(session).toOpaque())
         return status(VNIC_OK)
     } catch {

@@ -38,13 +38,13 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
     private var recordedInterruptLevel = false
 
     /// Opens `path` for writing (so a bad path fails now, not at the end).
-    init(path: String, model: CardModel, macAddress: MACAddress) throws(Failure) {
+    init(path: String, model: CardModel, macAddress: MACAddress, options: CardOptions) throws(Failure) {
         guard let file = fopen(path, "w") else {
             throw Failure(message: "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
         }
         fclose(file)
         self.path = path
-        header = [.device(model, mac: macAddress)]
+        header = [.device(model, mac: macAddress, options: options)]
     }
 
     // MARK: Observations (card thread)

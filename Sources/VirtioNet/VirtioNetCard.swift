@@ -22,8 +22,8 @@ public final class VirtioNetCard: NetworkCard {
     public let port: FramePort
     /// The queue pairs the device offers (max_virtqueue_pairs).
     public let maximumQueuePairs: Int
-    /// The MTU the device reports with VIRTIO_NET_F_MTU.
-    public let mtu: UInt16 = 1500
+    /// The MTU the device reports with VIRTIO_NET_F_MTU (the guest's initial and largest MTU).
+    public let mtu: UInt16
 
     let dma: BusMaster
     let pin: INTxPin
@@ -90,12 +90,14 @@ public final class VirtioNetCard: NetworkCard {
     public static let controlQueueSize = 64
 
     /// Creates a card with `macAddress` offering `queuePairs` queue pairs (clamped to 1...16), each queue of
-    /// `queueSize` entries (1...32768; the legacy interface needs a power of two).
+    /// `queueSize` entries (1...32768; the legacy interface needs a power of two), and reporting `mtu` (clamped to
+    /// 68...65535, Linux's minimum; 9000 for jumbo frames).
     public init(
         macAddress: MACAddress, environment: CardEnvironment, queuePairs: Int = 1,
-        queueSize: Int = VirtioNetCard.defaultQueueSize
+        queueSize: Int = VirtioNetCard.defaultQueueSize, mtu: Int = 1500
     ) {
         self.macAddress = macAddress
+        self.mtu = UInt16(max(68, min(mtu, 65535)))
         currentMAC = macAddress
         maximumQueuePairs = max(1, min(queuePairs, 16))
         let vectors = 2 * maximumQueuePairs + 2

@@ -69,6 +69,11 @@ struct TraceParserTests {
         ("vnic-trace 1\nbogus 1 2\n", 2, "unknown operation"),
         ("vnic-trace 1\nio-read 6 0x0 2\n", 2, "BAR"),
         ("vnic-trace 1\nlink sideways\n", 2, "link"),
+        ("vnic-trace 1\ndevice am79c973 mac=52:54:00:12:34:56 queues=2\n", 2, "am79c973 offers 1 to 1"),
+        ("vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 queues=17\n", 2, "1 to 16 queue pairs"),
+        ("vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 pairs=2\n", 2, "unknown card option 'pairs'"),
+        ("vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 mtu=67\n", 2, "outside 68...65535"),
+        ("vnic-trace 1\ndevice 82540em mac=52:54:00:12:34:56 mtu=9000\n", 2, "no MTU setting"),
     ])
     func malformedLinesNameTheLine(text: String, line: Int, message: String) {
         #expect {
@@ -77,6 +82,30 @@ struct TraceParserTests {
             guard case TraceFailure.malformed(let number, let text) = error else { return false }
             return number == line && text.contains(message)
         }
+    }
+
+    @Test func deviceLineCarriesQueuePairs() throws {
+        let text =
+            "vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 queues=4 mtu=9000\ndevice virtio mac=52:54:00:12:34:56\n"
+        let trace = try TraceParser.parse(text)
+        let mac = MACAddress("52:54:00:12:34:56")!
+        #expect(trace.lines[0].operation == .device(.virtio, mac: mac, options: CardOptions(queuePairs: 4, mtu: 9000)))
+        #expect(trace.lines[1].operation == .device(.virtio, mac: mac, options: CardOptions()))
+        #expect(trace.lines[0].operation.text == "device virtio mac=52:54:00:12:34:56 queues=4 mtu=9000")
+        #expect(trace.lines[1].operation.text == "device virtio mac=52:54:00:12:34:56")
+    }
+
+    @Test func replayBuildsTheCardWithItsOptions() throws {
+        // Legacy I/O BAR0, device config at 20 (MSI-X off): MAC (6), status (2), max_virtqueue_pairs (2), mtu (2).
+        let header = "vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 queues=3 mtu=9000\ncfg-write 0x4 2 0x1\n"
+        let reads = "io-read 0 0x1c 2 = 0x3\nio-read 0 0x1e 2 = 0x2328\n"
+        #expect(try TraceReplayer.run(TraceParser.parse(header + reads)).assertions == 2)
+        #expect(throws: TraceFailure.self) {
+            try TraceReplayer.run(TraceParser.parse(header + "io-read 0 0x1c 2 = 0x1\n"))
+        }
+        let harness = try CardHarness(model: .virtio, options: CardOptions(queuePairs: 3))
+        #expect(TraceRecorder.attach(to: harness).text.contains("device virtio mac=52:54:00:12:34:56 queues=3\n"))
+        #expect(throws: HarnessError.self) { try CardHarness(model: .e82540em, options: CardOptions(queuePairs: 2)) }
     }
 
     @Test func hexRoundTrips() {

@@ -198,4 +198,34 @@ struct CInterfaceTests {
         #expect(summary.transmitted == 1)
         #expect(summary.assertions >= 5)
     }
+
+    @Test func queuePairsAreACardOption() throws {
+        for bad in ["queues=0", "queues=17", "queues=two", "pairs=2", "queues", "mtu=65536", "queues=2,mtu=1"] {
+            let host = try TestHost()
+            #expect(host.create("virtio", options: bad) == code(VNIC_ERR_BAD_SETTINGS), "\(bad)")
+            #expect(host.card == nil)
+        }
+        let single = try TestHost()
+        #expect(single.create("82540EM", options: "queues=2") == code(VNIC_ERR_BAD_SETTINGS), "one queue on e1000")
+        expectOK(single.create("82540EM", options: ""))
+
+        // The card offers what was asked: max_virtqueue_pairs in the legacy device config (offset 20 + 8, MSI-X off),
+        // and a recording names the pairs so the replay builds the same card.
+        let host = try TestHost()
+        expectOK(host.create("virtio", options: "queues=4,mtu=9000"))
+        let path = NSTemporaryDirectory() + "vnic-cinterface-\(UUID().uuidString).trace"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        expectOK(vnic_card_record(host.card, path))
+        expectOK(vnic_card_config_write(host.card, 4, 2, 1))
+        var pairs: UInt64 = 0
+        expectOK(vnic_card_bar_read(host.card, 0, 0x1C, 2, &pairs))
+        #expect(pairs == 4)
+        var mtu: UInt64 = 0
+        expectOK(vnic_card_bar_read(host.card, 0, 0x1E, 2, &mtu))
+        #expect(mtu == 9000)
+        expectOK(vnic_card_record_stop(host.card))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasPrefix("vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 queues=4 mtu=9000\n"))
+        #expect(try TraceReplayer.run(text).assertions >= 1)
+    }
 }

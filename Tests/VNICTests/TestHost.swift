@@ -57,9 +57,9 @@ final class TestHost {
     }
 
     /// Creates a card of `model` on this host.
-    func create(_ model: String, mac: String? = "52:54:00:12:34:56") -> Int32 {
+    func create(_ model: String, mac: String? = "52:54:00:12:34:56", options: String? = nil) -> Int32 {
         var ops = self.ops
-        return withUnsafePointer(to: &ops) { vnic_card_create(model, mac, $0, &card) }
+        return withUnsafePointer(to: &ops) { vnic_card_create_with(model, mac, options, $0, &card) }
     }
 
     deinit { vnic_card_destroy(card) }

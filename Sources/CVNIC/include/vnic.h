@@ -111,6 +111,16 @@ int vnic_model_supported(const char *model);
  * 82545EM or virtio. `mac` is "52:54:00:12:34:56" (NULL picks 52:54:00:12:34:56). `ops` is copied.
  */
 int vnic_card_create(const char *model, const char *mac, const vnic_host_ops *ops, vnic_card **out);
+/**
+ * vnic_card_create with card options: `options` is NULL, "" or comma-separated key=value settings:
+ *   queues=N  the receive/transmit queue pairs the card offers (virtio: 1 to 16, advertised as VIRTIO_NET_F_MQ when
+ *             more than 1; the other chips have one);
+ *   mtu=N     the MTU virtio-net reports with VIRTIO_NET_F_MTU, the guest's initial and largest (68 to 65535;
+ *             default 1500; 9000 for jumbo frames). The other chips have none: their drivers choose.
+ * An unknown key or a value out of range is VNIC_ERR_BAD_SETTINGS.
+ */
+int vnic_card_create_with(const char *model, const char *mac, const char *options, const vnic_host_ops *ops,
+                          vnic_card **out);
 /** Destroys a card, stopping its recording and capture. NULL is ignored, and so is a call from inside one of the
  *  card's own callbacks (the card is in use then). */
 void vnic_card_destroy(vnic_card *card);

@@ -89,9 +89,12 @@ public struct FuzzDecoder {
             lines.append(Trace.Line(number: lines.count + 2, operation: operation))
         }
         let models = CardModel.implemented
-        model = models[Int(byte() ?? 0) % models.count]
+        let choice = Int(byte() ?? 0)
+        model = models[choice % models.count]
+        // The byte's higher part picks 1 to 4 queue pairs where the model has several (virtio-net's multiqueue).
+        let queuePairs = 1 + (choice / models.count) % min(4, model.maximumQueuePairs)
         let mac = MACAddress("52:54:00:12:34:56")!
-        emit(.device(model, mac: mac))
+        emit(.device(model, mac: mac, options: CardOptions(queuePairs: queuePairs)))
         emit(.ram(bytes: Self.ramSize))
         var count = 0
         while count < Self.maximumOperations, let opcode = byte() {

@@ -35,7 +35,7 @@ public enum TraceExpectation: Hashable, Sendable {
 
 /// One operation of a register-level trace (format v1).
 public enum TraceOperation: Hashable, Sendable {
-    case device(CardModel, mac: MACAddress)
+    case device(CardModel, mac: MACAddress, options: CardOptions = CardOptions())
     case ram(bytes: Int)
     case configWrite(offset: Int, width: Int, value: UInt64)
     case configRead(offset: Int, width: Int, expect: TraceExpectation)
@@ -64,7 +64,8 @@ public enum TraceOperation: Hashable, Sendable {
     /// The line as the trace format writes it.
     public var text: String {
         switch self {
-        case .device(let model, let mac): return "device \(model.rawValue) mac=\(mac)"
+        case .device(let model, let mac, let options):
+            return "device \(model.rawValue) mac=\(mac)" + (options.text.isEmpty ? "" : " " + options.text)
         case .ram(let bytes):
             if bytes % (1 << 20) == 0 { return "ram \(bytes >> 20)M" }
             if bytes % 1024 == 0 { return "ram \(bytes >> 10)K" }

@@ -57,7 +57,9 @@ public enum TraceParser {
         let arguments = Array(words.dropFirst())
         switch keyword {
         case "device":
-            guard arguments.count == 2 else { throw ParseProblem("usage: device MODEL mac=XX:XX:XX:XX:XX:XX") }
+            guard arguments.count >= 2 else {
+                throw ParseProblem("usage: device MODEL mac=XX:XX:XX:XX:XX:XX [queues=N] [mtu=N]")
+            }
             guard let model = CardModel(rawValue: String(arguments[0]).lowercased()) else {
                 let known = CardModel.allCases.map(\.rawValue).joined(separator: " ")
                 throw ParseProblem("unknown device '\(arguments[0])' (known: \(known))")
@@ -65,7 +67,12 @@ public enum TraceParser {
             guard arguments[1].hasPrefix("mac="), let mac = MACAddress(arguments[1].dropFirst(4)) else {
                 throw ParseProblem("bad MAC '\(arguments[1])' (expected mac=52:54:00:12:34:56)")
             }
-            return .device(model, mac: mac)
+            do throws(HarnessError) {
+                let options = try CardOptions(parsing: arguments.dropFirst(2).joined(separator: " "), for: model)
+                return .device(model, mac: mac, options: options)
+            } catch {
+                throw ParseProblem(error.message)
+            }
         case "ram":
             guard arguments.count == 1 else { throw ParseProblem("usage: ram SIZE (e.g. 16M)") }
             return .ram(bytes: try size(arguments[0]))

@@ -6,8 +6,11 @@ public final class TraceRecorder {
     public private(set) var trace = Trace(lines: [])
 
     /// Starts a recording with the `device` and `ram` lines; `title` becomes the first line's comment.
-    public init(model: CardModel, macAddress: MACAddress, ramSize: Int, title: String? = nil) {
-        append(.device(model, mac: macAddress), comment: title)
+    public init(
+        model: CardModel, macAddress: MACAddress, ramSize: Int, options: CardOptions = CardOptions(),
+        title: String? = nil
+    ) {
+        append(.device(model, mac: macAddress, options: options), comment: title)
         append(.ram(bytes: ramSize))
     }
 
@@ -16,7 +19,8 @@ public final class TraceRecorder {
     @discardableResult
     public static func attach(to harness: CardHarness, title: String? = nil) -> TraceRecorder {
         let recorder = TraceRecorder(
-            model: harness.model, macAddress: harness.card.macAddress, ramSize: harness.ram.size, title: title)
+            model: harness.model, macAddress: harness.card.macAddress, ramSize: harness.ram.size,
+            options: harness.options, title: title)
         harness.recorder = recorder
         return recorder
     }

@@ -20,12 +20,13 @@ public enum TraceReplayer {
         var model: CardModel?
         var mac = MACAddress("52:54:00:12:34:56")!
         var ramSize = 16 << 20
+        var options = CardOptions()
         var harness: CardHarness?
         var operations = 0
         var assertions = 0
         for line in trace.lines {
             switch line.operation {
-            case .device(let chosen, let address):
+            case .device(let chosen, let address, let chosenOptions):
                 guard harness == nil, model == nil else {
                     throw .malformed(line: line.number, message: "'device' may appear once, before any operation")
                 }
@@ -34,6 +35,7 @@ public enum TraceReplayer {
                 }
                 model = chosen
                 mac = address
+                options = chosenOptions
                 continue
             case .ram(let bytes):
                 guard harness == nil else {
@@ -49,7 +51,7 @@ public enum TraceReplayer {
                     throw .malformed(line: line.number, message: "no 'device' line before the first operation")
                 }
                 do throws(HarnessError) {
-                    harness = try CardHarness(model: model, macAddress: mac, ramSize: ramSize)
+                    harness = try CardHarness(model: model, macAddress: mac, ramSize: ramSize, options: options)
                 } catch {
                     throw .malformed(line: line.number, message: error.message)
                 }
