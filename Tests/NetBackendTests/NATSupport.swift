@@ -132,6 +132,8 @@ final class LoopbackUDPServer: @unchecked Sendable {
     let fd: Int32
     let port: UInt16
     let received = Shared<[[UInt8]]>([])
+    /// Who sent each datagram in ``received``.
+    let senders = Shared<[IPv4Endpoint]>([])
     private let running = Atomic<Bool>(true)
 
     init(reply: (@Sendable ([UInt8]) -> [UInt8])? = nil) {
@@ -155,6 +157,7 @@ final class LoopbackUDPServer: @unchecked Sendable {
                 guard count >= 0 else { continue }
                 let data = Array(buffer[0..<count])
                 received.withLock { $0.append(data) }
+                senders.withLock { $0.append(HostSocket.endpoint(address)) }
                 let answer = reply?(data) ?? data
                 _ = HostSocket.send(fd, answer, to: HostSocket.endpoint(address))
             }
