@@ -14,6 +14,11 @@ let natDNS = IPv4Address(10, 0, 2, 3)
 /// A configuration that keeps every test on loopback: `restrict` on, nothing allowed, host loopback reachable
 /// through the gateway, DNS to `dns` (nothing by default).
 func loopbackNATConfiguration(dns: [IPv4Endpoint] = []) -> NATConfiguration {
+    loopbackNATConfiguration(resolvers: dns.map(IPEndpoint.init))
+}
+
+/// ``loopbackNATConfiguration(dns:)`` with resolvers of either family.
+func loopbackNATConfiguration(resolvers dns: [IPEndpoint]) -> NATConfiguration {
     var configuration = NATConfiguration(slot: 0)
     configuration.restrict = true
     configuration.localhostReachable = true

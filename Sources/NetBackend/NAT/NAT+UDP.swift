@@ -151,7 +151,7 @@ extension NATEngine {
         }
         release(flow.fd)
         udpFlows[key] = nil
-        let next = IPEndpoint(config.dnsServers[current + 1])
+        let next = config.dnsServers[current + 1]
         let fd = HostSocket.open(type: HostSocket.datagram, ipv6: next.address.isIPv6)
         guard fd >= 0, HostSocket.connect(fd, to: next) == 0 else {
             if fd >= 0 { close(fd) }
