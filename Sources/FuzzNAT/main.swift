@@ -33,7 +33,7 @@ func runOne(_ input: [UInt8]) {
     var configuration = NATConfiguration(slot: 0)
     configuration.restrict = true
     configuration.localhostReachable = true
-    configuration.dnsServers = [IPv4Endpoint(.loopback, 9)]  // discard: nothing listens, nothing leaves
+    configuration.dnsServers = [IPEndpoint(.loopback, 9)]  // discard: nothing listens, nothing leaves
     // libslirp's IPv6 prefix, so the IPv6 seeds captured from it (IN_udp6, IN_tcp6, IcmpV6_*) reach the IPv6 paths
     // (NDP, ICMPv6, DHCPv6, TCP and UDP) rather than stopping at the source check.
     configuration.prefix6 = IPv6Network("fec0::/64")!

@@ -63,7 +63,7 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             AttachmentSettingError(setting: setting, reason: reason)
         }
         var configuration = NATConfiguration(slot: 0)
-        var dns: [IPv4Endpoint] = []
+        var dns: [IPEndpoint] = []
         var prefix6: IPv6Network?
         for option in options.split(separator: ";", omittingEmptySubsequences: true) {
             let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -95,8 +95,8 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
                 guard let mtu = Int(value) else { throw fail("mtu '\(value)' is not a number") }
                 configuration.mtu = mtu
             case ("dns", let value?):
-                guard let server = IPv4Endpoint(value, defaultPort: 53) else {
-                    throw fail("dns '\(value)' is not IP or IP:PORT")
+                guard let server = IPEndpoint(value, defaultPort: 53) else {
+                    throw fail("dns '\(value)' is not IP, IP:PORT, IPV6 or [IPV6]:PORT")
                 }
                 dns.append(server)
             case ("forward", let value?):

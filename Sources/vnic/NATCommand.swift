@@ -27,7 +27,8 @@ enum NATCommand {
           --cidr CIDR             the guest network, e.g. 192.168/16 (default 10.0.2.0/24)
           --cidr6 PREFIX/64       the guest's IPv6 prefix (default fd17:625c:f037:2::/64)
           --no-ipv6               IPv4 only: no router advertisements, IPv6 frames dropped
-          --dns IP[:PORT]         resolver for the DNS proxy (repeatable; default: /etc/resolv.conf)
+          --dns IP[:PORT]         resolver for the DNS proxy, IPv4 or IPv6 ([::1]:53) (repeatable;
+                                  default: /etc/resolv.conf)
           --allow CIDR            a destination always allowed, restrict mode too (repeatable; IPv4 or IPv6)
           --localhost-reachable   the gateway address reaches host loopback
           --restrict              only forwarded and --allow destinations
@@ -62,7 +63,7 @@ enum NATCommand {
         var options = Options()
         var network: IPv4Network?
         var mtu: Int?
-        var resolvers: [IPv4Endpoint] = []
+        var resolvers: [IPEndpoint] = []
         var forwards: [PortForwardRule] = []
         var allowed: [IPv4Network] = []
         var allowed6: [IPv6Network] = []
@@ -129,8 +130,8 @@ enum NATCommand {
             case "--no-ipv6": ipv6 = false
             case "--dns":
                 let text = try value(option)
-                guard let resolver = IPv4Endpoint(text, defaultPort: 53) else {
-                    throw CommandLineError(message: "nat: --dns '\(text)' is not IP or IP:PORT")
+                guard let resolver = IPEndpoint(text, defaultPort: 53) else {
+                    throw CommandLineError(message: "nat: --dns '\(text)' is not IP, IP:PORT, IPV6 or [IPV6]:PORT")
                 }
                 resolvers.append(resolver)
             case "--allow":

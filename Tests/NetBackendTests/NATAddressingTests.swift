@@ -46,11 +46,16 @@ struct NATAddressingTests {
         #expect(configuration.dhcpStart == IPv4Address(192, 168, 0, 15))
     }
 
-    @Test("resolv.conf nameservers, loopback ones included")
-    func resolvConf() {
+    @Test("resolv.conf nameservers of both families in order, loopback ones included; zoned ones skipped")
+    func resolvConf() throws {
         let servers = NATConfiguration.parseNameservers(
-            "# comment\nnameserver 127.0.0.53\noptions edns0\nnameserver\t10.1.2.3\nnameserver ::1\nsearch x\n")
-        #expect(servers == [IPv4Endpoint(IPv4Address(127, 0, 0, 53), 53), IPv4Endpoint(IPv4Address(10, 1, 2, 3), 53)])
+            "# comment\nnameserver 127.0.0.53\noptions edns0\nnameserver\t10.1.2.3\nnameserver ::1\nsearch x\n"
+                + "nameserver fe80::1%eth0\nnameserver fe80::1\nnameserver ::ffff:1.2.3.4\nnameserver 2001:db8::53\n")
+        let expected: [IPEndpoint] = [
+            IPEndpoint(.v4(IPv4Address(127, 0, 0, 53)), 53), IPEndpoint(.v4(IPv4Address(10, 1, 2, 3)), 53),
+            IPEndpoint(.v6(.loopback), 53), IPEndpoint(.v6(try #require(IPv6Address("2001:db8::53"))), 53),
+        ]
+        #expect(servers == expected)
     }
 
     @Test("invalid configurations name the bad field")

@@ -14,6 +14,11 @@ let natDNS = IPv4Address(10, 0, 2, 3)
 /// A configuration that keeps every test on loopback: `restrict` on, nothing allowed, host loopback reachable
 /// through the gateway, DNS to `dns` (nothing by default).
 func loopbackNATConfiguration(dns: [IPv4Endpoint] = []) -> NATConfiguration {
+    loopbackNATConfiguration(resolvers: dns.map(IPEndpoint.init))
+}
+
+/// ``loopbackNATConfiguration(dns:)`` with resolvers of either family.
+func loopbackNATConfiguration(resolvers dns: [IPEndpoint]) -> NATConfiguration {
     var configuration = NATConfiguration(slot: 0)
     configuration.restrict = true
     configuration.localhostReachable = true
@@ -132,6 +137,8 @@ final class LoopbackUDPServer: @unchecked Sendable {
     let fd: Int32
     let port: UInt16
     let received = Shared<[[UInt8]]>([])
+    /// Who sent each datagram in ``received``.
+    let senders = Shared<[IPv4Endpoint]>([])
     private let running = Atomic<Bool>(true)
 
     init(reply: (@Sendable ([UInt8]) -> [UInt8])? = nil) {
@@ -155,6 +162,7 @@ final class LoopbackUDPServer: @unchecked Sendable {
                 guard count >= 0 else { continue }
                 let data = Array(buffer[0..<count])
                 received.withLock { $0.append(data) }
+                senders.withLock { $0.append(HostSocket.endpoint(address)) }
                 let answer = reply?(data) ?? data
                 _ = HostSocket.send(fd, answer, to: HostSocket.endpoint(address))
             }

@@ -92,6 +92,60 @@ struct NATUDPTests {
         #expect(bench.counter("dns_failovers") == 1)
     }
 
+    @Test("an IPv6 resolver on [::1] serves the DNS proxy, for IPv4 and IPv6 guests")
+    func dnsProxyIPv6Resolver() throws {
+        let resolver = try #require(LoopbackSocket6(tcp: false), "the host has no IPv6 loopback")
+        let bench = try NATBench(loopbackNATConfiguration(resolvers: [IPEndpoint(.v6(.loopback), resolver.port)]))
+        let query: [UInt8] = [0x66, 0x01, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+        bench.sendIP(guestUDP(from: 33_340, to: IPv4Endpoint(natDNS, 53), payload: query))
+        #expect(resolver.echoOnce() == query)
+        let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
+        #expect(reply.source == natDNS && reply.destination == natGuestIP)
+        #expect(reply.payload.u16(0) == 53 && reply.payload.u16(2) == 33_340 && Array(reply.payload[8...]) == query)
+        // The same resolver behind the IPv6 proxy address.
+        bench.sendIP6(guestUDP6(from: 33_341, to: IPEndpoint(.v6(natDNS6), 53), payload: query))
+        #expect(resolver.echoOnce() == query)
+        let reply6 = try #require(bench.receivePackets6 { $0.nextHeader == 17 }.first)
+        #expect(
+            reply6.packet.source == natDNS6 && reply6.packet.payload.u16(0) == 53
+                && Array(reply6.packet.payload[8...]) == query)
+    }
+
+    @Test("a refusing IPv4 resolver fails over to an IPv6 one")
+    func dnsFailoverToIPv6() throws {
+        let resolver = try #require(LoopbackSocket6(tcp: false), "the host has no IPv6 loopback")
+        let dead = LoopbackUDPServer()
+        let deadPort = dead.port
+        dead.stop()
+        let bench = try NATBench(
+            loopbackNATConfiguration(resolvers: [
+                IPEndpoint(.v4(.loopback), deadPort), IPEndpoint(.v6(.loopback), resolver.port),
+            ]))
+        let query: [UInt8] = [0x66, 0x02, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+        bench.sendIP(guestUDP(from: 33_342, to: IPv4Endpoint(natDNS, 53), payload: query))
+        #expect(resolver.echoOnce() == query)
+        let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
+        #expect(reply.source == natDNS && Array(reply.payload[8...]) == query)
+        #expect(bench.counter("dns_failovers") == 1)
+    }
+
+    @Test("resolvers of both families parse in settings: IP, IP:PORT, IPV6, [IPV6]:PORT")
+    func resolverSyntax() throws {
+        #expect(IPEndpoint("10.0.0.1", defaultPort: 53) == IPEndpoint(.v4(IPv4Address(10, 0, 0, 1)), 53))
+        #expect(IPEndpoint("10.0.0.1:5353", defaultPort: 53) == IPEndpoint(.v4(IPv4Address(10, 0, 0, 1)), 5353))
+        #expect(IPEndpoint("::1", defaultPort: 53) == IPEndpoint(.v6(.loopback), 53))
+        #expect(IPEndpoint("[::1]", defaultPort: 53) == IPEndpoint(.v6(.loopback), 53))
+        #expect(IPEndpoint("[::1]:5353", defaultPort: 53) == IPEndpoint(.v6(.loopback), 5353))
+        for bad in ["[::1]:", "[::1]:0", "[::1]x", "::1:99999", "1.2.3.4:", "", "[]:53"] {
+            #expect(IPEndpoint(bad, defaultPort: 53) == nil, "\(bad)")
+        }
+        guard case .nat(let configuration) = try AttachmentSetting(parsing: "nat:dns=[::1]:5353;dns=127.0.0.53") else {
+            Issue.record("the setting did not parse")
+            return
+        }
+        #expect(configuration.dnsServers.map(\.description) == ["[::1]:5353", "127.0.0.53:53"])
+    }
+
     @Test("the DNS address answers nothing but port 53; no resolver configured is counted")
     func dnsOtherPorts() throws {
         let bench = try NATBench()

@@ -275,6 +275,24 @@ public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// The same endpoint in the family-neutral form.
     public init(_ endpoint: IPv4Endpoint) { self.init(.v4(endpoint.address), endpoint.port) }
 
+    /// Parses `1.2.3.4`, `1.2.3.4:5353`, `::1`, `[::1]` (those with `defaultPort`) or `[::1]:5353`.
+    public init?(_ text: some StringProtocol, defaultPort: UInt16) {
+        if let endpoint = IPv4Endpoint(text, defaultPort: defaultPort) {
+            self.init(endpoint)
+            return
+        }
+        if text.first == "[", let close = text.lastIndex(of: "]"), text.index(after: close) != text.endIndex {
+            let rest = text[text.index(after: close)...]
+            guard rest.first == ":", let port = UInt16(rest.dropFirst()), port != 0,
+                let address = IPv6Address(text[...close])
+            else { return nil }
+            self.init(.v6(address), port)
+            return
+        }
+        guard let address = IPv6Address(text) else { return nil }
+        self.init(.v6(address), defaultPort)
+    }
+
     /// The IPv4 endpoint, when this is one.
     var v4: IPv4Endpoint? {
         if case .v4(let address) = address { return IPv4Endpoint(address, port) }

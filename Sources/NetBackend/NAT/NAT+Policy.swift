@@ -68,7 +68,7 @@ extension NATEngine {
             return .deny(.dropPortClosed)
         }
         guard let server = config.dnsServers.first else { return .deny(.dnsNoServer) }
-        return .host(IPEndpoint(server))
+        return .host(server)
     }
 
     /// Whether a guest may use `address` as the source of a flow through the NAT: an address of its IPv4 network

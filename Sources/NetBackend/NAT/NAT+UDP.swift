@@ -60,12 +60,17 @@ extension NATEngine {
             }
             guard isGuestPrefixAddress(packet6.source) else { return counts.bump(.dropIpv6Source) }
         }
-        guard isUnicast(packet.destination) else { return counts.bump(.dropIPDestination) }
+        let broadcast = isGuestBroadcast(packet.destination)
+        guard broadcast || isUnicast(packet.destination) else { return counts.bump(.dropIPDestination) }
         let key = UDPFlowKey(
             guest: IPEndpoint(packet.source, sourcePort), remote: IPEndpoint(packet.destination, destinationPort))
         if udpFlows[key] == nil {
             let target: IPEndpoint
-            switch route(to: packet.destination, port: destinationPort, proto: IPProtocolNumber.udp) {
+            let decision =
+                broadcast
+                ? routeBroadcast(port: destinationPort)
+                : route(to: packet.destination, port: destinationPort, proto: IPProtocolNumber.udp)
+            switch decision {
             case .host(let endpoint): target = endpoint
             case .deny(let counter):
                 counts.bump(counter)
@@ -74,8 +79,10 @@ extension NATEngine {
                 return
             }
             guard udpFlows.count < config.limits.udpFlows else { return counts.bump(.dropUDPFlowLimit) }
+            let dns = packet.destination == .v4(config.dnsAddress) || packet.destination == .v6(config.dnsAddress6)
             let fd = HostSocket.open(type: HostSocket.datagram, ipv6: target.address.isIPv6)
             guard fd >= 0 else { return counts.bump(.dropUDPSocket) }
+            if !dns { prepareFlowSocket(fd, guest: key.guest, broadcast: broadcast) }
             guard HostSocket.connect(fd, to: target) == 0 else {
                 close(fd)
                 counts.bump(.dropUDPSocket)
@@ -83,7 +90,6 @@ extension NATEngine {
                 return
             }
             guard register(fd, .udp(key), events: NATPoller.readable) else { return counts.bump(.dropUDPSocket) }
-            let dns = packet.destination == .v4(config.dnsAddress) || packet.destination == .v6(config.dnsAddress6)
             let idle = nanoseconds(dns ? config.timeouts.dnsIdle : config.timeouts.udpIdle)
             udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle, resolver: dns ? 0 : nil)
         }
@@ -99,6 +105,7 @@ extension NATEngine {
         }
         udpFlows[key] = flow
         arm(flow.deadline)
+        if flow.resolver == nil, flow.forwardPeer == nil { touchBroadcastPort(key, fd: flow.fd) }
         let sent: Int
         if let peer = flow.forwardPeer {
             sent = HostSocket.send(flow.fd, payload, to: peer)
@@ -144,7 +151,7 @@ extension NATEngine {
         }
         release(flow.fd)
         udpFlows[key] = nil
-        let next = IPEndpoint(config.dnsServers[current + 1])
+        let next = config.dnsServers[current + 1]
         let fd = HostSocket.open(type: HostSocket.datagram, ipv6: next.address.isIPv6)
         guard fd >= 0, HostSocket.connect(fd, to: next) == 0 else {
             if fd >= 0 { close(fd) }

@@ -17,8 +17,9 @@ public struct NATConfiguration: Sendable {
     public var network: IPv4Network
     /// The largest IP packet either side sends, 576 to 65520 (the guest's MTU; DHCP tells the guest).
     public var mtu: Int = 1500
-    /// Where queries to the DNS proxy go, first one first. Defaults to the IPv4 nameservers of `/etc/resolv.conf`.
-    public var dnsServers: [IPv4Endpoint]
+    /// Where queries to the DNS proxy go, first one first, over either family (a query to the IPv4 proxy may go to
+    /// an IPv6 resolver and the other way round). Defaults to the nameservers of `/etc/resolv.conf`.
+    public var dnsServers: [IPEndpoint]
     /// The domain name DHCP hands out (option 15).
     public var domainName: String?
     /// The DHCP lease time.
@@ -34,6 +35,11 @@ public struct NATConfiguration: Sendable {
     public var localhostReachable = false
     /// Whether the guest may reach only ``allowedDestinations`` (plus the gateway's own services and port forwards).
     public var restrict = false
+    /// Where the guest's UDP broadcasts (to 255.255.255.255 or its network's directed broadcast) go on the host, sent
+    /// with `SO_BROADCAST`: the limited broadcast by default, as VirtualBox's NAT sends them; `nil` drops them
+    /// (`drop_ip_destination`). A loopback address (127.255.255.255) needs ``localhostReachable`` or an allowed prefix
+    /// listing it; in `restrict` mode an allowed prefix must list it.
+    public var hostBroadcast: IPv4Address? = .broadcast
     /// Destinations the guest may always reach, in `restrict` mode too. Listing a loopback prefix here is the one
     /// way to let the guest address host loopback directly.
     public var allowedDestinations: [IPv4Network] = []
@@ -117,19 +123,28 @@ public struct NATConfiguration: Sendable {
         }
     }
 
-    /// The IPv4 nameservers in `/etc/resolv.conf` (a loopback one such as 127.0.0.53 included).
-    public static func systemNameservers(path: String = "/etc/resolv.conf") -> [IPv4Endpoint] {
+    /// The nameservers in `/etc/resolv.conf`, IPv4 and IPv6, in order (loopback ones such as 127.0.0.53 and `::1`
+    /// included).
+    public static func systemNameservers(path: String = "/etc/resolv.conf") -> [IPEndpoint] {
         guard let text = readTextFile(path) else { return [] }
         return parseNameservers(text)
     }
 
-    /// The IPv4 `nameserver` lines of a resolv.conf text.
-    static func parseNameservers(_ text: String) -> [IPv4Endpoint] {
-        var servers: [IPv4Endpoint] = []
+    /// The `nameserver` lines of a resolv.conf text, in order. Skipped: an IPv6 address with a zone
+    /// (`fe80::1%eth0`; host sockets here carry no scope), a link-local one without, and one with an IPv4 address
+    /// inside (an IPv6 host socket is IPv6-only).
+    static func parseNameservers(_ text: String) -> [IPEndpoint] {
+        var servers: [IPEndpoint] = []
         for line in text.split(whereSeparator: \.isNewline) {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard words.count >= 2, words[0] == "nameserver", let address = IPv4Address(words[1]) else { continue }
-            servers.append(IPv4Endpoint(address, 53))
+            guard words.count >= 2, words[0] == "nameserver" else { continue }
+            if let address = IPv4Address(words[1]) {
+                servers.append(IPEndpoint(.v4(address), 53))
+            } else if !words[1].contains("%"), let address = IPv6Address(words[1]), !address.isLinkLocal,
+                !address.isIPv4Embedded || address.isLoopback, !address.isUnspecified, !address.isMulticast
+            {
+                servers.append(IPEndpoint(.v6(address), 53))
+            }
         }
         return servers
     }

@@ -12,6 +12,8 @@ enum NATCounter: Int, CaseIterable {
     case dropICMPMalformed, dropICMPChecksum, dropICMPType, icmpEchoLocal, icmpEchoForwarded, icmpEchoReplies
     case dropICMPSocket, dropICMPFlowLimit, icmpErrorsSent, icmpErrorsRateLimited
     case dropUDPMalformed, dropUDPChecksum, dropUDPFlowLimit, dropUDPSocket, dropUDPSend, udpFlowsExpired
+    case udpBroadcastsDelivered, udpBroadcastAnswers, udpBroadcastPortsExpired, dropUDPUnsolicited
+    case dropUDPBroadcastIdle, dropUDPBroadcastSocket, dropUDPBroadcastLimit
     case dropDHCPMalformed, dropDHCPNoLease, dhcpOffers, dhcpAcks, dhcpNaks
     case dnsNoServer, dnsFailovers, dnsResolverTimeouts
     case dropTFTPMalformed, tftpRefused, tftpTransfers, tftpTimeouts, dropTFTPSessionLimit

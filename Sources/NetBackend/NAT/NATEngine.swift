@@ -37,6 +37,11 @@ final class NATEngine: @unchecked Sendable {
     var leases: [MACAddress: IPv4Address] = [:]
     var reassembly = NATReassembly()
     var udpFlows: [UDPFlowKey: UDPFlow] = [:]
+    /// Guest UDP ports open to host broadcasts (see NAT+UDPBroadcast.swift).
+    var udpBroadcastPorts: [IPv4Endpoint: UDPBroadcastPort] = [:]
+    /// The host interfaces' directed broadcast addresses, and when they were last read (see ``isHostBroadcast(_:)``).
+    var hostBroadcasts: Set<IPv4Address> = []
+    var hostBroadcastsRead: UInt64?
     var icmpFlows: [ICMPFlowKey: ICMPFlow] = [:]
     var tcpFlows: [TCPFlowKey: TCPFlow] = [:]
     /// Who owns each registered descriptor.
@@ -63,6 +68,7 @@ final class NATEngine: @unchecked Sendable {
     /// What a descriptor registered with the poller belongs to.
     enum SocketOwner {
         case udp(UDPFlowKey)
+        case udpBroadcast(IPv4Endpoint)
         case icmp(ICMPFlowKey)
         case tcp(TCPFlowKey)
         case listener(String)
@@ -240,6 +246,7 @@ final class NATEngine: @unchecked Sendable {
         }
         consider(reassembly.expire(now: now, counts: &counts))
         consider(expireUDP())
+        consider(expireBroadcastPorts())
         consider(expireICMP())
         consider(runTCPTimers())
         consider(runTFTPTimers())
@@ -255,6 +262,7 @@ final class NATEngine: @unchecked Sendable {
         }
         sockets.removeAll()
         udpFlows.removeAll()
+        udpBroadcastPorts.removeAll()
         icmpFlows.removeAll()
         tcpFlows.removeAll()
         forwards.removeAll()
@@ -286,6 +294,7 @@ final class NATEngine: @unchecked Sendable {
         guard let owner = sockets[fd] else { return }
         switch owner {
         case .udp(let key): udpReadable(key)
+        case .udpBroadcast(let guest): udpBroadcastReadable(guest)
         case .icmp(let key): icmpReadable(key)
         case .tcp(let key): tcpEvent(key, events: events)
         case .listener(let name): listenerReadable(name)
