@@ -36,10 +36,11 @@ public struct NATConfiguration: Sendable {
     /// Whether the guest may reach only ``allowedDestinations`` (plus the gateway's own services and port forwards).
     public var restrict = false
     /// Where the guest's UDP broadcasts (to 255.255.255.255 or its network's directed broadcast) go on the host, sent
-    /// with `SO_BROADCAST`: the limited broadcast by default, as VirtualBox's NAT sends them; `nil` drops them
-    /// (`drop_ip_destination`). A loopback address (127.255.255.255) needs ``localhostReachable`` or an allowed prefix
-    /// listing it; in `restrict` mode an allowed prefix must list it.
-    public var hostBroadcast: IPv4Address? = .broadcast
+    /// with `SO_BROADCAST`: `nil` (the default) drops them (`drop_ip_destination`), so a guest's broadcasts never
+    /// leave the host unless the host asks; `.broadcast` sends them as limited broadcasts, as VirtualBox's NAT does.
+    /// A loopback address (127.255.255.255) needs ``localhostReachable`` or an allowed prefix listing it; in
+    /// `restrict` mode an allowed prefix must list it.
+    public var hostBroadcast: IPv4Address? = nil
     /// Destinations the guest may always reach, in `restrict` mode too. Listing a loopback prefix here is the one
     /// way to let the guest address host loopback directly.
     public var allowedDestinations: [IPv4Network] = []
