@@ -35,7 +35,8 @@ public struct CardOptions: Hashable, Sendable {
     /// Throws unless `model` can be built with these options.
     public func check(for model: CardModel) throws(HarnessError) {
         guard (1...model.maximumQueuePairs).contains(queuePairs) else {
-            throw HarnessError("\(model.rawValue) offers 1 to \(model.maximumQueuePairs) queue pairs; queues=\(queuePairs)")
+            throw HarnessError(
+                "\(model.rawValue) offers 1 to \(model.maximumQueuePairs) queue pairs; queues=\(queuePairs)")
         }
         if model == .virtio {
             guard (68...65535).contains(mtu) else { throw HarnessError("virtio mtu=\(mtu) is outside 68...65535") }
