@@ -25,8 +25,20 @@ extension VirtioNetCard {
 }
 
 /// The receive-steering hash: the IP addresses and TCP/UDP ports of a frame (FNV-1a), or its MAC addresses and
-/// EtherType for anything else, so one flow always lands on one pair.
+/// EtherType for anything else, so one flow always lands on one pair. FNV-1a's low bits depend only on the low bits of
+/// the bytes (Linux gives connect() even ports, so every flow had the same parity and one pair took them all): the
+/// result goes through MurmurHash3's finaliser, whose every output bit depends on every input bit.
 enum FlowHash {
+    static func finalised(_ value: UInt32) -> Int {
+        var hash = value
+        hash ^= hash >> 16
+        hash = hash &* 0x85EB_CA6B
+        hash ^= hash >> 13
+        hash = hash &* 0xC2B2_AE35
+        hash ^= hash >> 16
+        return Int(hash & 0x7FFF_FFFF)
+    }
+
     static func of(_ frame: UnsafeRawBufferPointer) -> Int {
         var hash: UInt32 = 2_166_136_261
         func mix(_ range: Range<Int>) {
@@ -36,7 +48,7 @@ enum FlowHash {
         }
         guard frame.count >= 14 else {
             mix(0..<frame.count)
-            return Int(hash & 0x7FFF_FFFF)
+            return finalised(hash)
         }
         let etherType = Int(frame[12]) << 8 | Int(frame[13])
         switch etherType {
@@ -52,7 +64,7 @@ enum FlowHash {
         default:
             mix(0..<14)
         }
-        return Int(hash & 0x7FFF_FFFF)
+        return finalised(hash)
     }
 }
 
