@@ -241,30 +241,44 @@ extension VirtioQueuePair {
         let queue = receiveQueue
         let headerLength = card.headerLength
         let total = headerLength + frame.count
-        let mergeable = card.negotiated.contains(.mergeableReceiveBuffers)
         let mark = queue.mark
-        var chains = 0
-        var capacity = 0
-        while capacity < total {
-            let chain = receiveChain(chains)
-            guard try queue.pop(into: chain) else {
-                queue.rewind(to: mark)
-                return .noBuffers
-            }
-            guard chain.writableBytes > 0 else {
-                card.statistics.receiveChainNotWritable &+= 1
-                throw .readableAfterWritable
-            }
-            chains += 1
-            capacity += chain.writableBytes
+        let first = firstReceiveChain
+        guard try queue.pop(into: first) else {
+            queue.rewind(to: mark)
+            return .noBuffers
+        }
+        guard first.writableBytes > 0 else {
+            card.statistics.receiveChainNotWritable &+= 1
+            throw .readableAfterWritable
+        }
+        var chains = 1
+        if first.writableBytes < total {
             // Without mergeable buffers a frame gets one chain; with them, at most a ring's worth.
-            if capacity < total, !mergeable || chains >= Int(queue.size) {
+            guard card.negotiated.contains(.mergeableReceiveBuffers), queue.size > 1 else {
                 queue.rewind(to: mark)
                 statistics.receiveDroppedTooLarge &+= 1
                 return .dropped
             }
+            var capacity = first.writableBytes
+            while capacity < total {
+                let chain = receiveChain(chains)
+                guard try queue.pop(into: chain) else {
+                    queue.rewind(to: mark)
+                    return .noBuffers
+                }
+                guard chain.writableBytes > 0 else {
+                    card.statistics.receiveChainNotWritable &+= 1
+                    throw .readableAfterWritable
+                }
+                chains += 1
+                capacity += chain.writableBytes
+                if capacity < total, chains >= Int(queue.size) {
+                    queue.rewind(to: mark)
+                    statistics.receiveDroppedTooLarge &+= 1
+                    return .dropped
+                }
+            }
         }
-        let first = firstReceiveChain
         guard first.writableBytes >= headerLength else {
             queue.rewind(to: mark)
             statistics.receiveDroppedTooLarge &+= 1
@@ -272,22 +286,26 @@ extension VirtioQueuePair {
         }
         var header = header
         header.bufferCount = UInt16(chains)
-        // The header (with num_buffers) goes first, then the data, chain by chain.
+        // The header (with num_buffers) and the start of the frame go into the first chain with one DMA where its
+        // first buffer is large enough, then the rest of the data chain by chain.
         var raw: (UInt64, UInt64) = (0, 0)
-        try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) in
+        var offset = try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) -> Int in
             header.store(into: bytes, length: headerLength)
-            _ = try first.scatter(
-                UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]), to: card.dma, at: 0)
+            let part = min(first.writableBytes - headerLength, frame.count)
+            return try first.scatter(
+                header: UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]),
+                frame: UnsafeRawBufferPointer(rebasing: frame[0..<part]), to: card.dma)
         }
-        var offset = 0
-        for index in 0..<chains {
+        try queue.push(first, length: headerLength + offset)
+        var index = 1
+        while index < chains {
             let chain = receiveChain(index)
-            let start = index == 0 ? headerLength : 0
-            let length = min(chain.writableBytes - start, frame.count - offset)
+            index += 1
+            let length = min(chain.writableBytes, frame.count - offset)
             let written = try chain.scatter(
-                UnsafeRawBufferPointer(rebasing: frame[offset..<offset + length]), to: card.dma, at: start)
+                UnsafeRawBufferPointer(rebasing: frame[offset..<offset + length]), to: card.dma, at: 0)
             offset += written
-            try queue.push(chain, length: start + written)
+            try queue.push(chain, length: written)
         }
         statistics.receivedFrames &+= 1
         statistics.receivedBytes &+= UInt64(frame.count)

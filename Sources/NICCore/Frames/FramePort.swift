@@ -222,10 +222,11 @@ public final class FramePort: @unchecked Sendable {
         guard taken > 0 else { return 0 }
         draining = true
         for i in 0..<taken {
-            if let onDequeue { onDequeue(drained[i]) }
-            body(drained[i])
+            // Moved out, not copied: the frame's only reference travels to `body` and ends with it.
+            let frame = (drained + i).move()
+            if let onDequeue { onDequeue(frame) }
+            body(frame)
         }
-        drained.deinitialize(count: taken)
         draining = false
         return taken
     }
