@@ -1,8 +1,15 @@
 import NICCore
 
 extension VirtioNetCard {
-    /// Filters a frame from the port and picks the pair its flow hashes to; `nil` (counted) if it is dropped.
-    func steer(_ frame: InboundFrame) -> VirtioQueuePair? {
+    /// Filters a frame from the port and hands it to the pair its flow hashes to, or drops it (counted).
+    func steerAndAccept(_ frame: InboundFrame) {
+        guard let index = steer(frame) else { return }
+        pairs[index].accept(frame, card: self)
+    }
+
+    /// Filters a frame from the port and picks the index of the pair its flow hashes to; `nil` (counted) if it is
+    /// dropped.
+    func steer(_ frame: InboundFrame) -> Int? {
         guard linkUp else {
             statistics.receiveDroppedLinkDown &+= 1
             return nil
@@ -19,8 +26,8 @@ extension VirtioNetCard {
             }
         }
         let pairCount = max(1, min(activeQueuePairs, pairs.count))
-        guard pairCount > 1 else { return pairs[0] }
-        return pairs[frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount]
+        guard pairCount > 1 else { return 0 }
+        return frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount
     }
 }
 
@@ -71,8 +78,8 @@ extension VirtioQueuePair {
 
     /// Takes a frame steered to this pair (configuration thread): into the ring now if nothing waits ahead of it,
     /// else behind the waiting ones. Used entries are published by ``closeReceiveBatch()``.
-    func accept(_ frame: InboundFrame) {
-        guard let card, receiveQueue.isReady else {
+    func accept(_ frame: InboundFrame, card: VirtioNetCard) {
+        guard receiveQueue.isReady else {
             statistics.receiveDroppedNotReady &+= 1
             return
         }
@@ -96,7 +103,7 @@ extension VirtioQueuePair {
         }
     }
 
-    /// Publishes what ``accept(_:)`` placed: one used-index update and at most one interrupt per batch.
+    /// Publishes what ``accept(_:card:)`` placed: one used-index update and at most one interrupt per batch.
     func closeReceiveBatch() {
         guard receiveBatchOpen, !busy else { return }
         receiveBatchOpen = false

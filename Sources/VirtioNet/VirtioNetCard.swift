@@ -157,7 +157,7 @@ public final class VirtioNetCard: NetworkCard {
         var budget = FramePort.defaultQueueCapacity * 4
         while budget > 0 {
             // One lock acquisition per batch; frames are steered and placed outside the lock.
-            let taken = port.drainInbound(limit: budget) { frame in steer(frame)?.accept(frame) }
+            let taken = port.drainInbound(limit: budget) { frame in steerAndAccept(frame) }
             guard taken > 0 else { break }
             budget -= taken
         }
