@@ -49,10 +49,13 @@ public final class FramePort: @unchecked Sendable {
     // Card-thread state.
     @exclusivity(unchecked) private var attachmentStorage: (any NetworkAttachment)?
     @exclusivity(unchecked) private var promiscuous = false
-    /// Frames the card transmitted into an attachment.
-    @exclusivity(unchecked) public private(set) var transmitted: UInt64 = 0
+    /// Frames the card transmitted into an attachment. Counted atomically: virtio-net queue pairs may transmit on
+    /// several threads at once (see ``transmit(_:metadata:)``).
+    public var transmitted: UInt64 { transmittedCount.load(ordering: .relaxed) }
     /// Frames the card transmitted while nothing was attached (dropped).
-    @exclusivity(unchecked) public private(set) var transmittedUnattached: UInt64 = 0
+    public var transmittedUnattached: UInt64 { transmittedUnattachedCount.load(ordering: .relaxed) }
+    private let transmittedCount = Atomic<UInt64>(0)
+    private let transmittedUnattachedCount = Atomic<UInt64>(0)
     /// Sees every frame the card takes from the inbound queue, on the card's thread, in the order the card takes them
     /// (session recording uses it; taps see frames when they are queued).
     @exclusivity(unchecked) public var onDequeue: ((InboundFrame) -> Void)?
@@ -232,15 +235,20 @@ public final class FramePort: @unchecked Sendable {
     }
 
     /// Sends a frame the card transmitted to the attachment (or counts a drop). `frame` is borrowed for the call.
+    ///
+    /// Threading: may be called from several threads at once (virtio-net queue pairs serviced in parallel) as long as
+    /// no host-side call that changes the port (``attach(_:)``, ``detach()``, ``setPromiscuous(_:)``, ``onDequeue``)
+    /// runs meanwhile; the counters are atomic, taps are called concurrently, and the attachment's
+    /// `transmit(_:metadata:from:)` must accept concurrent calls when the host services pairs in parallel.
     public func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata = .none) {
         if tapCount.load(ordering: .relaxed) > 0 {
             for tap in taps.withLock({ $0 }) { tap.observe(frame, direction: .transmitted) }
         }
         guard let attachmentStorage else {
-            transmittedUnattached &+= 1
+            transmittedUnattachedCount.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        transmitted &+= 1
+        transmittedCount.wrappingAdd(1, ordering: .relaxed)
         attachmentStorage.transmit(frame, metadata: metadata, from: self)
     }
 
