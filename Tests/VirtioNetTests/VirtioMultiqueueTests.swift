@@ -173,7 +173,9 @@ final class SequenceSink: NetworkAttachment, @unchecked Sendable {
 
     /// A 64-byte broadcast frame carrying its pair and sequence number.
     static func frame(pair: Int, sequence: Int) -> [UInt8] {
-        MACAddress.broadcast.bytes + peerMAC.bytes + [0x88, 0xB5, UInt8(pair), UInt8(sequence >> 8), UInt8(sequence & 0xFF)]
+        MACAddress.broadcast.bytes + peerMAC.bytes + [
+            0x88, 0xB5, UInt8(pair), UInt8(sequence >> 8), UInt8(sequence & 0xFF),
+        ]
             + [UInt8](repeating: 0x5A, count: 64 - 17)
     }
 
