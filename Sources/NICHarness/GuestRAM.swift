@@ -90,6 +90,18 @@ public final class GuestRAM: GuestMemory {
         (storage.baseAddress! + start).copyMemory(from: buffer.baseAddress!, byteCount: buffer.count)
     }
 
+    public func write(
+        at address: GuestAddress, from first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer
+    ) throws(DMAError) {
+        let start = try offset(address, first.count + second.count, isWrite: true)
+        if let source = first.baseAddress, !first.isEmpty {
+            (storage.baseAddress! + start).copyMemory(from: source, byteCount: first.count)
+        }
+        if let source = second.baseAddress, !second.isEmpty {
+            (storage.baseAddress! + start + first.count).copyMemory(from: source, byteCount: second.count)
+        }
+    }
+
     // MARK: Guest (driver) side
 
     /// Whether `count` bytes at `address` lie inside RAM.

@@ -162,6 +162,29 @@ public final class DescriptorChain {
         return copied
     }
 
+    /// Writes `header` and then `frame` into the device-writable segments from their start: the header and as much
+    /// of the frame as the first writable segment holds in one DMA, the rest segment by segment. Returns the frame
+    /// bytes written (0 if the header did not fit).
+    func scatter(header: UnsafeRawBufferPointer, frame: UnsafeRawBufferPointer, to memory: BusMaster)
+        throws(VirtqueueError) -> Int
+    {
+        guard firstWritable < count else { return 0 }
+        let segment = storage[firstWritable]
+        let length = Int(segment.length)
+        guard length >= header.count else {
+            guard try scatter(header, to: memory, at: 0) == header.count else { return 0 }
+            return try scatter(frame, to: memory, at: header.count)
+        }
+        let inFirst = min(length - header.count, frame.count)
+        do {
+            try memory.write(
+                at: GuestAddress(segment.address), from: header,
+                then: UnsafeRawBufferPointer(rebasing: frame[0..<inFirst]))
+        } catch { throw .memory(error) }
+        guard inFirst < frame.count else { return inFirst }
+        return try inFirst + scatter(UnsafeRawBufferPointer(rebasing: frame[inFirst...]), to: memory, at: length)
+    }
+
     /// Writes `source` into the device-writable segments starting `offset` bytes into the writable part. Returns
     /// the bytes written (less than `source.count` only if the chain is too short).
     func scatter(_ source: UnsafeRawBufferPointer, to memory: BusMaster, at offset: Int) throws(VirtqueueError) -> Int {

@@ -1,8 +1,15 @@
 import NICCore
 
 extension VirtioNetCard {
-    /// Filters a frame from the port and picks the pair its flow hashes to; `nil` (counted) if it is dropped.
-    func steer(_ frame: InboundFrame) -> VirtioQueuePair? {
+    /// Filters a frame from the port and hands it to the pair its flow hashes to, or drops it (counted).
+    func steerAndAccept(_ frame: InboundFrame) {
+        guard let index = steer(frame) else { return }
+        pairs[index].accept(frame, card: self)
+    }
+
+    /// Filters a frame from the port and picks the index of the pair its flow hashes to; `nil` (counted) if it is
+    /// dropped.
+    func steer(_ frame: InboundFrame) -> Int? {
         guard linkUp else {
             statistics.receiveDroppedLinkDown &+= 1
             return nil
@@ -19,8 +26,8 @@ extension VirtioNetCard {
             }
         }
         let pairCount = max(1, min(activeQueuePairs, pairs.count))
-        guard pairCount > 1 else { return pairs[0] }
-        return pairs[frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount]
+        guard pairCount > 1 else { return 0 }
+        return frame.bytes.withUnsafeBytes { FlowHash.of($0) } % pairCount
     }
 }
 
@@ -83,8 +90,8 @@ extension VirtioQueuePair {
 
     /// Takes a frame steered to this pair (configuration thread): into the ring now if nothing waits ahead of it,
     /// else behind the waiting ones. Used entries are published by ``closeReceiveBatch()``.
-    func accept(_ frame: InboundFrame) {
-        guard let card, receiveQueue.isReady else {
+    func accept(_ frame: InboundFrame, card: VirtioNetCard) {
+        guard receiveQueue.isReady else {
             statistics.receiveDroppedNotReady &+= 1
             return
         }
@@ -108,7 +115,7 @@ extension VirtioQueuePair {
         }
     }
 
-    /// Publishes what ``accept(_:)`` placed: one used-index update and at most one interrupt per batch.
+    /// Publishes what ``accept(_:card:)`` placed: one used-index update and at most one interrupt per batch.
     func closeReceiveBatch() {
         guard receiveBatchOpen, !busy else { return }
         receiveBatchOpen = false
@@ -253,30 +260,44 @@ extension VirtioQueuePair {
         let queue = receiveQueue
         let headerLength = card.headerLength
         let total = headerLength + frame.count
-        let mergeable = card.negotiated.contains(.mergeableReceiveBuffers)
         let mark = queue.mark
-        var chains = 0
-        var capacity = 0
-        while capacity < total {
-            let chain = receiveChain(chains)
-            guard try queue.pop(into: chain) else {
-                queue.rewind(to: mark)
-                return .noBuffers
-            }
-            guard chain.writableBytes > 0 else {
-                card.statistics.receiveChainNotWritable &+= 1
-                throw .readableAfterWritable
-            }
-            chains += 1
-            capacity += chain.writableBytes
+        let first = firstReceiveChain
+        guard try queue.pop(into: first) else {
+            queue.rewind(to: mark)
+            return .noBuffers
+        }
+        guard first.writableBytes > 0 else {
+            card.statistics.receiveChainNotWritable &+= 1
+            throw .readableAfterWritable
+        }
+        var chains = 1
+        if first.writableBytes < total {
             // Without mergeable buffers a frame gets one chain; with them, at most a ring's worth.
-            if capacity < total, !mergeable || chains >= Int(queue.size) {
+            guard card.negotiated.contains(.mergeableReceiveBuffers), queue.size > 1 else {
                 queue.rewind(to: mark)
                 statistics.receiveDroppedTooLarge &+= 1
                 return .dropped
             }
+            var capacity = first.writableBytes
+            while capacity < total {
+                let chain = receiveChain(chains)
+                guard try queue.pop(into: chain) else {
+                    queue.rewind(to: mark)
+                    return .noBuffers
+                }
+                guard chain.writableBytes > 0 else {
+                    card.statistics.receiveChainNotWritable &+= 1
+                    throw .readableAfterWritable
+                }
+                chains += 1
+                capacity += chain.writableBytes
+                if capacity < total, chains >= Int(queue.size) {
+                    queue.rewind(to: mark)
+                    statistics.receiveDroppedTooLarge &+= 1
+                    return .dropped
+                }
+            }
         }
-        let first = firstReceiveChain
         guard first.writableBytes >= headerLength else {
             queue.rewind(to: mark)
             statistics.receiveDroppedTooLarge &+= 1
@@ -284,22 +305,26 @@ extension VirtioQueuePair {
         }
         var header = header
         header.bufferCount = UInt16(chains)
-        // The header (with num_buffers) goes first, then the data, chain by chain.
+        // The header (with num_buffers) and the start of the frame go into the first chain with one DMA where its
+        // first buffer is large enough, then the rest of the data chain by chain.
         var raw: (UInt64, UInt64) = (0, 0)
-        try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) in
+        var offset = try withUnsafeMutableBytes(of: &raw) { (bytes) throws(VirtqueueError) -> Int in
             header.store(into: bytes, length: headerLength)
-            _ = try first.scatter(
-                UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]), to: card.dma, at: 0)
+            let part = min(first.writableBytes - headerLength, frame.count)
+            return try first.scatter(
+                header: UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]),
+                frame: UnsafeRawBufferPointer(rebasing: frame[0..<part]), to: card.dma)
         }
-        var offset = 0
-        for index in 0..<chains {
+        try queue.push(first, length: headerLength + offset)
+        var index = 1
+        while index < chains {
             let chain = receiveChain(index)
-            let start = index == 0 ? headerLength : 0
-            let length = min(chain.writableBytes - start, frame.count - offset)
+            index += 1
+            let length = min(chain.writableBytes, frame.count - offset)
             let written = try chain.scatter(
-                UnsafeRawBufferPointer(rebasing: frame[offset..<offset + length]), to: card.dma, at: start)
+                UnsafeRawBufferPointer(rebasing: frame[offset..<offset + length]), to: card.dma, at: 0)
             offset += written
-            try queue.push(chain, length: start + written)
+            try queue.push(chain, length: written)
         }
         statistics.receivedFrames &+= 1
         statistics.receivedBytes &+= UInt64(frame.count)

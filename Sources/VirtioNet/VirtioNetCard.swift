@@ -157,9 +157,11 @@ public final class VirtioNetCard: NetworkCard {
             for pair in pairs where pair.hasWaitingFrames { pair.receivePending() }
         }
         var budget = FramePort.defaultQueueCapacity * 4
-        while budget > 0, let frame = port.nextInbound() {
-            budget -= 1
-            steer(frame)?.accept(frame)
+        while budget > 0 {
+            // One lock acquisition per batch; frames are steered and placed outside the lock.
+            let taken = port.drainInbound(limit: budget) { frame in steerAndAccept(frame) }
+            guard taken > 0 else { break }
+            budget -= taken
         }
         guard isRunning else { return }
         for pair in pairs {

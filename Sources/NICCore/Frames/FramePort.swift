@@ -23,17 +23,23 @@ public final class FramePort: @unchecked Sendable {
     /// The inbound queue's default capacity in frames.
     public static let defaultQueueCapacity = 256
 
+    /// The inbound ring's indices; the frames live in ``slots``, which only code holding the lock touches.
     private struct Queue {
-        var slots: [InboundFrame?]
         var head = 0
         var count = 0
+        /// Frames accepted so far (counted under the lock the delivery takes anyway).
+        var accepted: UInt64 = 0
     }
 
+    private let capacity: Int
+    /// The inbound ring: `capacity` slots, the `count` from `head` (wrapping) initialised. Guarded by ``queue``.
+    private let slots: UnsafeMutablePointer<InboundFrame>
+    /// Card-thread scratch that ``drainInbound(limit:_:)`` moves a batch into, so the lock is held only for the move.
+    private let drained: UnsafeMutablePointer<InboundFrame>
     private let queue: Mutex<Queue>
     private let work = Atomic<Bool>(false)
     private let carrierUp = Atomic<Bool>(false)
     private let inboundDropCount = Atomic<UInt64>(0)
-    private let inboundCount = Atomic<UInt64>(0)
     private let taps = Mutex<[any FrameTap]>([])
     private let tapCount = Atomic<Int>(0)
     // The callback lives in a class box: a function value stored directly in a Mutex is re-abstracted on every
@@ -43,17 +49,32 @@ public final class FramePort: @unchecked Sendable {
     // Card-thread state.
     @exclusivity(unchecked) private var attachmentStorage: (any NetworkAttachment)?
     @exclusivity(unchecked) private var promiscuous = false
-    /// Frames the card transmitted into an attachment.
-    @exclusivity(unchecked) public private(set) var transmitted: UInt64 = 0
+    /// Frames the card transmitted into an attachment. Counted atomically: virtio-net queue pairs may transmit on
+    /// several threads at once (see ``transmit(_:metadata:)``).
+    public var transmitted: UInt64 { transmittedCount.load(ordering: .relaxed) }
     /// Frames the card transmitted while nothing was attached (dropped).
-    @exclusivity(unchecked) public private(set) var transmittedUnattached: UInt64 = 0
+    public var transmittedUnattached: UInt64 { transmittedUnattachedCount.load(ordering: .relaxed) }
+    private let transmittedCount = Atomic<UInt64>(0)
+    private let transmittedUnattachedCount = Atomic<UInt64>(0)
     /// Sees every frame the card takes from the inbound queue, on the card's thread, in the order the card takes them
     /// (session recording uses it; taps see frames when they are queued).
     @exclusivity(unchecked) public var onDequeue: ((InboundFrame) -> Void)?
+    /// A ``drainInbound(limit:_:)`` batch is being handed out (``drained`` is in use).
+    @exclusivity(unchecked) private var draining = false
 
     /// Creates a port whose inbound queue holds `capacity` frames (at least 1).
     public init(queueCapacity capacity: Int = FramePort.defaultQueueCapacity) {
-        queue = Mutex(Queue(slots: Array(repeating: nil, count: max(1, capacity))))
+        self.capacity = max(1, capacity)
+        slots = .allocate(capacity: self.capacity)
+        drained = .allocate(capacity: self.capacity)
+        queue = Mutex(Queue())
+    }
+
+    deinit {
+        let (head, count) = queue.withLock { ($0.head, $0.count) }
+        for i in 0..<count { (slots + (head + i) % capacity).deinitialize(count: 1) }
+        slots.deallocate()
+        drained.deallocate()
     }
 
     // MARK: Host side
@@ -121,22 +142,27 @@ public final class FramePort: @unchecked Sendable {
     @discardableResult
     public func deliver(_ bytes: [UInt8], metadata: FrameMetadata = .none) -> Bool {
         let accepted = queue.withLock { queue -> Bool in
-            guard queue.count < queue.slots.count else { return false }
-            queue.slots[(queue.head + queue.count) % queue.slots.count] = InboundFrame(bytes: bytes, metadata: metadata)
+            guard queue.count < capacity else { return false }
+            var tail = queue.head + queue.count
+            if tail >= capacity { tail -= capacity }
+            (slots + tail).initialize(to: InboundFrame(bytes: bytes, metadata: metadata))
             queue.count += 1
+            queue.accepted &+= 1
             return true
         }
         guard accepted else {
             inboundDropCount.add(1, ordering: .relaxed)
             return false
         }
-        inboundCount.add(1, ordering: .relaxed)
         if tapCount.load(ordering: .relaxed) > 0 {
             let observers = taps.withLock { $0 }
             bytes.withUnsafeBytes { buffer in
                 for tap in observers { tap.observe(buffer, direction: .received) }
             }
         }
+        // The flag is still up when the card has not acknowledged it yet: it will drain after acknowledging, and
+        // the frame was queued under the lock that drain takes, so it cannot be missed. Skips a locked exchange.
+        guard !work.load(ordering: .acquiring) else { return true }
         signalWork()
         return true
     }
@@ -144,7 +170,7 @@ public final class FramePort: @unchecked Sendable {
     /// Frames the inbound queue refused because it was full.
     public var inboundDropped: UInt64 { inboundDropCount.load(ordering: .relaxed) }
     /// Frames the inbound queue accepted.
-    public var inboundAccepted: UInt64 { inboundCount.load(ordering: .relaxed) }
+    public var inboundAccepted: UInt64 { queue.withLock { $0.accepted } }
 
     /// Raises the pending-work flag and calls ``onWork`` only when the flag was down: one wakeup per batch, not per
     /// frame. Consumers clear the flag with ``acknowledgeWork()`` before they drain, so a frame that arrives after the
@@ -169,9 +195,9 @@ public final class FramePort: @unchecked Sendable {
     public func nextInbound() -> InboundFrame? {
         let frame = queue.withLock { queue -> InboundFrame? in
             guard queue.count > 0 else { return nil }
-            let frame = queue.slots[queue.head]
-            queue.slots[queue.head] = nil
-            queue.head = (queue.head + 1) % queue.slots.count
+            let frame = (slots + queue.head).move()
+            queue.head += 1
+            if queue.head == capacity { queue.head = 0 }
             queue.count -= 1
             return frame
         }
@@ -179,16 +205,50 @@ public final class FramePort: @unchecked Sendable {
         return frame
     }
 
+    /// Takes up to `limit` of the oldest queued frames with one lock acquisition and hands each to `body`, in order,
+    /// outside the lock (backends keep delivering meanwhile). Returns how many it took; 0 when the queue is empty, or
+    /// when called from inside `body` (a re-entrant call takes nothing: the outer caller drains on, see
+    /// ``VirtioNetCard/service()``).
+    @discardableResult
+    public func drainInbound(limit: Int, _ body: (InboundFrame) -> Void) -> Int {
+        guard !draining, limit > 0 else { return 0 }
+        let taken = queue.withLock { queue -> Int in
+            let taken = min(queue.count, limit)
+            let first = min(taken, capacity - queue.head)
+            drained.moveInitialize(from: slots + queue.head, count: first)
+            if taken > first { (drained + first).moveInitialize(from: slots, count: taken - first) }
+            queue.head += taken
+            if queue.head >= capacity { queue.head -= capacity }
+            queue.count -= taken
+            return taken
+        }
+        guard taken > 0 else { return 0 }
+        draining = true
+        for i in 0..<taken {
+            // Moved out, not copied: the frame's only reference travels to `body` and ends with it.
+            let frame = (drained + i).move()
+            if let onDequeue { onDequeue(frame) }
+            body(frame)
+        }
+        draining = false
+        return taken
+    }
+
     /// Sends a frame the card transmitted to the attachment (or counts a drop). `frame` is borrowed for the call.
+    ///
+    /// Threading: may be called from several threads at once (virtio-net queue pairs serviced in parallel) as long as
+    /// no host-side call that changes the port (``attach(_:)``, ``detach()``, ``setPromiscuous(_:)``, ``onDequeue``)
+    /// runs meanwhile; the counters are atomic, taps are called concurrently, and the attachment's
+    /// `transmit(_:metadata:from:)` must accept concurrent calls when the host services pairs in parallel.
     public func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata = .none) {
         if tapCount.load(ordering: .relaxed) > 0 {
             for tap in taps.withLock({ $0 }) { tap.observe(frame, direction: .transmitted) }
         }
         guard let attachmentStorage else {
-            transmittedUnattached &+= 1
+            transmittedUnattachedCount.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        transmitted &+= 1
+        transmittedCount.wrappingAdd(1, ordering: .relaxed)
         attachmentStorage.transmit(frame, metadata: metadata, from: self)
     }
 

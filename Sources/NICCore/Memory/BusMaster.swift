@@ -58,4 +58,11 @@ public final class BusMaster: GuestMemory {
         try check(address, buffer.count, isWrite: true)
         do throws(DMAError) { try memory.write(at: address, from: buffer) } catch { throw fault(error) }
     }
+
+    public func write(
+        at address: GuestAddress, from first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer
+    ) throws(DMAError) {
+        try check(address, first.count + second.count, isWrite: true)
+        do throws(DMAError) { try memory.write(at: address, from: first, then: second) } catch { throw fault(error) }
+    }
 }

@@ -43,9 +43,25 @@ public protocol GuestMemory: AnyObject {
     func read(at address: GuestAddress, into buffer: UnsafeMutableRawBufferPointer) throws(DMAError)
     /// Copies `buffer` into guest memory starting at `address`.
     func write(at address: GuestAddress, from buffer: UnsafeRawBufferPointer) throws(DMAError)
+    /// Copies `first` and then `second` into guest memory starting at `address`, as one access (a header and the
+    /// payload behind it): one check and one call where an implementation provides it; the default writes the
+    /// two parts one after the other.
+    func write(at address: GuestAddress, from first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer)
+        throws(DMAError)
 }
 
 extension GuestMemory {
+    public func write(
+        at address: GuestAddress, from first: UnsafeRawBufferPointer, then second: UnsafeRawBufferPointer
+    ) throws(DMAError) {
+        try write(at: address, from: first)
+        guard !second.isEmpty else { return }
+        guard let next = address.advanced(by: UInt64(first.count)) else {
+            throw DMAError(.wrapsAddressSpace, address: address, length: first.count + second.count, isWrite: true)
+        }
+        try write(at: next, from: second)
+    }
+
     /// Reads `count` bytes at `address` into a new array.
     public func readBytes(at address: GuestAddress, count: Int) throws(DMAError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: max(0, count))
