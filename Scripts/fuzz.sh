@@ -5,6 +5,8 @@
 #   Scripts/fuzz.sh [SECONDS] [JOBS]            # FUZZ_TARGET=FuzzNAT Scripts/fuzz.sh ... for the NAT
 #
 # SECONDS (default 180) is the wall-clock budget, JOBS (default 1) the number of parallel fuzzing processes.
+# VNIC_FUZZ_MODELS=virtio (comma-separated models) makes FuzzCards spend the run on those cards only; decode its
+# findings with the same setting (VNIC_FUZZ_MODELS=virtio Scripts/crash-to-trace.sh ...).
 # FuzzCards' corpus lives in .build-fuzz/corpus, seeded from Fixtures/traces, its regressions/ and the Linux
 # sessions in linux/ (trace text is a valid input: the fuzzer mutates it and fuzzes the parser too). FuzzNAT's lives
 # in .build-fuzz/corpus-nat, seeded from Fixtures/pcaps and, when present, ../shared/fixtures/pcaps. Crashes,

@@ -1,9 +1,11 @@
+import Glibc
 import NICCore
 
 /// Turns arbitrary bytes into a trace against a card: the fuzzer's input format. The same decoder turns a crash
 /// input into a trace for `Fixtures/traces/regressions/`, so every finding replays with `vnic replay`.
 ///
-/// Byte 0 picks the card (every implemented model). The rest is a stream of operations, each an opcode byte and its
+/// Byte 0 picks the card (every implemented model, or those `VNIC_FUZZ_MODELS` names, comma-separated, to spend a run
+/// on some cards; decode a finding with the same setting). The rest is a stream of operations, each an opcode byte and its
 /// operands; running out of bytes ends the trace. Besides raw register, memory, frame, clock and link operations
 /// there are macros, per chip family, that bring a card up the way a driver does, build plausible descriptors and
 /// ring doorbells, so the fuzzer reaches the data paths quickly (PCnet here, the Intel cards in
@@ -13,6 +15,14 @@ public struct FuzzDecoder {
     public static let ramSize = 256 << 10
     /// At most this many operations per input.
     public static let maximumOperations = 512
+    /// The cards inputs choose from: every implemented model, or the ones `VNIC_FUZZ_MODELS` names (unknown names are
+    /// ignored; none left means all).
+    public static let models: [CardModel] = {
+        guard let raw = getenv("VNIC_FUZZ_MODELS") else { return CardModel.implemented }
+        let names = String(cString: raw).split(separator: ",").map { $0.lowercased() }
+        let chosen = CardModel.implemented.filter { names.contains($0.rawValue) }
+        return chosen.isEmpty ? CardModel.implemented : chosen
+    }()
 
     private var bytes: [UInt8]
     private var position = 0
@@ -36,7 +46,10 @@ public struct FuzzDecoder {
     /// fuzzed too), anything else decoded as bytecode. `nil` for text that does not parse.
     public static func trace(for input: [UInt8]) -> Trace? {
         guard input.starts(with: textPrefix) else { return decode(input) }
-        return try? TraceParser.parse(String(decoding: input, as: UTF8.self))
+        guard let trace = try? TraceParser.parse(String(decoding: input, as: UTF8.self)) else { return nil }
+        // A trace for a card outside the chosen ones is left out.
+        if case .device(let model, _, _)? = trace.lines.first?.operation, !models.contains(model) { return nil }
+        return trace
     }
 
     /// Replays `input`, ignoring assertion failures (the fuzzer looks for crashes, hangs and leaks). Text traces
@@ -88,7 +101,7 @@ public struct FuzzDecoder {
         func emit(_ operation: TraceOperation) {
             lines.append(Trace.Line(number: lines.count + 2, operation: operation))
         }
-        let models = CardModel.implemented
+        let models = Self.models
         let choice = Int(byte() ?? 0)
         model = models[choice % models.count]
         // The byte's higher part picks 1 to 4 queue pairs where the model has several (virtio-net's multiqueue).
