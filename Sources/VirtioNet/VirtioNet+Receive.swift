@@ -249,6 +249,18 @@ extension VirtioQueuePair {
         return extraReceiveChains[index - 1]
     }
 
+    /// Pops the next receive chain into `chain`; `false` when the driver has none. A chain with nothing the device
+    /// may write breaks the protocol (counted; the caller's error puts the device in NEEDS_RESET).
+    @inline(__always)
+    private func popWritable(into chain: DescriptorChain, card: VirtioNetCard) throws(VirtqueueError) -> Bool {
+        guard try receiveQueue.pop(into: chain) else { return false }
+        guard chain.writableBytes > 0 else {
+            card.statistics.receiveChainNotWritable &+= 1
+            throw .readableAfterWritable
+        }
+        return true
+    }
+
     /// Writes the header and `frame` into one chain, or with mergeable buffers into as many as it takes.
     private func place(_ frame: UnsafeRawBufferPointer, header: VirtioNetHeader, card: VirtioNetCard)
         throws(VirtqueueError) -> ReceiveOutcome
@@ -262,13 +274,9 @@ extension VirtioQueuePair {
         let total = headerLength + frame.count
         let mark = queue.mark
         let first = firstReceiveChain
-        guard try queue.pop(into: first) else {
+        guard try popWritable(into: first, card: card) else {
             queue.rewind(to: mark)
             return .noBuffers
-        }
-        guard first.writableBytes > 0 else {
-            card.statistics.receiveChainNotWritable &+= 1
-            throw .readableAfterWritable
         }
         var chains = 1
         if first.writableBytes < total {
@@ -281,13 +289,9 @@ extension VirtioQueuePair {
             var capacity = first.writableBytes
             while capacity < total {
                 let chain = receiveChain(chains)
-                guard try queue.pop(into: chain) else {
+                guard try popWritable(into: chain, card: card) else {
                     queue.rewind(to: mark)
                     return .noBuffers
-                }
-                guard chain.writableBytes > 0 else {
-                    card.statistics.receiveChainNotWritable &+= 1
-                    throw .readableAfterWritable
                 }
                 chains += 1
                 capacity += chain.writableBytes
