@@ -132,7 +132,6 @@ extension NATEngine {
             guard count <= scratch.count else { break }
             let sender = IPv4Address(rawValue: source)
             let target = IPv4Address(rawValue: destination)
-            let payload = Array(scratch[0..<count])
             guard entry.deadline > now else {
                 counts.bump(.dropUDPBroadcastIdle)
                 continue
@@ -142,6 +141,8 @@ extension NATEngine {
                 continue
             }
             let visible = IPv4Endpoint(guestVisibleSender(sender), sourcePort)
+            // Copied only for a datagram that goes to the guest.
+            var payload: [UInt8] { Array(scratch[0..<count]) }
             if isHostBroadcast(target) {
                 let to = target == .broadcast ? IPv4Address.broadcast : config.network.broadcast
                 counts.bump(.udpBroadcastsDelivered)
