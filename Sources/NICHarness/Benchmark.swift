@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 
 /// Datapath figures through the harness: a card, guest RAM, descriptor rings driven as a guest driver drives them,

@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 
 /// The ring mechanics the benchmark drives straight in guest memory, per chip family: hand `count` prepared transmit

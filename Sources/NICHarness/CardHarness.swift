@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// One card in a test bench: guest RAM, a manual clock, recorded interrupts, and (by default) an attachment that keeps
 /// every transmitted frame. The harness plays the guest: every access it makes can be recorded as a trace line, so a
@@ -28,10 +30,14 @@ public final class CardHarness {
         self.clock = clock
         interruptLine = RecordingInterruptLine()
         msix = RecordingMSIX()
-        card = try model.make(
-            macAddress: macAddress,
-            environment: CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock),
-            options: options)
+        do throws(CardError) {
+            card = try model.make(
+                macAddress: macAddress,
+                environment: CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock),
+                options: options)
+        } catch {
+            throw HarnessError(error.message)
+        }
         transmitted = TransmitRecorder()
         card.port.attach(transmitted)
         card.service()

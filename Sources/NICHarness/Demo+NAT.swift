@@ -1,4 +1,5 @@
 import Glibc
+import NICCards
 import NICCore
 import NetBackend
 

@@ -1,5 +1,6 @@
 import Glibc
 import NICCore
+import NICTrace
 
 /// Guest RAM for tests, traces and benchmarks: `size` bytes from guest address 0.
 ///
@@ -23,7 +24,7 @@ public final class GuestRAM: GuestMemory {
     }
 
     /// The largest RAM the harness allocates.
-    public static let maximumSize = 1 << 30
+    public static let maximumSize = Trace.maximumRAMSize
 
     private let storage: UnsafeMutableRawBufferPointer
     /// Size in bytes.

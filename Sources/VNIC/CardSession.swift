@@ -1,6 +1,7 @@
 import CVNIC
+import NICCards
 import NICCore
-import NICHarness
+import NICTrace
 import NetBackend
 
 /// The object behind a `vnic_card *`: one card, the host's callbacks, a clock that follows the host's, and the
@@ -42,14 +43,15 @@ final class CardSession {
         origin = host.clockNanoseconds(host.opaque)
         errorBuffer = .allocate(capacity: Self.errorBufferSize)
         errorBuffer.initialize(repeating: 0, count: Self.errorBufferSize)
-        do throws(HarnessError) {
+        do throws(CardError) {
             card = try model.make(
                 macAddress: macAddress,
                 environment: CardEnvironment(memory: memory, interruptLine: interruptLine, msix: msix, clock: clock),
                 options: options)
         } catch {
             errorBuffer.deallocate()
-            throw BridgeError(VNIC_ERR_UNKNOWN_MODEL, error.message)
+            throw BridgeError(
+                error.kind == .unknownModel ? VNIC_ERR_UNKNOWN_MODEL : VNIC_ERR_BAD_SETTINGS, error.message)
         }
         if let backend = HostBackendAttachment(host: host) {
             card.port.attach(backend)

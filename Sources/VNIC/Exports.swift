@@ -2,8 +2,9 @@
 
 // The exported functions keep the C names vnic.h declares.
 import CVNIC
+import NICCards
 import NICCore
-import NICHarness
+import NICTrace
 
 // The C interface declared in vnic.h. Every function checks its arguments and returns a status; none traps.
 
@@ -28,8 +29,7 @@ private let nullCard = status(VNIC_ERR_NULL_ARGUMENT)
 
 /// The card model a VirtualBox adapter type names (case-insensitive), if vnic implements it.
 private func model(named name: UnsafePointer<CChar>) -> CardModel? {
-    guard let model = CardModel(rawValue: String(cString: name).lowercased()), model.isImplemented else { return nil }
-    return model
+    try? CardModel(named: String(cString: name))
 }
 
 private func isLegalConfigAccess(offset: UInt32, width: UInt32) -> Bool {
@@ -90,7 +90,7 @@ public func vnic_card_create_with(
     out.pointee = nil
     guard let chosen = model(named: modelName) else { return status(VNIC_ERR_UNKNOWN_MODEL) }
     let cardOptions: CardOptions
-    do throws(HarnessError) {
+    do throws(CardError) {
         cardOptions = try CardOptions(parsing: options.map { String(cString: $0) } ?? "", for: chosen)
     } catch {
         return status(VNIC_ERR_BAD_SETTINGS)

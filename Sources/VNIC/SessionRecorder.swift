@@ -1,6 +1,7 @@
 import Glibc
+import NICCards
 import NICCore
-import NICHarness
+import NICTrace
 
 /// Writes what a card did with a real guest as a trace (format v1) that `vnic replay` reproduces with no guest.
 ///
@@ -22,10 +23,8 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
     static let minimumRAM: UInt64 = 1 << 20
 
     private let path: String
-    private let header: [TraceOperation]
-    private var body: [String] = []
-    private var bytes = 0
-    private var truncated = false
+    private let device: TraceOperation
+    private var body = TraceWriter(limit: SessionRecorder.maximumBytes)
     private var highestAddress: UInt64 = 0
 
     // The current event.
@@ -44,7 +43,7 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
         }
         fclose(file)
         self.path = path
-        header = [.device(model, mac: macAddress, options: options)]
+        device = .device(model, mac: macAddress, options: options)
     }
 
     // MARK: Observations (card thread)
@@ -138,41 +137,24 @@ final class SessionRecorder: FrameTap, @unchecked Sendable {
     }
 
     /// Adds a comment line.
-    func comment(_ text: String) { body.append("# " + text) }
+    func comment(_ text: String) { body.comment(text) }
 
-    private func append(_ operation: TraceOperation) {
-        guard !truncated else { return }
-        let line = operation.text
-        guard bytes + line.utf8.count < Self.maximumBytes else {
-            truncated = true
-            body.append("# recording cut short at \(Self.maximumBytes) bytes")
-            return
-        }
-        bytes += line.utf8.count + 1
-        body.append(line)
-    }
+    private func append(_ operation: TraceOperation) { body.append(operation) }
 
     // MARK: Output
 
     /// Writes the trace file: the header, a `ram` line covering every address the card touched, and the body.
     func finish() throws(Failure) {
-        let ramLimit = UInt64(GuestRAM.maximumSize)
+        let ramLimit = UInt64(Trace.maximumRAMSize)
         var ram = Self.minimumRAM
         while ram < highestAddress && ram < ramLimit { ram <<= 1 }
-        var text = Trace.header + "\n"
-        for operation in header { text += operation.text + "\n" }
-        text += TraceOperation.ram(bytes: Int(ram)).text + "\n"
+        var trace = TraceWriter()
+        trace.append(device)
+        trace.append(.ram(bytes: Int(ram)))
         if highestAddress > ramLimit {
-            text += "# the card touched guest memory up to \(Hex.number(highestAddress)), past what replay can map\n"
+            trace.comment("the card touched guest memory up to \(Hex.number(highestAddress)), past what replay can map")
         }
-        guard let file = fopen(path, "w") else {
-            throw Failure(message: "cannot open \(path) for writing: \(String(cString: strerror(errno)))")
-        }
-        defer { fclose(file) }
-        var ok = fputs(text, file) >= 0
-        for line in body where ok { ok = fputs(line, file) >= 0 && fputc(0x0A, file) != EOF }
-        guard ok, fflush(file) == 0 else {
-            throw Failure(message: "writing \(path): \(String(cString: strerror(errno)))")
-        }
+        trace.append(contentsOf: body)
+        do throws(TraceWriter.FileError) { try trace.write(to: path) } catch { throw Failure(message: error.message) }
     }
 }

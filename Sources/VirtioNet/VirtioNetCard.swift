@@ -84,22 +84,30 @@ public final class VirtioNetCard: NetworkCard {
 
     public var linkUp: Bool { cableConnected && port.carrier }
 
+    /// The most queue pairs the device can offer (VIRTIO_NET_F_MQ's limit as vnic implements it).
+    public static let queuePairLimit = 16
+    /// The MTUs the device can report with VIRTIO_NET_F_MTU: Linux's minimum to the largest IPv4 datagram.
+    public static let mtuLimits = 68...65535
+    /// The MTU reported when none is asked for.
+    public static let defaultMTU = 1500
+
     /// The default (and largest) size of each data queue.
     public static let defaultQueueSize = 256
     /// The control queue's size.
     public static let controlQueueSize = 64
 
-    /// Creates a card with `macAddress` offering `queuePairs` queue pairs (clamped to 1...16), each queue of
-    /// `queueSize` entries (1...32768; the legacy interface needs a power of two), and reporting `mtu` (clamped to
-    /// 68...65535, Linux's minimum; 9000 for jumbo frames).
+    /// Creates a card with `macAddress` offering `queuePairs` queue pairs (clamped to 1...``queuePairLimit``), each
+    /// queue of `queueSize` entries (1...32768; the legacy interface needs a power of two), and reporting `mtu`
+    /// (clamped to ``mtuLimits``; 9000 for jumbo frames). `NICCards` checks a host's options against the same
+    /// limits and names the one that is wrong.
     public init(
         macAddress: MACAddress, environment: CardEnvironment, queuePairs: Int = 1,
-        queueSize: Int = VirtioNetCard.defaultQueueSize, mtu: Int = 1500
+        queueSize: Int = VirtioNetCard.defaultQueueSize, mtu: Int = VirtioNetCard.defaultMTU
     ) {
         self.macAddress = macAddress
-        self.mtu = UInt16(max(68, min(mtu, 65535)))
+        self.mtu = UInt16(max(Self.mtuLimits.lowerBound, min(mtu, Self.mtuLimits.upperBound)))
         currentMAC = macAddress
-        maximumQueuePairs = max(1, min(queuePairs, 16))
+        maximumQueuePairs = max(1, min(queuePairs, Self.queuePairLimit))
         let vectors = 2 * maximumQueuePairs + 2
         // The identity and BAR table are fixed and fit: construction cannot fail.
         config = try! PCIConfigSpace(identity: VirtioPCILayout.identity, bars: VirtioPCILayout.barLayouts())

@@ -1,4 +1,5 @@
 import Foundation
+import NICCards
 import NICHarness
 
 enum BenchCommand {

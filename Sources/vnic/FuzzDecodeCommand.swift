@@ -1,5 +1,6 @@
 import Foundation
 import NICHarness
+import NICTrace
 
 enum FuzzDecodeCommand {
     static let help = """

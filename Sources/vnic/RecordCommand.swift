@@ -1,5 +1,6 @@
 import Foundation
 import NICHarness
+import NICTrace
 
 enum RecordCommand {
     static let help = """

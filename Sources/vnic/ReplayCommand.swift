@@ -1,5 +1,7 @@
 import Foundation
+import NICCards
 import NICHarness
+import NICTrace
 
 enum ReplayCommand {
     static let help = """

@@ -1,4 +1,5 @@
 import NICCore
+import NICTestSupport
 import Testing
 
 @Suite struct BusMasterTests {

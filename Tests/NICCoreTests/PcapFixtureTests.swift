@@ -1,5 +1,6 @@
 import Foundation
 import NICCore
+import NICTestSupport
 import Testing
 
 /// Reads the real captures in the shared fixtures (never copied into the repository).

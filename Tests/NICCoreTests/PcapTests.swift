@@ -1,5 +1,6 @@
 import Foundation
 import NICCore
+import NICTestSupport
 import Testing
 
 @Suite struct PcapTests {

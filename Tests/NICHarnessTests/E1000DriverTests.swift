@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 import NICHarness
 import Testing

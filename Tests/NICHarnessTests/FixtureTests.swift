@@ -1,5 +1,7 @@
 import Foundation
 import NICHarness
+import NICTestSupport
+import NICTrace
 import Testing
 
 @Suite("Fixtures/traces")

@@ -1,5 +1,7 @@
+import NICCards
 import NICCore
 import NICHarness
+import NICTrace
 import Testing
 
 @Suite("Harness pieces: guest RAM, fuzz decoder, demo, benchmark")

@@ -1,7 +1,8 @@
 import Foundation
+import NICTestSupport
 import Testing
 
-@Suite("The module rule of DESIGN.md")
+@Suite("The module rule of Documentation/ARCHITECTURE.md")
 struct ModuleRuleTests {
     static let cards = ["PCNet", "E1000", "VirtioNet"]
 
@@ -48,6 +49,57 @@ struct ModuleRuleTests {
         // only the Swift runtime libraries, not Foundation and ICU.
         for module in Self.cards + ["NetBackend", "VNIC"] {
             #expect(!imports(of: module).contains("Foundation"), "\(module) imports Foundation")
+        }
+    }
+
+    /// The dependencies Package.swift gives `target`, read from its text.
+    func packageDependencies(of target: String) throws -> Set<String> {
+        let manifest = try String(contentsOf: repositoryRoot.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let marker = "name: \"\(target)\", dependencies: ["
+        let start = try #require(manifest.range(of: marker), "no target \(target) in Package.swift")
+        let rest = manifest[start.upperBound...]
+        let end = try #require(rest.firstIndex(of: "]"))
+        return Set(
+            rest[..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }.filter { !$0.isEmpty })
+    }
+
+    @Test func theCLibraryNeverDependsOnTheHarness() throws {
+        let dependencies = try packageDependencies(of: "VNIC")
+        #expect(dependencies.contains("NICCards") && dependencies.contains("NICTrace"), "\(dependencies)")
+        #expect(!dependencies.contains("NICHarness"), "Package.swift: VNIC depends on NICHarness")
+        #expect(!imports(of: "VNIC").contains("NICHarness"), "a VNIC source imports NICHarness")
+        // The catalogue and the trace format are production modules too: no harness below them.
+        for module in ["NICCards", "NICTrace"] {
+            #expect(!(try packageDependencies(of: module)).contains("NICHarness"), "\(module) depends on NICHarness")
+            #expect(!imports(of: module).contains("NICHarness"), "\(module) imports NICHarness")
+        }
+    }
+
+    /// Swift mangles a module name as its length and its name (`10NICHarness`).
+    static func mangled(_ module: String) -> String { "\(module.utf8.count)\(module)" }
+
+    @Test func theStaticCLibraryHasNoHarnessSymbol() throws {
+        // The release library is what hypervisors link (Scripts/test builds it); the debug one sits beside the tests.
+        var libraries = [repositoryRoot.appendingPathComponent(".build/release/libVNIC.a")]
+        if let debug = builtProduct("libVNIC.a") { libraries.append(debug) }
+        libraries = libraries.filter { FileManager.default.fileExists(atPath: $0.path) }
+        guard libraries.contains(where: { $0.path.contains("/release/") }) else {
+            print("SKIP libVNIC.a symbol test: no .build/release/libVNIC.a (Scripts/test builds it)")
+            return
+        }
+        for library in libraries {
+            guard let result = try runTool("nm", ["--defined-only", library.path], timeout: 120) else {
+                print("SKIP libVNIC.a symbol test: no nm (binutils)")
+                return
+            }
+            #expect(result.status == 0, "nm \(library.path): \(result.error)")
+            let symbols = result.output.split(separator: "\n")
+            // The check can see modules: the catalogue's and the C interface's symbols are there.
+            #expect(symbols.contains { $0.contains(Self.mangled("NICCards")) }, "\(library.path): no NICCards symbol")
+            #expect(symbols.contains { $0.contains(Self.mangled("NetBackend")) })
+            let harness = symbols.filter { $0.contains(Self.mangled("NICHarness")) }
+            #expect(harness.isEmpty, "\(library.path) has \(harness.count) NICHarness symbols: \(harness.prefix(3))")
         }
     }
 }

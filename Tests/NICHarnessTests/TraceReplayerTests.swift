@@ -1,6 +1,9 @@
 import Foundation
+import NICCards
 import NICCore
 import NICHarness
+import NICTestSupport
+import NICTrace
 import Testing
 
 @Suite("Trace replay")
@@ -75,5 +78,18 @@ struct TraceReplayerTests {
             #expect(summary.model == scenario.model)
             #expect(summary.assertions > 10, "\(scenario.name) asserts what the driver saw")
         }
+    }
+
+    @Test func replayBuildsTheCardWithItsOptions() throws {
+        // Legacy I/O BAR0, device config at 20 (MSI-X off): MAC (6), status (2), max_virtqueue_pairs (2), mtu (2).
+        let header = "vnic-trace 1\ndevice virtio mac=52:54:00:12:34:56 queues=3 mtu=9000\ncfg-write 0x4 2 0x1\n"
+        let reads = "io-read 0 0x1c 2 = 0x3\nio-read 0 0x1e 2 = 0x2328\n"
+        #expect(try TraceReplayer.run(TraceParser.parse(header + reads)).assertions == 2)
+        #expect(throws: TraceFailure.self) {
+            try TraceReplayer.run(TraceParser.parse(header + "io-read 0 0x1c 2 = 0x1\n"))
+        }
+        let harness = try CardHarness(model: .virtio, options: CardOptions(queuePairs: 3))
+        #expect(TraceRecorder.attach(to: harness).text.contains("device virtio mac=52:54:00:12:34:56 queues=3\n"))
+        #expect(throws: HarnessError.self) { try CardHarness(model: .e82540em, options: CardOptions(queuePairs: 2)) }
     }
 }

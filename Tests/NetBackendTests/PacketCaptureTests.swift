@@ -1,5 +1,6 @@
 import Foundation
 import NICCore
+import NICTestSupport
 import NetBackend
 import Testing
 

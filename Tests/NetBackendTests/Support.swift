@@ -36,11 +36,6 @@ extension FramePort {
     }
 }
 
-/// A path for a scratch file in the temporary directory, unique per call.
-func temporaryPath(_ suffix: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("vnic-test-\(UUID().uuidString)-\(suffix)").path
-}
-
 /// A value several threads share behind a lock.
 final class Shared<Value: Sendable>: Sendable {
     private let storage: Mutex<Value>

@@ -1,10 +1,7 @@
 import Foundation
 import Glibc
+import NICTestSupport
 import Synchronization
-
-/// The repository root, found from this file's path.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent()
 
 /// What the real-guest tier needs on this machine, or why it cannot run.
 struct GuestPrerequisites {

@@ -1,5 +1,6 @@
 import Foundation
 import NICHarness
+import NICTestSupport
 import Testing
 
 /// The real-guest tier: an unmodified Linux guest (Debian's kernel, busybox initramfs) in QEMU with TCG drives each

@@ -2,6 +2,7 @@ import CVNIC
 import Foundation
 import NICCore
 import NICHarness
+import NICTrace
 import Testing
 
 private func code(_ status: vnic_status) -> Int32 { Int32(status.rawValue) }

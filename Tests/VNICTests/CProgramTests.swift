@@ -1,22 +1,13 @@
 import Foundation
+import NICTestSupport
 import Testing
 
 /// Builds Tests/C/drive_card.c against the static library `libVNIC.a` with the system C compiler and runs it: a C
 /// host linking vnic the way the README tells hypervisor authors to.
 @Suite("C program")
 struct CProgramTests {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     /// `libVNIC.a` from the same build as this test bundle (`swift build` makes it; `swift test` alone does not).
-    static func library() -> String? {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("libVNIC.a").path
-            if FileManager.default.fileExists(atPath: path) { return path }
-        }
-        return nil
-    }
+    static func library() -> String? { builtProduct("libVNIC.a")?.path }
 
     /// The toolchain's Swift runtime folder, from the `swift` on PATH.
     static func swiftRuntime() -> String? {
@@ -66,7 +57,7 @@ struct CProgramTests {
         }
         let program = NSTemporaryDirectory() + "vnic-drive-card-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: program) }
-        let root = Self.repositoryRoot.path
+        let root = repositoryRoot.path
         let (compiled, compilerOutput) = try Self.run(
             "/usr/bin/cc",
             [

@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// Plays Linux's e1000 driver against an Intel PRO/1000 card (82540EM, 82543GC, 82545EM) through a ``CardHarness``:
 /// the register accesses of probe (reset through the I/O window, EEPROM read by bit-banging EECD and its checksum,

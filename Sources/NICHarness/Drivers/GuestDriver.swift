@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// What a card's Linux-like driver script offers the demo, the benchmark and the demo guest stack: probe, open,
 /// send, take the interrupt, link state and close, whatever the chip.

@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// Plays Linux's pcnet32 driver against a PCnet card through a ``CardHarness``: the same register accesses, in the
 /// same order, at probe, open, transmit, interrupt, link check and close. Run with a ``TraceRecorder`` attached, a

@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 
 extension Scenario {

@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// The driver-script scenarios recorded as fixtures in `Fixtures/traces/`: each runs one card through a piece of a
 /// Linux driver session with a ``TraceRecorder`` attached.

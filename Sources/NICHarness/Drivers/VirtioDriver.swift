@@ -1,4 +1,5 @@
 import NICCore
+import NICTrace
 import VirtioNet
 
 /// Plays Linux's virtio_net over virtio_pci against a virtio-net card through a ``CardHarness``: the modern

@@ -1,4 +1,5 @@
 import NICCore
+import NICTrace
 
 /// The Intel PRO/1000 family's fuzz operations: register accesses anywhere in the 128 KiB window (biased towards the
 /// registers that matter), the IOADDR/IODATA window, a bring-up macro, descriptors of every kind, doorbells, and

@@ -1,4 +1,5 @@
 import NICCore
+import NICTrace
 import VirtioNet
 
 /// What the last virtio bring-up macro chose, so later descriptor and index operations land in its rings.

@@ -1,5 +1,7 @@
 import Glibc
+import NICCards
 import NICCore
+import NICTrace
 
 /// Turns arbitrary bytes into a trace against a card: the fuzzer's input format. The same decoder turns a crash
 /// input into a trace for `Fixtures/traces/regressions/`, so every finding replays with `vnic replay`.
@@ -105,7 +107,7 @@ public struct FuzzDecoder {
         let choice = Int(byte() ?? 0)
         model = models[choice % models.count]
         // The byte's higher part picks 1 to 4 queue pairs where the model has several (virtio-net's multiqueue).
-        let queuePairs = 1 + (choice / models.count) % min(4, model.maximumQueuePairs)
+        let queuePairs = 1 + (choice / models.count) % min(4, model.queuePairLimit)
         let mac = MACAddress("52:54:00:12:34:56")!
         emit(.device(model, mac: mac, options: CardOptions(queuePairs: queuePairs)))
         emit(.ram(bytes: Self.ramSize))

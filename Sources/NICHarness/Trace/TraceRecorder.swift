@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// Collects trace lines as a harness runs, and writes them in format v1.
 public final class TraceRecorder {

@@ -1,4 +1,6 @@
+import NICCards
 import NICCore
+import NICTrace
 
 /// What a successful replay did.
 public struct ReplaySummary: Hashable, Sendable {

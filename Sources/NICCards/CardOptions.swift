@@ -1,6 +1,9 @@
+import VirtioNet
+
 /// How a card is built beyond its model and MAC: what a host asks for in `vnic_card_create_with`'s options, and what a
 /// trace's `device` line records after the MAC. Written and parsed as space- or comma-separated `key=value` settings:
-/// `queues=N` (receive/transmit queue pairs) and `mtu=N` (the MTU virtio-net reports with VIRTIO_NET_F_MTU).
+/// `queues=N` (receive/transmit queue pairs) and `mtu=N` (the MTU virtio-net reports with VIRTIO_NET_F_MTU). The
+/// ranges are the cards' own (``CardModel/queuePairLimit``, ``CardModel/mtuLimits``).
 public struct CardOptions: Hashable, Sendable {
     /// Receive/transmit queue pairs the card offers (virtio-net: 1 to 16; the other chips have one).
     public var queuePairs: Int
@@ -8,7 +11,7 @@ public struct CardOptions: Hashable, Sendable {
     public var mtu: Int
 
     /// virtio-net's MTU when none is asked for.
-    public static let defaultMTU = 1500
+    public static let defaultMTU = VirtioNetCard.defaultMTU
 
     public init(queuePairs: Int = 1, mtu: Int = CardOptions.defaultMTU) {
         self.queuePairs = queuePairs
@@ -16,32 +19,38 @@ public struct CardOptions: Hashable, Sendable {
     }
 
     /// Parses `text` (`queues=4,mtu=9000`; empty for the defaults) and checks it against `model`.
-    public init(parsing text: some StringProtocol, for model: CardModel) throws(HarnessError) {
+    public init(parsing text: some StringProtocol, for model: CardModel) throws(CardError) {
         self.init()
         for setting in text.split(whereSeparator: { $0 == "," || $0 == " " }) {
             let parts = setting.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let value = Int(parts[1]) else {
-                throw HarnessError("bad card option '\(setting)' (expected queues=N or mtu=N)")
+                throw CardError(.badOption, "bad card option '\(setting)' (expected queues=N or mtu=N)")
             }
             switch parts[0] {
             case "queues": queuePairs = value
             case "mtu": mtu = value
-            default: throw HarnessError("unknown card option '\(parts[0])' (known: queues, mtu)")
+            default: throw CardError(.badOption, "unknown card option '\(parts[0])' (known: queues, mtu)")
             }
         }
         try check(for: model)
     }
 
     /// Throws unless `model` can be built with these options.
-    public func check(for model: CardModel) throws(HarnessError) {
-        guard (1...model.maximumQueuePairs).contains(queuePairs) else {
-            throw HarnessError(
-                "\(model.rawValue) offers 1 to \(model.maximumQueuePairs) queue pairs; queues=\(queuePairs)")
+    public func check(for model: CardModel) throws(CardError) {
+        guard (1...model.queuePairLimit).contains(queuePairs) else {
+            throw CardError(
+                .optionOutOfRange,
+                "\(model.rawValue) offers 1 to \(model.queuePairLimit) queue pairs; queues=\(queuePairs)")
         }
-        if model == .virtio {
-            guard (68...65535).contains(mtu) else { throw HarnessError("virtio mtu=\(mtu) is outside 68...65535") }
+        if let limits = model.mtuLimits {
+            guard limits.contains(mtu) else {
+                throw CardError(
+                    .optionOutOfRange,
+                    "\(model.rawValue) mtu=\(mtu) is outside \(limits.lowerBound)...\(limits.upperBound)")
+            }
         } else if mtu != Self.defaultMTU {
-            throw HarnessError("\(model.rawValue) has no MTU setting; the guest's driver chooses (mtu=\(mtu))")
+            throw CardError(
+                .badOption, "\(model.rawValue) has no MTU setting; the guest's driver chooses (mtu=\(mtu))")
         }
     }
 

@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 
 /// Parses register-level traces (format v1). Never traps on any input: every problem is a
@@ -67,7 +68,7 @@ public enum TraceParser {
             guard arguments[1].hasPrefix("mac="), let mac = MACAddress(arguments[1].dropFirst(4)) else {
                 throw ParseProblem("bad MAC '\(arguments[1])' (expected mac=52:54:00:12:34:56)")
             }
-            do throws(HarnessError) {
+            do throws(CardError) {
                 let options = try CardOptions(parsing: arguments.dropFirst(2).joined(separator: " "), for: model)
                 return .device(model, mac: mac, options: options)
             } catch {
@@ -106,7 +107,7 @@ public enum TraceParser {
             guard arguments.count == 3 else { throw ParseProblem("usage: mem-fill ADDRESS COUNT BYTE") }
             let address = try number(arguments[0], "address")
             let count = try number(arguments[1], "count")
-            guard count <= UInt64(GuestRAM.maximumSize) else { throw ParseProblem("fill count \(count) too large") }
+            guard count <= UInt64(Trace.maximumRAMSize) else { throw ParseProblem("fill count \(count) too large") }
             let byte = try number(arguments[2], "byte")
             guard byte <= 0xFF else { throw ParseProblem("fill byte \(arguments[2]) is not 0...0xff") }
             return .memoryFill(address: address, count: Int(count), byte: UInt8(byte))
@@ -212,8 +213,8 @@ public enum TraceParser {
         }
         let count = try number(digits, "RAM size")
         let (bytes, overflow) = count.multipliedReportingOverflow(by: scale)
-        guard !overflow, bytes > 0, bytes <= UInt64(GuestRAM.maximumSize) else {
-            throw ParseProblem("RAM size \(word) is not 1 byte...\(GuestRAM.maximumSize >> 20)M")
+        guard !overflow, bytes > 0, bytes <= UInt64(Trace.maximumRAMSize) else {
+            throw ParseProblem("RAM size \(word) is not 1 byte...\(Trace.maximumRAMSize >> 20)M")
         }
         return Int(bytes)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NICTestSupport
 import Testing
 
 @Suite("vnic command line", .serialized)

@@ -34,13 +34,27 @@ public enum CardModel: String, CaseIterable, Sendable {
         }
     }
 
-    /// The most queue pairs the model offers: 16 for virtio-net (VIRTIO_NET_F_MQ), 1 for the chips with one queue.
-    public var maximumQueuePairs: Int { self == .virtio ? 16 : 1 }
+    /// The most queue pairs the model offers, as its card module publishes it: 16 for virtio-net
+    /// (VIRTIO_NET_F_MQ), 1 for the chips with one queue.
+    public var queuePairLimit: Int { self == .virtio ? VirtioNetCard.queuePairLimit : 1 }
+
+    /// The MTUs the model can report to the guest, as its card module publishes them; `nil` for the chips that
+    /// report none (their driver chooses).
+    public var mtuLimits: ClosedRange<Int>? { self == .virtio ? VirtioNetCard.mtuLimits : nil }
+
+    /// The model named `name` (case-insensitive), if vnic implements it.
+    public init(named name: some StringProtocol) throws(CardError) {
+        guard let model = CardModel(rawValue: name.lowercased()), model.isImplemented else {
+            let known = CardModel.implemented.map(\.rawValue).joined(separator: ", ")
+            throw CardError(.unknownModel, "unknown card model '\(name)' (known: \(known))")
+        }
+        self = model
+    }
 
     /// Builds a card of this model with `options` (queue pairs and MTU where the model has them).
     public func make(
         macAddress: MACAddress, environment: CardEnvironment, options: CardOptions = CardOptions()
-    ) throws(HarnessError) -> any NetworkCard {
+    ) throws(CardError) -> any NetworkCard {
         try options.check(for: self)
         switch self {
         case .am79c970a: return PCNetCard(chip: .am79C970A, macAddress: macAddress, environment: environment)

@@ -1,3 +1,4 @@
+import NICCards
 import NICCore
 
 /// Which address space a BAR access names: `mmio-*` lines name memory BARs, `io-*` lines I/O BARs.
@@ -124,14 +125,13 @@ public struct Trace: Hashable, Sendable {
 
     /// The trace as text, header first, one operation per line.
     public var text: String {
-        var output = Self.header + "\n"
-        for line in lines {
-            output += line.operation.text
-            if let comment = line.comment { output += "  # " + comment }
-            output += "\n"
-        }
-        return output
+        var writer = TraceWriter()
+        for line in lines { writer.append(line.operation, comment: line.comment) }
+        return writer.text
     }
+
+    /// The largest guest RAM a trace may declare (and a replay maps).
+    public static let maximumRAMSize = 1 << 30
 }
 
 /// Why a trace did not pass.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NICTestSupport
 import Testing
 
 /// A long-running child process whose output goes to a file, stopped by its pid with bounded waits.
