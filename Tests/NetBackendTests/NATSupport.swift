@@ -141,7 +141,8 @@ final class LoopbackUDPServer: @unchecked Sendable {
     let senders = Shared<[IPv4Endpoint]>([])
     private let running = Atomic<Bool>(true)
 
-    init(reply: (@Sendable ([UInt8]) -> [UInt8])? = nil) {
+    /// Echoes every datagram, or sends what `reply` returns for it (nothing when it returns `nil`).
+    init(reply: (@Sendable ([UInt8]) -> [UInt8]?)? = nil) {
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var timeout = timeval(tv_sec: 0, tv_usec: 50_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -163,7 +164,7 @@ final class LoopbackUDPServer: @unchecked Sendable {
                 let data = Array(buffer[0..<count])
                 received.withLock { $0.append(data) }
                 senders.withLock { $0.append(HostSocket.endpoint(address)) }
-                let answer = reply?(data) ?? data
+                guard let answer = reply.map({ $0(data) }) ?? data else { continue }
                 _ = HostSocket.send(fd, answer, to: HostSocket.endpoint(address))
             }
         }

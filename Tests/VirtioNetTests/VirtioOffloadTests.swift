@@ -85,7 +85,7 @@ struct FrameFinisherTests {
     func finish(_ frame: [UInt8], _ metadata: FrameMetadata) throws -> [[UInt8]] {
         var finisher = FrameFinisher()
         var out: [[UInt8]] = []
-        try frame.withUnsafeBytes { bytes in
+        _ = try frame.withUnsafeBytes { bytes in
             try finisher.finish(bytes, metadata: metadata) { out.append(Array($0)) }
         }
         return out
@@ -342,7 +342,7 @@ struct FrameFinisherShapeTests {
     func finish(_ frame: [UInt8], _ metadata: FrameMetadata) throws -> [[UInt8]] {
         var finisher = FrameFinisher()
         var out: [[UInt8]] = []
-        try frame.withUnsafeBytes { bytes in
+        _ = try frame.withUnsafeBytes { bytes in
             try finisher.finish(bytes, metadata: metadata) { out.append(Array($0)) }
         }
         return out
