@@ -7,7 +7,7 @@ import NICCore
 /// side effects included, and returns the addressed bytes. An 8-byte access is two 32-bit accesses, low dword first.
 /// An access that straddles two registers reads 0 and writes nothing; unknown offsets read 0 and ignore writes.
 extension E1000Card {
-    public func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
+    package func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
         let result: UInt64
         switch bar {
         case Self.memoryBAR: result = readMemory(offset: offset, width: width)
@@ -18,7 +18,7 @@ extension E1000Card {
         return result
     }
 
-    public func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
+    package func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
         switch bar {
         case Self.memoryBAR: writeMemory(offset: offset, width: width, value: value)
         case Self.ioBAR: writeIO(offset: offset, width: width, value: value)

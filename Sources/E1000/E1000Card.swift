@@ -30,8 +30,7 @@ public final class E1000Card: NetworkCard {
     /// The chip this card models.
     public let chip: E1000Chip
     public let macAddress: MACAddress
-    public let config: PCIConfigSpace
-    public let port: FramePort
+    public let function: PCIFunction
 
     let dma: BusMaster
     let pin: INTxPin
@@ -79,11 +78,6 @@ public final class E1000Card: NetworkCard {
     @exclusivity(unchecked) var loopbackQueue: [[UInt8]] = []
     private var lastLinkUp = false
 
-    /// Whether the virtual cable is plugged in.
-    public var cableConnected = true {
-        didSet { refreshLink() }
-    }
-
     public var modelName: String { chip.rawValue }
 
     /// Creates a card of `chip` with `macAddress` in its EEPROM, using the host's `environment`.
@@ -92,7 +86,7 @@ public final class E1000Card: NetworkCard {
         self.macAddress = macAddress
         presence = chip.presence
         // The identity and BARs are a fixed table; constructing them cannot fail.
-        config = try! PCIConfigSpace(
+        let config = try! PCIConfigSpace(
             identity: chip.identity,
             bars: [
                 Self.memoryBAR: BARLayout(.memory32(prefetchable: false), size: Self.registerSpaceSize),
@@ -103,9 +97,9 @@ public final class E1000Card: NetworkCard {
         try! config.addCapability(
             id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
         try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
-        port = FramePort()
-        dma = BusMaster(memory: environment.memory, config: config)
-        pin = INTxPin(line: environment.interruptLine, config: config)
+        function = PCIFunction(config: config, environment: environment)
+        dma = function.dma
+        pin = function.pin
         clock = environment.clock
         regs = [UInt32](repeating: 0, count: Self.registerWords)
         eeprom = E1000EEPROM(words: E1000EEPROM.image(mac: macAddress, chip: chip))
@@ -117,22 +111,19 @@ public final class E1000Card: NetworkCard {
         segmentBuffer = [UInt8](repeating: 0, count: TransmitLimits.headroom + TransmitLimits.maximumFrame + 64)
         timers = E1000Timers(card: self, clock: clock)
         lastLinkUp = linkUp
+        function.card = self
         hardReset()
     }
 
     // MARK: NetworkCard
 
-    public var linkUp: Bool { cableConnected && port.carrier }
-
     public func reset() {
-        config.reset()
-        pin.refresh()
+        function.reset()
         hardReset()
     }
 
-    public func configDidChange(_ change: PCIConfigChange) {
+    package func configDidChange(_ change: PCIConfigChange) {
         guard change.contains(.command) else { return }
-        pin.refresh()
         if config.command.contains(.busMaster) {
             transmit()
             receivePending()
@@ -241,4 +232,8 @@ final class E1000Timers {
     func cancelAll() {
         for timer in [throttle, receivePacket, receiveAbsolute, transmitPacket, transmitAbsolute] { timer.cancel() }
     }
+}
+
+extension E1000Card: PCIFunctionCard {
+    package func cableDidChange() { refreshLink() }
 }

@@ -23,7 +23,7 @@ extension PCNetCard {
         }
     }
 
-    public func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
+    package func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
         let offset = Int(offset & 0x1F)
         if offset < 0x10 { return readAPROM(offset, width: width, viaMemory: bar == 1) }
         guard let port = port(at: offset & 0x0F, width: width) else { return Self.allOnes(width: width) }
@@ -41,7 +41,7 @@ extension PCNetCard {
         }
     }
 
-    public func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
+    package func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
         let offset = Int(offset & 0x1F)
         if offset < 0x10 {
             writeAPROM(offset, width: width, value: value)

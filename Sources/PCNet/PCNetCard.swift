@@ -10,8 +10,7 @@ public final class PCNetCard: NetworkCard {
     /// The chip this card models.
     public let chip: PCNetChip
     public let macAddress: MACAddress
-    public let config: PCIConfigSpace
-    public let port: FramePort
+    public let function: PCIFunction
 
     let dma: BusMaster
     let pin: INTxPin
@@ -45,11 +44,6 @@ public final class PCNetCard: NetworkCard {
     @exclusivity(unchecked) var statistics = PCNetStatistics()
     private var lastLinkUp = false
 
-    /// Whether the virtual cable is plugged in.
-    public var cableConnected = true {
-        didSet { refreshLink() }
-    }
-
     public var modelName: String { chip.rawValue }
 
     /// Creates a card with `macAddress` in its APROM, using the host's `environment`.
@@ -57,12 +51,12 @@ public final class PCNetCard: NetworkCard {
         self.chip = chip
         self.macAddress = macAddress
         // The identity is a fixed table; constructing it cannot fail.
-        config = try! PCIConfigSpace(
+        let config = try! PCIConfigSpace(
             identity: chip.identity,
             bars: [0: BARLayout(.io, size: 32), 1: BARLayout(.memory32(prefetchable: false), size: 32)])
-        port = FramePort()
-        dma = BusMaster(memory: environment.memory, config: config)
-        pin = INTxPin(line: environment.interruptLine, config: config)
+        function = PCIFunction(config: config, environment: environment)
+        dma = function.dma
+        pin = function.pin
         clock = environment.clock
         aprom = Self.makeAPROM(macAddress)
         csr = [UInt16](repeating: 0, count: 128)
@@ -71,6 +65,7 @@ public final class PCNetCard: NetworkCard {
         receiveBuffer = [UInt8](repeating: 0, count: FrameLimits.maximum + 4)
         pollTimer = DeviceTimer(clock: clock) { [weak self] in self?.pollTimerFired() }
         softwareTimer = DeviceTimer(clock: clock) { [weak self] in self?.softwareTimerFired() }
+        function.card = self
         hardReset()
     }
 
@@ -85,16 +80,9 @@ public final class PCNetCard: NetworkCard {
 
     // MARK: NetworkCard
 
-    public var linkUp: Bool { cableConnected && port.carrier }
-
     public func reset() {
-        config.reset()
-        pin.refresh()
+        function.reset()
         hardReset()
-    }
-
-    public func configDidChange(_ change: PCIConfigChange) {
-        if change.contains(.command) { pin.refresh() }
     }
 
     public func service() {
@@ -137,6 +125,10 @@ public final class PCNetCard: NetworkCard {
             Counter("port_unattached_dropped", port.transmittedUnattached),
         ]
     }
+}
+
+extension PCNetCard: PCIFunctionCard {
+    package func cableDidChange() { refreshLink() }
 }
 
 /// A frame the transmitter looped back to the receiver, with its FCS.

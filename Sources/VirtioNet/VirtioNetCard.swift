@@ -18,8 +18,7 @@ import NICCore
 /// once) is queued behind the running pass, never processed recursively.
 public final class VirtioNetCard: NetworkCard {
     public let macAddress: MACAddress
-    public let config: PCIConfigSpace
-    public let port: FramePort
+    public let function: PCIFunction
     /// The queue pairs the device offers (max_virtqueue_pairs).
     public let maximumQueuePairs: Int
     /// The MTU the device reports with VIRTIO_NET_F_MTU (the guest's initial and largest MTU).
@@ -77,13 +76,6 @@ public final class VirtioNetCard: NetworkCard {
 
     public var modelName: String { "virtio" }
 
-    /// Whether the virtual cable is plugged in.
-    @exclusivity(unchecked) public var cableConnected = true {
-        didSet { refreshLink() }
-    }
-
-    public var linkUp: Bool { cableConnected && port.carrier }
-
     /// The most queue pairs the device can offer (VIRTIO_NET_F_MQ's limit as vnic implements it).
     public static let queuePairLimit = 16
     /// The MTUs the device can report with VIRTIO_NET_F_MTU: Linux's minimum to the largest IPv4 datagram.
@@ -110,15 +102,15 @@ public final class VirtioNetCard: NetworkCard {
         maximumQueuePairs = max(1, min(queuePairs, Self.queuePairLimit))
         let vectors = 2 * maximumQueuePairs + 2
         // The identity and BAR table are fixed and fit: construction cannot fail.
-        config = try! PCIConfigSpace(identity: VirtioPCILayout.identity, bars: VirtioPCILayout.barLayouts())
+        let config = try! PCIConfigSpace(identity: VirtioPCILayout.identity, bars: VirtioPCILayout.barLayouts())
         let offsets = try! VirtioPCILayout.addCapabilities(
             to: config, vectors: vectors, msix: environment.msix != nil)
         msixCapability = offsets.msix
         pciConfigAccessCapability = offsets.pciConfigAccess
         msix = MSIXTable(vectors: vectors)
-        port = FramePort()
-        dma = BusMaster(memory: environment.memory, config: config)
-        pin = INTxPin(line: environment.interruptLine, config: config)
+        function = PCIFunction(config: config, environment: environment)
+        dma = function.dma
+        pin = function.pin
         msixSink = environment.msix
         let size = UInt16(max(1, min(queueSize, 32768)))
         var queues: [Virtqueue] = []
@@ -136,6 +128,7 @@ public final class VirtioNetCard: NetworkCard {
         }
         self.pairs = pairs
         for pair in pairs { pair.card = self }
+        function.card = self
         deviceReset()
     }
 
@@ -148,8 +141,7 @@ public final class VirtioNetCard: NetworkCard {
         pin.refresh()
     }
 
-    public func configDidChange(_ change: PCIConfigChange) {
-        if change.contains(.command) { pin.refresh() }
+    package func configDidChange(_ change: PCIConfigChange) {
         if change.contains(.capability) {
             refreshMSIXControl()
         }
@@ -271,4 +263,8 @@ public final class VirtioNetCard: NetworkCard {
             Counter("port_unattached_dropped", port.transmittedUnattached),
         ]
     }
+}
+
+extension VirtioNetCard: PCIFunctionCard {
+    package func cableDidChange() { refreshLink() }
 }

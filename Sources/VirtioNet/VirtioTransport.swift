@@ -3,7 +3,7 @@ import NICCore
 /// What both interfaces share: BAR dispatch, feature negotiation, the status register, queue lookup, notifications
 /// and the device config.
 extension VirtioNetCard {
-    public func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
+    package func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
         let offset = Int(offset)
         switch bar {
         case VirtioPCILayout.legacyBAR: return readLegacy(offset: offset, width: width)
@@ -13,7 +13,7 @@ extension VirtioNetCard {
         }
     }
 
-    public func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
+    package func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
         let offset = Int(offset)
         switch bar {
         case VirtioPCILayout.legacyBAR: writeLegacy(offset: offset, width: width, value: value)
@@ -192,7 +192,7 @@ extension VirtioNetCard {
     }
 
     /// A config read of pci_cfg_data reads the window's BAR first (with the read's side effects, as the spec asks).
-    public func configWillRead(offset: Int, width: Int) {
+    package func configWillRead(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
         statistics.pciConfigAccessReads &+= 1
         let value = barRead(window.bar, offset: window.offset, width: window.length)
@@ -202,7 +202,7 @@ extension VirtioNetCard {
     }
 
     /// A config write of pci_cfg_data writes the window's BAR.
-    public func configDidWrite(offset: Int, width: Int) {
+    package func configDidWrite(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
         statistics.pciConfigAccessWrites &+= 1
         let data = config.read(offset: pciConfigAccessCapability + 16, width: 4)
