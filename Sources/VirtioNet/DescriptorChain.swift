@@ -2,7 +2,7 @@ import NICCore
 
 /// Why a virtqueue is broken. Every case puts the device in DEVICE_NEEDS_RESET: the guest broke the ring contract,
 /// and the device stops using the queue instead of guessing.
-public enum VirtqueueError: Error, Hashable, Sendable {
+package enum VirtqueueError: Error, Hashable, Sendable {
     /// A head index (split: from the available ring) is not below the queue size.
     case headOutOfRange
     /// A `next` index is not below the queue size (or the indirect table length).
@@ -52,15 +52,15 @@ public enum VirtqueueError: Error, Hashable, Sendable {
 }
 
 /// One buffer of a descriptor chain: guest-physical address, length and direction.
-public struct ChainSegment: Hashable, Sendable {
+package struct ChainSegment: Hashable, Sendable {
     /// Guest-physical address of the buffer.
-    public var address: UInt64
+    package var address: UInt64
     /// Length in bytes (never 0).
-    public var length: UInt32
+    package var length: UInt32
     /// Whether the device writes the buffer (else it reads it).
-    public var isWritable: Bool
+    package var isWritable: Bool
 
-    public init(address: UInt64, length: UInt32, isWritable: Bool) {
+    package init(address: UInt64, length: UInt32, isWritable: Bool) {
         self.address = address
         self.length = length
         self.isWritable = isWritable
@@ -70,32 +70,32 @@ public struct ChainSegment: Hashable, Sendable {
 /// A descriptor chain copied out of the ring: every descriptor was read once, checked and stored here, so later
 /// guest writes to the ring cannot change what the device acts on. Reused from chain to chain (no allocation once
 /// grown).
-public final class DescriptorChain {
+package final class DescriptorChain {
     /// The buffer ID the device returns in the used ring (split: the head index; packed: the ID of the last
     /// descriptor).
-    @exclusivity(unchecked) public internal(set) var id: UInt16 = 0
+    @exclusivity(unchecked) package internal(set) var id: UInt16 = 0
     /// Ring slots the chain occupies (packed rings skip this many on return; split rings ignore it).
-    @exclusivity(unchecked) public internal(set) var ringSlots: UInt16 = 0
+    @exclusivity(unchecked) package internal(set) var ringSlots: UInt16 = 0
     /// Segment storage: `capacity` slots, the first ``count`` valid; grows by doubling, never shrinks.
     @exclusivity(unchecked) private var storage: UnsafeMutablePointer<ChainSegment>
     @exclusivity(unchecked) private var capacity = 8
     /// Valid segments.
-    @exclusivity(unchecked) public internal(set) var count = 0
+    @exclusivity(unchecked) package internal(set) var count = 0
     /// Total bytes of device-readable segments.
-    @exclusivity(unchecked) public internal(set) var readableBytes = 0
+    @exclusivity(unchecked) package internal(set) var readableBytes = 0
     /// Total bytes of device-writable segments.
-    @exclusivity(unchecked) public internal(set) var writableBytes = 0
+    @exclusivity(unchecked) package internal(set) var writableBytes = 0
     /// Index of the first device-writable segment (``count`` if none).
-    @exclusivity(unchecked) public internal(set) var firstWritable = 0
+    @exclusivity(unchecked) package internal(set) var firstWritable = 0
 
-    public init() {
+    package init() {
         storage = .allocate(capacity: capacity)
     }
 
     deinit { storage.deallocate() }
 
     /// The segments, in chain order.
-    public var segments: [ChainSegment] { Array(UnsafeBufferPointer(start: storage, count: count)) }
+    package var segments: [ChainSegment] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
     func clear() {
         count = 0

@@ -163,7 +163,7 @@ extension Virtqueue {
     }
 
     /// Whether the driver has made chains available that the device has not taken (reads the index).
-    public func hasAvailable() throws(VirtqueueError) -> Bool {
+    package func hasAvailable() throws(VirtqueueError) -> Bool {
         if isPacked { return try packedHasAvailable() }
         if availShadow != availPosition { return true }
         let index = try load16(driverArea, SplitLayout.availIndex)

@@ -46,9 +46,9 @@ public final class VirtioNetCard: NetworkCard {
     @exclusivity(unchecked) var isr: UInt8 = 0
     @exclusivity(unchecked) var configGeneration: UInt8 = 0
     /// Every virtqueue: receive 2n, transmit 2n+1, then the control queue.
-    public let queues: [Virtqueue]
+    package let queues: [Virtqueue]
     /// The queue pairs.
-    public let pairs: [VirtioQueuePair]
+    package let pairs: [VirtioQueuePair]
     let controlQueue: Virtqueue
     let controlChain = DescriptorChain()
     @exclusivity(unchecked) var controlBuffer: [UInt8]
@@ -177,6 +177,9 @@ public final class VirtioNetCard: NetworkCard {
         guard isRunning, pairs.indices.contains(index) else { return }
         pairs[index].service()
     }
+
+    /// One handle per queue pair the device offers, for a host that services pairs on threads of its own.
+    public var queuePairHandles: [VirtioQueuePairHandle] { pairs.map { VirtioQueuePairHandle(card: self, pair: $0) } }
 
     /// Whether the driver finished initialisation and the device is not broken.
     var isRunning: Bool { deviceStatus.contains(.driverOK) && !deviceStatus.contains(.needsReset) }

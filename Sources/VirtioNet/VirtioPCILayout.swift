@@ -10,32 +10,32 @@ import NICCore
 ///
 /// The capability list holds the five virtio vendor capabilities (common, notify, ISR, device, PCI cfg access) and
 /// the MSI-X capability.
-public enum VirtioPCILayout {
+package enum VirtioPCILayout {
     /// The PCI identity of the transitional virtio-net function.
-    public static let identity = PCIIdentity(
+    package static let identity = PCIIdentity(
         vendorID: 0x1AF4, deviceID: 0x1000, revisionID: 0, classCode: 0x02_0000, subsystemVendorID: 0x1AF4,
         subsystemID: 1)
 
-    public static let legacyBAR = 0
-    public static let legacyBARSize: UInt64 = 64
-    public static let msixBAR = 1
-    public static let msixBARSize: UInt64 = 4096
-    public static let msixTableOffset: UInt64 = 0
-    public static let msixPBAOffset: UInt64 = 0x800
-    public static let modernBAR = 4
-    public static let modernBARSize: UInt64 = 0x4000
+    package static let legacyBAR = 0
+    package static let legacyBARSize: UInt64 = 64
+    package static let msixBAR = 1
+    package static let msixBARSize: UInt64 = 4096
+    package static let msixTableOffset: UInt64 = 0
+    package static let msixPBAOffset: UInt64 = 0x800
+    package static let modernBAR = 4
+    package static let modernBARSize: UInt64 = 0x4000
 
     /// The modern regions in BAR4: (cfg_type, offset, length).
-    public static let commonOffset: UInt64 = 0x0000
-    public static let isrOffset: UInt64 = 0x1000
-    public static let deviceOffset: UInt64 = 0x2000
-    public static let notifyOffset: UInt64 = 0x3000
-    public static let regionLength: UInt64 = 0x1000
+    package static let commonOffset: UInt64 = 0x0000
+    package static let isrOffset: UInt64 = 0x1000
+    package static let deviceOffset: UInt64 = 0x2000
+    package static let notifyOffset: UInt64 = 0x3000
+    package static let regionLength: UInt64 = 0x1000
     /// Bytes between two queues' notify addresses (queue_notify_off is the queue index).
-    public static let notifyMultiplier: UInt32 = 4
+    package static let notifyMultiplier: UInt32 = 4
 
     /// virtio_pci_cap cfg_type values.
-    public enum CapabilityType: UInt8, Sendable {
+    package enum CapabilityType: UInt8, Sendable {
         case common = 1
         case notify = 2
         case isr = 3
@@ -44,8 +44,8 @@ public enum VirtioPCILayout {
     }
 
     /// The vendor-specific capability ID and the MSI-X capability ID.
-    public static let vendorCapabilityID: UInt8 = 0x09
-    public static let msixCapabilityID: UInt8 = 0x11
+    package static let vendorCapabilityID: UInt8 = 0x09
+    package static let msixCapabilityID: UInt8 = 0x11
 
     static func barLayouts() -> [Int: BARLayout] {
         [

@@ -3,9 +3,9 @@ import NICCore
 /// One receive queue and one transmit queue with everything their data path owns: chains, buffers, a finisher, the
 /// frames steered to it and its counters. A pair touches no other pair's state, so pairs can be serviced on
 /// different threads (see ``VirtioNetCard``'s threading contract).
-public final class VirtioQueuePair {
+package final class VirtioQueuePair {
     /// The pair's index: its queues are 2 × index (receive) and 2 × index + 1 (transmit).
-    public let index: Int
+    package let index: Int
     let receiveQueue: Virtqueue
     let transmitQueue: Virtqueue
     /// The card that owns this pair (it outlives its pairs; no reference counting on the data path).
@@ -34,7 +34,7 @@ public final class VirtioQueuePair {
     /// Work that arrived while ``busy``; the running pass picks it up before it returns.
     @exclusivity(unchecked) var rerun = false
     /// The pair's counters.
-    @exclusivity(unchecked) public internal(set) var statistics = VirtioQueuePairStatistics()
+    @exclusivity(unchecked) package internal(set) var statistics = VirtioQueuePairStatistics()
 
     /// The largest frame (with its header) the transmitter gathers: a 64 KiB GSO frame plus headers.
     static let transmitBufferSize = 65_536 + 256
@@ -93,4 +93,27 @@ public final class VirtioQueuePair {
             statistics.interruptsSuppressed &+= 1
         }
     }
+}
+
+/// A queue pair as a host sees it: a Sendable handle that a host may move to a thread of its own and service there,
+/// concurrently with other pairs' handles, under ``VirtioNetCard``'s threading contract (MSI-X with a vector per
+/// queue, an attachment and MSI-X sink that take concurrent calls, no configuration call meanwhile). The handle keeps
+/// its card alive.
+public struct VirtioQueuePairHandle: @unchecked Sendable {
+    private let card: VirtioNetCard
+    private let pair: VirtioQueuePair
+
+    init(card: VirtioNetCard, pair: VirtioQueuePair) {
+        self.card = card
+        self.pair = pair
+    }
+
+    /// The pair's index: its queues are 2 × index (receive) and 2 × index + 1 (transmit).
+    public var index: Int { pair.index }
+
+    /// Services this pair only: its pending receive frames and its transmit ring (``VirtioNetCard/servicePair(_:)``).
+    public func service() { card.servicePair(pair.index) }
+
+    /// The pair's counters. Read them on the pair's thread, or when it is idle.
+    public var statistics: VirtioQueuePairStatistics { pair.statistics }
 }

@@ -1,7 +1,7 @@
 import NICCore
 
 /// The vector value that means "no MSI-X vector" (VIRTIO_MSI_NO_VECTOR).
-public let virtioNoVector: UInt16 = 0xFFFF
+package let virtioNoVector: UInt16 = 0xFFFF
 
 /// One used-ring entry waiting to be published.
 struct UsedElement {
@@ -12,7 +12,7 @@ struct UsedElement {
 
 /// A position in the available ring the device can return to (``Virtqueue/rewind(to:)``), to give back chains it
 /// popped but could not use.
-public struct AvailableMark: Hashable, Sendable {
+package struct AvailableMark: Hashable, Sendable {
     var position: UInt16
     var wrap: Bool
 }
@@ -26,33 +26,33 @@ public struct AvailableMark: Hashable, Sendable {
 /// and answers whether the driver asked for an interrupt.
 ///
 /// A virtqueue is owned by one thread at a time.
-public final class Virtqueue {
+package final class Virtqueue {
     /// The queue's index in the device.
-    public let index: Int
+    package let index: Int
     /// The largest size the device offers.
-    public let maximumSize: UInt16
+    package let maximumSize: UInt16
     let memory: BusMaster
 
     // MARK: Driver-programmed registers
 
     /// The size the driver chose (the maximum until it writes one).
-    @exclusivity(unchecked) public var size: UInt16
+    @exclusivity(unchecked) package var size: UInt16
     /// Whether the driver enabled the queue (modern queue_enable, or a non-zero legacy PFN).
-    @exclusivity(unchecked) public var enabled = false
+    @exclusivity(unchecked) package var enabled = false
     /// The MSI-X vector for this queue, or ``virtioNoVector``.
-    @exclusivity(unchecked) public var vector: UInt16 = virtioNoVector
+    @exclusivity(unchecked) package var vector: UInt16 = virtioNoVector
     /// Descriptor table / descriptor ring address.
-    @exclusivity(unchecked) public var descriptorArea: UInt64 = 0
+    @exclusivity(unchecked) package var descriptorArea: UInt64 = 0
     /// Available ring (split) or driver event suppression structure (packed).
-    @exclusivity(unchecked) public var driverArea: UInt64 = 0
+    @exclusivity(unchecked) package var driverArea: UInt64 = 0
     /// Used ring (split) or device event suppression structure (packed).
-    @exclusivity(unchecked) public var deviceArea: UInt64 = 0
+    @exclusivity(unchecked) package var deviceArea: UInt64 = 0
 
     // MARK: Negotiated ring format
 
-    @exclusivity(unchecked) public internal(set) var isPacked = false
-    @exclusivity(unchecked) public internal(set) var usesEventIndex = false
-    @exclusivity(unchecked) public internal(set) var allowsIndirect = false
+    @exclusivity(unchecked) package internal(set) var isPacked = false
+    @exclusivity(unchecked) package internal(set) var usesEventIndex = false
+    @exclusivity(unchecked) package internal(set) var allowsIndirect = false
 
     // MARK: Device-side ring state
 
@@ -83,16 +83,16 @@ public final class Virtqueue {
     // MARK: Counters
 
     /// Doorbells the driver rang for this queue.
-    @exclusivity(unchecked) public internal(set) var notifications: UInt64 = 0
+    @exclusivity(unchecked) package internal(set) var notifications: UInt64 = 0
     /// Chains the device took.
-    @exclusivity(unchecked) public internal(set) var chainsPopped: UInt64 = 0
+    @exclusivity(unchecked) package internal(set) var chainsPopped: UInt64 = 0
     /// Flushes after which the driver wanted an interrupt.
-    @exclusivity(unchecked) public internal(set) var interruptsWanted: UInt64 = 0
+    @exclusivity(unchecked) package internal(set) var interruptsWanted: UInt64 = 0
     /// Flushes after which the driver's suppression (flags or event index) withheld the interrupt.
-    @exclusivity(unchecked) public internal(set) var interruptsSuppressed: UInt64 = 0
+    @exclusivity(unchecked) package internal(set) var interruptsSuppressed: UInt64 = 0
 
     /// Creates queue `index` offering at most `maximumSize` entries (1...32768).
-    public init(index: Int, maximumSize: UInt16, memory: BusMaster) {
+    package init(index: Int, maximumSize: UInt16, memory: BusMaster) {
         self.index = index
         self.maximumSize = max(1, min(maximumSize, 32768))
         self.memory = memory
@@ -100,7 +100,7 @@ public final class Virtqueue {
     }
 
     /// Returns the queue to its reset state: disabled, maximum size, no vector, no addresses, empty rings.
-    public func reset() {
+    package func reset() {
         size = maximumSize
         enabled = false
         vector = virtioNoVector
@@ -129,7 +129,7 @@ public final class Virtqueue {
 
     /// Sets the ring format from the negotiated features and checks the size against it (split rings need a power of
     /// two, since their free-running 16-bit indices wrap at 65536).
-    public func configure(packed: Bool, eventIndex: Bool, indirect: Bool) throws(VirtqueueError) {
+    package func configure(packed: Bool, eventIndex: Bool, indirect: Bool) throws(VirtqueueError) {
         isPacked = packed
         usesEventIndex = eventIndex
         allowsIndirect = indirect
@@ -144,22 +144,22 @@ public final class Virtqueue {
     }
 
     /// Whether the queue is set up for use.
-    public var isReady: Bool { enabled && size > 0 }
+    package var isReady: Bool { enabled && size > 0 }
 
     // MARK: Popping chains
 
     /// Where the device stands in the available ring, to return to with ``rewind(to:)``.
-    public var mark: AvailableMark { AvailableMark(position: availPosition, wrap: availWrap) }
+    package var mark: AvailableMark { AvailableMark(position: availPosition, wrap: availWrap) }
 
     /// Gives back every chain popped since `mark` was taken, unused (they will be popped again).
-    public func rewind(to mark: AvailableMark) {
+    package func rewind(to mark: AvailableMark) {
         availPosition = mark.position
         availWrap = mark.wrap
     }
 
     /// Takes the next available chain into `chain`. Returns `false` when the driver has made nothing available.
     @inline(__always)
-    public func pop(into chain: DescriptorChain) throws(VirtqueueError) -> Bool {
+    package func pop(into chain: DescriptorChain) throws(VirtqueueError) -> Bool {
         chain.clear()
         let found = isPacked ? try popPacked(into: chain) : try popSplit(into: chain)
         if found { chainsPopped &+= 1 }
@@ -168,7 +168,7 @@ public final class Virtqueue {
 
     /// Queues `chain`'s return with `length` bytes written; published by ``flush()``.
     @inline(__always)
-    public func push(_ chain: DescriptorChain, length: Int) throws(VirtqueueError) {
+    package func push(_ chain: DescriptorChain, length: Int) throws(VirtqueueError) {
         try push(id: chain.id, slots: chain.ringSlots, length: length)
     }
 
@@ -182,7 +182,7 @@ public final class Virtqueue {
 
     /// Publishes the pushed entries. Returns whether the driver wants an interrupt for them (counted either way).
     @discardableResult
-    public func flush() throws(VirtqueueError) -> Bool {
+    package func flush() throws(VirtqueueError) -> Bool {
         guard pendingCount > 0 else { return false }
         let wanted = isPacked ? try flushPacked() : try flushSplit()
         pendingCount = 0
@@ -192,7 +192,7 @@ public final class Virtqueue {
 
     /// Tells the driver the device wants a notification for anything it makes available from now on (event index:
     /// avail_event, or the packed device event suppression structure).
-    public func requestNotifications() throws(VirtqueueError) {
+    package func requestNotifications() throws(VirtqueueError) {
         if isPacked { try publishPackedDeviceEvent() } else { try publishAvailEvent() }
     }
 
