@@ -208,7 +208,7 @@ public final class FramePort: @unchecked Sendable {
     /// Takes up to `limit` of the oldest queued frames with one lock acquisition and hands each to `body`, in order,
     /// outside the lock (backends keep delivering meanwhile). Returns how many it took; 0 when the queue is empty, or
     /// when called from inside `body` (a re-entrant call takes nothing: the outer caller drains on, see
-    /// ``VirtioNetCard/service()``).
+    /// `VirtioNetCard.service()`).
     @discardableResult
     public func drainInbound(limit: Int, _ body: (InboundFrame) -> Void) -> Int {
         guard !draining, limit > 0 else { return 0 }

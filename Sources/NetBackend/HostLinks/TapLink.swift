@@ -13,11 +13,11 @@ import NICCore
 /// ```
 ///
 /// One thread waits in epoll on the TAP and on an eventfd the port's `onWork` rings: it reads frames from the TAP
-/// into the port (``FramePort/transmit(_:metadata:)``) and writes the frames the attachment delivered to the TAP.
+/// into the port (`FramePort.transmit(_:metadata:)`) and writes the frames the attachment delivered to the TAP.
 /// Attached to a ``NATAttachment``, that thread is the NAT's own event loop (no thread of the link's, no handoff
 /// between two threads per burst). Work per wakeup is bounded; every frame not carried is counted in ``counters``.
 ///
-/// When the device has ``TapDevice/offloads``, each frame's virtio-net header becomes the frame's ``FrameMetadata``
+/// When the device has ``TapDevice/offloads``, each frame's virtio-net header becomes the frame's `FrameMetadata`
 /// and back, so the attachment must finish checksums and segmentation it is handed: a ``NATAttachment`` does, and is
 /// told it may send the interface 64 KiB TCP segments to be split by the receiving stack.
 public final class TapLink: NATGuestLink, @unchecked Sendable {

@@ -13,8 +13,8 @@ import Synchronization
 /// port. A frame never goes back to the port that sent it. Each drop is counted in ``statistics``.
 ///
 /// Ports transmit from their own threads. The network's state sits behind one lock, and the network never calls
-/// into a port (``FramePort/deliver(_:metadata:)``, ``FramePort/setCarrier(_:)``) while holding it, so a port's
-/// ``FramePort/onWork`` callback may transmit straight back into the network. Offload metadata is passed on to the
+/// into a port (`FramePort.deliver(_:metadata:)`, `FramePort.setCarrier(_:)`) while holding it, so a port's
+/// `FramePort.onWork` callback may transmit straight back into the network. Offload metadata is passed on to the
 /// destination ports unchanged.
 public final class InternalNetwork: NetworkAttachment {
     /// The shortest frame the network forwards: an Ethernet header.
@@ -76,7 +76,7 @@ public final class InternalNetwork: NetworkAttachment {
     }
 
     /// Attaches `port` to the network with `role`: `port.attach(network)` with the role recorded first. Call it where
-    /// you would call ``FramePort/attach(_:)`` (on the port owner's thread).
+    /// you would call `FramePort.attach(_:)` (on the port owner's thread).
     public func attach(_ port: FramePort, role: SwitchPortRole) {
         let key = ObjectIdentifier(port)
         state.withLock { $0.pendingRoles[key] = role }
