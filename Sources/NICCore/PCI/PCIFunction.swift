@@ -24,7 +24,7 @@ extension PCIFunctionCard {
 }
 
 /// The PCI function every card is built on: config space, the BAR gate, the bus-master DMA gate, the INTx pin, the
-/// frame port and the cable. A card composes one and registers itself as its ``PCIFunctionCard``; hosts reach the
+/// frame port and the cable. A card composes one and registers itself as its `PCIFunctionCard`; hosts reach the
 /// card's registers only through the checked entry points here.
 ///
 /// Like the card, a function is single-threaded: the host serialises every call.
