@@ -47,23 +47,19 @@ extension E1000Card {
             raise(ICR.receiveTimer)
             return
         }
-        timers.receivePacket.arm(after: Self.delayUnit * packetDelay)
         let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.radv] & 0xFFFF) : 0
-        if absoluteDelay != 0, !timers.receiveAbsolute.isArmed {
-            timers.receiveAbsolute.arm(after: Self.delayUnit * absoluteDelay)
-        }
+        timers.receive.start(packetDelay: packetDelay, absoluteDelay: absoluteDelay, unit: Self.delayUnit)
     }
 
     func receiveTimerFired() {
-        timers?.receivePacket.cancel()
-        timers?.receiveAbsolute.cancel()
+        timers?.receive.cancel()
         raise(ICR.receiveTimer)
         updateInterrupts()
     }
 
     /// RDTR.FPD: any delayed receive interrupt fires now.
     func flushReceiveTimers() {
-        guard let timers, timers.receivePacket.isArmed || timers.receiveAbsolute.isArmed else { return }
+        guard let timers, timers.receive.isArmed else { return }
         receiveTimerFired()
     }
 
@@ -73,21 +69,16 @@ extension E1000Card {
     func transmitDelayedInterrupt(immediate: Bool) {
         let packetDelay = Int(regs[Reg.tidv] & 0xFFFF)
         guard !immediate, packetDelay != 0, let timers else {
-            timers?.transmitPacket.cancel()
-            timers?.transmitAbsolute.cancel()
+            timers?.transmit.cancel()
             raise(ICR.transmitDescriptorWritten)
             return
         }
-        timers.transmitPacket.arm(after: Self.delayUnit * packetDelay)
         let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.tadv] & 0xFFFF) : 0
-        if absoluteDelay != 0, !timers.transmitAbsolute.isArmed {
-            timers.transmitAbsolute.arm(after: Self.delayUnit * absoluteDelay)
-        }
+        timers.transmit.start(packetDelay: packetDelay, absoluteDelay: absoluteDelay, unit: Self.delayUnit)
     }
 
     func transmitTimerFired() {
-        timers?.transmitPacket.cancel()
-        timers?.transmitAbsolute.cancel()
+        timers?.transmit.cancel()
         raise(ICR.transmitDescriptorWritten)
         updateInterrupts()
     }

@@ -213,24 +213,48 @@ public final class E1000Card: NetworkCard {
     }
 }
 
-/// The card's five timers: interrupt throttling, and the receive and transmit packet and absolute delay timers.
+/// A delayed interrupt's two timers: the packet timer, restarted by every event (RDTR, TIDV), and the absolute
+/// timer, started by the first event and left running (RADV, TADV). Either firing raises the interrupt.
+struct DelayTimers {
+    let packet: DeviceTimer
+    let absolute: DeviceTimer
+
+    init(clock: any DeviceClock, fired: @escaping () -> Void) {
+        packet = DeviceTimer(clock: clock, action: fired)
+        absolute = DeviceTimer(clock: clock, action: fired)
+    }
+
+    /// An event happened: (re)start the packet timer for `packetDelay` units and, when `absoluteDelay` is not 0, the
+    /// absolute timer unless it is already running.
+    func start(packetDelay: Int, absoluteDelay: Int, unit: Duration) {
+        packet.arm(after: unit * packetDelay)
+        if absoluteDelay != 0, !absolute.isArmed { absolute.arm(after: unit * absoluteDelay) }
+    }
+
+    var isArmed: Bool { packet.isArmed || absolute.isArmed }
+
+    func cancel() {
+        packet.cancel()
+        absolute.cancel()
+    }
+}
+
+/// The card's timers: interrupt throttling, and the receive and transmit delay timers.
 final class E1000Timers {
     let throttle: DeviceTimer
-    let receivePacket: DeviceTimer
-    let receiveAbsolute: DeviceTimer
-    let transmitPacket: DeviceTimer
-    let transmitAbsolute: DeviceTimer
+    let receive: DelayTimers
+    let transmit: DelayTimers
 
     init(card: E1000Card, clock: any DeviceClock) {
         throttle = DeviceTimer(clock: clock) { [weak card] in card?.updateInterrupts() }
-        receivePacket = DeviceTimer(clock: clock) { [weak card] in card?.receiveTimerFired() }
-        receiveAbsolute = DeviceTimer(clock: clock) { [weak card] in card?.receiveTimerFired() }
-        transmitPacket = DeviceTimer(clock: clock) { [weak card] in card?.transmitTimerFired() }
-        transmitAbsolute = DeviceTimer(clock: clock) { [weak card] in card?.transmitTimerFired() }
+        receive = DelayTimers(clock: clock) { [weak card] in card?.receiveTimerFired() }
+        transmit = DelayTimers(clock: clock) { [weak card] in card?.transmitTimerFired() }
     }
 
     func cancelAll() {
-        for timer in [throttle, receivePacket, receiveAbsolute, transmitPacket, transmitAbsolute] { timer.cancel() }
+        throttle.cancel()
+        receive.cancel()
+        transmit.cancel()
     }
 }
 

@@ -1,6 +1,6 @@
-// The libFuzzer entry point for every implemented card. Build it with
-//   swift build --product FuzzCards --sanitize=fuzzer --sanitize=address --scratch-path .build-fuzz
-// and run `.build-fuzz/debug/FuzzCards Fixtures/fuzz-corpus`; a plain `swift build` links it as an empty program.
+// The libFuzzer entry point for every implemented card. Scripts/fuzz.sh builds it (release, libFuzzer and
+// AddressSanitizer, in .build-fuzz) and runs it over .build-fuzz/corpus, seeded from Fixtures/traces; a plain
+// `swift build` links it as an empty program.
 import NICHarness
 
 // swift-format-ignore: AlwaysUseLowerCamelCase

@@ -87,7 +87,7 @@ struct ModuleRuleTests {
             print("SKIP libVNIC.a symbol test: no .build/release/libVNIC.a (Scripts/test builds it)")
             return
         }
-        guard let result = try runTool("nm", ["--defined-only", library.path], timeout: 120) else {
+        guard let result = try runFromPath("nm", ["--defined-only", library.path], timeout: 120) else {
             print("SKIP libVNIC.a symbol test: no nm (binutils)")
             return
         }

@@ -34,7 +34,7 @@ public func run(_ executable: URL, _ arguments: [String], timeout: Double = 60) 
 }
 
 /// Runs a tool found on `PATH` (`nm`, `cc`), bounded by `timeout` seconds; `nil` when it is not installed.
-public func runTool(_ name: String, _ arguments: [String], timeout: Double = 60) throws -> ProcessResult? {
+public func runFromPath(_ name: String, _ arguments: [String], timeout: Double = 60) throws -> ProcessResult? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     for directory in path.split(separator: ":") {
         let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)

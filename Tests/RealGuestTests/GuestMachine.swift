@@ -33,32 +33,14 @@ struct GuestPrerequisites {
         }
         let initramfs = NSTemporaryDirectory() + "vnic-initramfs-\(getpid()).cpio.gz"
         let script = repositoryRoot.appendingPathComponent("Integrations/qemu/guest/make-initramfs.sh").path
-        guard let made = try? runTool(script, [initramfs], timeout: 120), made.status == 0,
-            let kernel = made.output.split(separator: "\n").last.map(String.init)
-        else {
-            return .failure(Missing(description: "make-initramfs.sh failed (linux-image-amd64 installed?)"))
+        let made = try? run(URL(fileURLWithPath: script), [initramfs], timeout: 120)
+        guard let made, made.status == 0, let kernel = made.output.split(separator: "\n").last.map(String.init) else {
+            let reason = made?.error.split(separator: "\n").last.map(String.init) ?? "did not run"
+            return .failure(Missing(description: "make-initramfs.sh failed: \(reason)"))
         }
         let stock = files.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") ? "/usr/bin/qemu-system-x86_64" : nil
         return .success(GuestPrerequisites(vnicQEMU: qemu, stockQEMU: stock, kernel: kernel, initramfs: initramfs))
     }()
-}
-
-/// Runs a tool to completion, bounded by `timeout` seconds.
-func runTool(_ path: String, _ arguments: [String], timeout: Double = 60) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = NSTemporaryDirectory() + "vnic-tool-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: output, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: output) }
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-    process.standardError = FileHandle.standardError
-    try process.run()
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(20_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    process.waitUntilExit()
-    return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
 
 /// A background process the test stops by its pid.
@@ -119,7 +101,8 @@ final class LoopbackServers {
         try random.close()
         try big.write(to: URL(fileURLWithPath: directory + "/file10m"))
         try big.prefix(16 << 10).write(to: URL(fileURLWithPath: directory + "/file16k"))
-        file10MDigest = try runTool("/usr/bin/md5sum", [directory + "/file10m"]).output.prefix(32).description
+        file10MDigest = try run(URL(fileURLWithPath: "/usr/bin/md5sum"), [directory + "/file10m"]).output.prefix(32)
+            .description
         httpPort = freeLoopbackPort()
         iperfPort = freeLoopbackPort()
         servers.append(

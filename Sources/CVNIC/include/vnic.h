@@ -8,7 +8,8 @@
  * Threading: a card is single-threaded. Every vnic_card_* call for one card comes from one thread at a time (QEMU's
  * big lock is enough); vnic calls the host's callbacks from inside those calls, except notify, which any thread may
  * call. A callback may hand the card a frame (vnic_card_receive queues it until the running call finishes) but any
- * other call into the same card from inside a callback returns VNIC_ERR_BAD_STATE. Link with libVNIC.a, the toolchain's swiftrt.o and -lswiftCore -lswiftSynchronization (see README.md).
+ * other call into the same card from inside a callback returns VNIC_ERR_BAD_STATE. Link with libVNIC.a, the
+ * toolchain's swiftrt.o and -lswiftCore -lswift_Concurrency -lswiftSynchronization -lswiftGlibc (see README.md).
  *
  * Every function returns a vnic_status; a bad argument is an error code, never a crash. After an error,
  * vnic_card_last_error() says what was wrong.
