@@ -48,7 +48,7 @@ extension NATEngine {
             close(fd)
             throw .system("rule '\(rule.name)': listen \(endpoint)", errno: code)
         }
-        guard register(fd, .listener(rule.name), events: NATPoller.readable) else {
+        guard register(fd, .listener(rule.name), events: EventLoop.readable) else {
             throw .system("rule '\(rule.name)': epoll_ctl", errno: errno)
         }
         forwards[rule.name] = ForwardListener(rule: rule, fd: fd)

@@ -135,7 +135,7 @@ extension NATEngine {
         }
         flow.guestWindow = Int(segment.window)
         flow.synPacket = packet.truncated(8)
-        flow.interest = NATPoller.writable
+        flow.interest = EventLoop.writable
         guard register(fd, .tcp(key), events: flow.interest) else {
             counts.bump(.dropTCPSocket)
             return sendReset(key, replyingTo: segment)
@@ -374,14 +374,14 @@ extension NATEngine {
                 if let syn { connectFailed(key, segment: segment, packet: syn, error: error) }
                 return
             }
-            guard events & NATPoller.writable != 0 else { return }
+            guard events & EventLoop.writable != 0 else { return }
             flow.state = .established
             flow.interest = 0
             touch(flow)
             sendSegment(key, flow, flags: TCPFlag.syn | TCPFlag.ack, sequence: flow.initialSequence, synOptions: true)
             pump(key, flow)
         case .synSent:
-            if events & NATPoller.hangup != 0 {
+            if events & EventLoop.hangup != 0 {
                 resetFlow(key, flow)
             }
         case .established:
@@ -392,7 +392,7 @@ extension NATEngine {
                     return resetFlow(key, flow)
                 }
             }
-            if events & NATPoller.writable != 0 {
+            if events & EventLoop.writable != 0 {
                 let flushed = flow.pendingCount
                 guard flushPending(key, flow) else { return }
                 if flow.waitingWritable || flushed != flow.pendingCount {
@@ -613,11 +613,11 @@ extension NATEngine {
         guard flow.fd >= 0, flow.state != .connecting else { return }
         var interest: UInt32 = 0
         let room = min(flow.guestWindow, config.limits.tcpBufferPerFlow) - flow.buffered
-        if !flow.hostFinished, room > 0, tcpBuffered < config.limits.tcpBufferTotal { interest |= NATPoller.readable }
-        if flow.waitingWritable || flow.pendingCount > 0 { interest |= NATPoller.writable }
+        if !flow.hostFinished, room > 0, tcpBuffered < config.limits.tcpBufferTotal { interest |= EventLoop.readable }
+        if flow.waitingWritable || flow.pendingCount > 0 { interest |= EventLoop.writable }
         if interest != flow.interest {
             flow.interest = interest
-            poller.modify(flow.fd, events: interest)
+            loop.modify(flow.fd, events: interest)
         }
     }
 

@@ -36,7 +36,7 @@ final class TCPFlow {
 
     var fd: Int32
     var state: State
-    /// The events the poller watches for `fd` (0 when it is not registered).
+    /// The events the event loop watches for `fd` (0 when it is not registered).
     var interest: UInt32 = 0
     var polled = true
 
