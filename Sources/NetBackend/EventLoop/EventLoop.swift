@@ -20,6 +20,10 @@ final class EventLoop: @unchecked Sendable {
     static let readable = UInt32(EPOLLIN.rawValue)
     static let writable = UInt32(EPOLLOUT.rawValue)
     static let hangup = UInt32(EPOLLHUP.rawValue) | UInt32(EPOLLERR.rawValue) | UInt32(EPOLLRDHUP.rawValue)
+    /// An error is pending on the descriptor.
+    static let error = UInt32(EPOLLERR.rawValue)
+    /// Both directions of the descriptor are closed.
+    static let peerClosed = UInt32(EPOLLHUP.rawValue)
 
     init() throws(EventLoopError) {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))

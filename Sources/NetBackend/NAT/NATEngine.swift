@@ -43,7 +43,7 @@ final class NATEngine: @unchecked Sendable {
     var hostBroadcasts: Set<IPv4Address> = []
     var hostBroadcastsRead: UInt64?
     var icmpFlows: [ICMPFlowKey: ICMPFlow] = [:]
-    var tcpFlows: [TCPFlowKey: TCPFlow] = [:]
+    var tcpFlows: [TCPFlowKey: NATTCPConnection] = [:]
     /// Who owns each registered descriptor.
     var sockets: [Int32: SocketOwner] = [:]
     var forwards: [String: ForwardListener] = [:]
@@ -60,7 +60,7 @@ final class NATEngine: @unchecked Sendable {
     /// Whether a burst of the guest's frames is being handled: acknowledgments of its data wait until the burst
     /// ends, one per connection, as a TAP read batch ends (see ``NATRuntime/guestBurst(_:)``).
     var deferringAcks = false
-    /// Connections owed an acknowledgment at the end of the burst (each once: ``TCPFlow/ackDeferred``).
+    /// Connections owed an acknowledgment at the end of the burst (each once: ``NATTCPConnection/ackDeferred``).
     var deferredAcks: [TCPFlowKey] = []
     /// ICMP and ICMPv6 errors to the guest (see ``allowICMPError()``).
     var icmpErrorBucket: NATTokenBucket
