@@ -49,10 +49,7 @@ extension NATOptions {
             options.prefix6 = prefix
             return nil
         },
-        NATOption(name: "no-ipv6", help: ["IPv4 only: no router advertisements, IPv6 frames dropped"]) { options, _ in
-            options.ipv6 = false
-            return nil
-        },
+        .flag("no-ipv6", help: "IPv4 only: no router advertisements, IPv6 frames dropped") { $0.ipv6 = false },
         NATOption(
             name: "dns", argument: "IP[:PORT]", repeatable: true,
             help: [
@@ -78,14 +75,10 @@ extension NATOptions {
             }
             return nil
         },
-        NATOption(name: "localhost-reachable", help: ["the gateway address reaches host loopback"]) { options, _ in
-            options.localhostReachable = true
-            return nil
+        .flag("localhost-reachable", help: "the gateway address reaches host loopback") {
+            $0.localhostReachable = true
         },
-        NATOption(name: "restrict", help: ["only forwarded and allowed destinations"]) { options, _ in
-            options.restrict = true
-            return nil
-        },
+        .flag("restrict", help: "only forwarded and allowed destinations") { $0.restrict = true },
         NATOption(
             name: "domain", argument: "NAME", help: ["the domain name DHCP hands out (1 to 255 bytes)"],
             example: "example.test", rejecting: ["", String(repeating: "a", count: 256)]
@@ -134,6 +127,14 @@ private enum Parsed<Value> {
 }
 
 extension NATOption {
+    /// An option that takes no value.
+    static func flag(_ name: String, help: String, set: @escaping @Sendable (inout NATOptions) -> Void) -> NATOption {
+        NATOption(name: name, help: [help]) { options, _ in
+            set(&options)
+            return nil
+        }
+    }
+
     /// An option; `rejected` defaults to the ends of `range`, just outside, and a word.
     init(
         name: String, argument: String? = nil, range: ClosedRange<Int>? = nil, repeatable: Bool = false,

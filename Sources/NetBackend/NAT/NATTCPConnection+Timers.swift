@@ -85,7 +85,7 @@ extension NATTCPConnection {
                     flags: TCPFlag.syn)
                 let syn = synPacket
                 remove()
-                if let syn { Self.connectFailed(key, segment: segment, packet: syn, error: error, host: host) }
+                Self.connectFailed(key, segment: segment, packet: syn, error: error, host: host)
                 return
             }
             guard events & EventLoop.writable != 0 else { return }
@@ -118,14 +118,15 @@ extension NATTCPConnection {
         }
     }
 
-    /// Answers a failed host connect the way the peers do: RST for refused, ICMP unreachable otherwise.
+    /// Answers a failed host connect the way the peers do: RST for refused, ICMP unreachable about the SYN's
+    /// `packet` otherwise.
     static func connectFailed(
-        _ key: TCPFlowKey, segment: TCPSegment, packet: IPPacket, error: Int32, host: any NATTCPHost
+        _ key: TCPFlowKey, segment: TCPSegment, packet: IPPacket?, error: Int32, host: any NATTCPHost
     ) {
         if error == ECONNREFUSED {
             host.bump(.tcpRefused)
             host.sendReset(key, replyingTo: segment)
-        } else {
+        } else if let packet {
             host.bump(.tcpUnreachable)
             host.reportUnreachable(error == ENETUNREACH ? .network : .host, about: packet)
         }
