@@ -4,7 +4,8 @@ import Glibc
 /// A connection's real host socket: a non-blocking TCP socket registered with the engine's event loop.
 final class NATHostTCPSocket: NATSocket {
     let fd: Int32
-    private unowned let engine: NATEngine
+    /// The engine that holds the connection, so outlives this socket.
+    private unowned(unsafe) let engine: NATEngine
 
     /// Wraps `fd`, which the engine registers (and ``close()`` releases).
     init(_ fd: Int32, engine: NATEngine) {

@@ -40,8 +40,9 @@ final class NATTCPConnection {
 
     /// The connection's addresses as the guest sees them.
     let key: TCPFlowKey
-    /// The NAT the connection belongs to.
-    unowned let host: any NATTCPHost
+    /// The NAT the connection belongs to. It holds every connection and outlives them (tests hold theirs), so the
+    /// reference is not counted: the per-segment paths read it many times.
+    unowned(unsafe) let host: any NATTCPHost
     /// The host socket; `nil` once released.
     var socket: (any NATSocket)?
     var state: State
