@@ -91,9 +91,9 @@ final class FakeTCPHost: NATTCPHost {
 
     func reportUnreachable(_ reason: Unreachable, about packet: IPPacket) { unreachable.append(reason) }
 
-    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
+    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: length) }
-        return scratch.withUnsafeMutableBytes(body)
+        return scratch.withUnsafeMutableBufferPointer { body($0) }
     }
 
     func connectionClosed(_ connection: NATTCPConnection) { closed.append(connection) }

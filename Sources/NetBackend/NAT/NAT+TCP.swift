@@ -156,9 +156,9 @@ extension NATEngine: NATTCPHost {
 
     func deferAcknowledgment(_ connection: NATTCPConnection) { deferredAcks.append(connection.key) }
 
-    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
+    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R {
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, 256 << 10)) }
-        return scratch.withUnsafeMutableBytes(body)
+        return scratch.withUnsafeMutableBufferPointer { body($0) }
     }
 
     func connectionClosed(_ connection: NATTCPConnection) {

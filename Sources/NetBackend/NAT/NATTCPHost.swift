@@ -48,7 +48,7 @@ protocol NATTCPHost: AnyObject {
     /// Sends the guest an ICMP destination unreachable about `packet` (a SYN whose connect failed).
     func reportUnreachable(_ reason: Unreachable, about packet: IPPacket)
     /// Runs `body` on a scratch buffer of at least `length` bytes, shared by every connection.
-    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R) -> R
+    func withScratch<R>(_ length: Int, _ body: (UnsafeMutableBufferPointer<UInt8>) -> R) -> R
     /// Forgets `connection`: it closed, its socket is released.
     func connectionClosed(_ connection: NATTCPConnection)
 }
