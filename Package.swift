@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(
             name: "NICHarnessTests", dependencies: ["NICHarness", "NICCards", "NICTrace", "NICTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "vnicTests", dependencies: ["NICTestSupport"], swiftSettings: strict),
+        .testTarget(name: "vnicTests", dependencies: ["NetBackend", "NICTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "VNICTests", dependencies: ["VNIC", "CVNIC", "NICCards", "NICTrace", "NICHarness", "NICTestSupport"],
             swiftSettings: strict),

@@ -6,9 +6,10 @@ import NICCore
 /// Grammar:
 /// - `null`: not attached.
 /// - `intnet:NAME`: the internal network called NAME in a hub; 1 to 64 printable ASCII characters without spaces.
-/// - `nat` or `nat:OPTION;OPTION...`: a NAT of its own (VirtualBox's NAT mode). Options: `slot=N` (network
-///   10.0.(N+2).0/24 and fd17:625c:f037:(N+2)::/64), `cidr=CIDR` (`192.168/16` style too), `cidr6=PREFIX/64`,
-///   `no-ipv6`, `localhost-reachable`, `restrict`, `mtu=N`, `dns=IP[:PORT]` (repeatable), `forward=RULE`
+/// - `nat` or `nat:OPTION;OPTION...`: a NAT of its own (VirtualBox's NAT mode). The options are ``NATOptions``'s,
+///   the same as `vnic nat`'s flags: `slot=N` (network 10.0.(N+2).0/24 and fd17:625c:f037:(N+2)::/64), `cidr=CIDR`
+///   (`192.168/16` style too), `cidr6=PREFIX/64`, `no-ipv6`, `localhost-reachable`, `restrict`, `mtu=N`,
+///   `dns=IP[:PORT]` (repeatable), `allow=CIDR` (repeatable), `domain=NAME`, `tftp-root=DIR`, `forward=RULE`
 ///   (repeatable, VirtualBox syntax `name,tcp,,2222,,22`; `name,tcp,[::1],8080,,80` for IPv6).
 public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
@@ -55,64 +56,28 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         }
     }
 
-    /// Parses NAT options separated by `;`.
-    private static func natConfiguration(_ options: String, setting: String) throws(AttachmentSettingError)
+    /// Parses NAT options separated by `;`, each `NAME` or `NAME=VALUE` (see ``NATOptions``).
+    private static func natConfiguration(_ text: String, setting: String) throws(AttachmentSettingError)
         -> NATConfiguration
     {
         func fail(_ reason: String) -> AttachmentSettingError {
             AttachmentSettingError(setting: setting, reason: reason)
         }
-        var configuration = NATConfiguration(slot: 0)
-        var dns: [IPEndpoint] = []
-        var prefix6: IPv6Network?
-        for option in options.split(separator: ";", omittingEmptySubsequences: true) {
+        var options = NATOptions()
+        for option in text.split(separator: ";", omittingEmptySubsequences: true) {
             let parts = option.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])
-            let value = parts.count == 2 ? String(parts[1]) : nil
-            switch (name, value) {
-            case ("localhost-reachable", nil): configuration.localhostReachable = true
-            case ("restrict", nil): configuration.restrict = true
-            case ("slot", let value?):
-                guard let slot = Int(value), (0...253).contains(slot) else {
-                    throw fail("slot '\(value)' is not 0...253")
-                }
-                let keep = configuration
-                configuration = NATConfiguration(slot: slot)
-                configuration.copyPolicy(from: keep)
-            case ("cidr", let value?):
-                guard let network = IPv4Network(value) else { throw fail("cidr '\(value)' is not an IPv4 network") }
-                let keep = configuration
-                configuration = NATConfiguration(network: network)
-                configuration.copyPolicy(from: keep)
-                configuration.prefix6 = keep.prefix6
-            case ("cidr6", let value?):
-                guard let prefix = IPv6Network(value), value.contains("/"), prefix.prefixLength == 64 else {
-                    throw fail("cidr6 '\(value)' is not an IPv6 /64 prefix")
-                }
-                prefix6 = prefix
-            case ("no-ipv6", nil): configuration.ipv6 = false
-            case ("mtu", let value?):
-                guard let mtu = Int(value) else { throw fail("mtu '\(value)' is not a number") }
-                configuration.mtu = mtu
-            case ("dns", let value?):
-                guard let server = IPEndpoint(value, defaultPort: 53) else {
-                    throw fail("dns '\(value)' is not IP, IP:PORT, IPV6 or [IPV6]:PORT")
-                }
-                dns.append(server)
-            case ("forward", let value?):
-                do throws(NATError) { configuration.portForwards.append(try PortForwardRule(parsing: value)) } catch {
-                    throw fail("forward '\(value)': \(error)")
-                }
-            default:
-                throw fail(
-                    "unknown NAT option '\(option)' (known: slot=N, cidr=CIDR, cidr6=PREFIX/64, no-ipv6, "
-                        + "localhost-reachable, restrict, mtu=N, dns=IP, forward=RULE)")
+            guard NATOptions.option(named: name) != nil else {
+                let known = NATOptions.table.map { $0.name + ($0.argument.map { "=" + $0 } ?? "") }
+                throw fail("unknown NAT option '\(option)' (known: \(known.joined(separator: ", ")))")
+            }
+            do throws(NATOptionError) {
+                try options.apply(option: name, value: parts.count == 2 ? String(parts[1]) : nil)
+            } catch {
+                throw fail(error.description)
             }
         }
-        if !dns.isEmpty { configuration.dnsServers = dns }
-        if let prefix6 { configuration.prefix6 = prefix6 }
-        do throws(NATError) { try configuration.validate() } catch { throw fail(error.description) }
-        return configuration
+        do throws(NATOptionError) { return try options.configuration() } catch { throw fail(error.description) }
     }
 
     /// The attachment this setting names; internal networks come from `hub`. A NAT starts its event loop and opens
@@ -136,17 +101,6 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case .internalNetwork(let name): return "intnet:" + name
         case .nat(let configuration): return "nat:cidr=\(configuration.network)"
         }
-    }
-}
-
-extension NATConfiguration {
-    /// Keeps the options a settings string gave before `slot=` or `cidr=` replaced the network.
-    fileprivate mutating func copyPolicy(from other: NATConfiguration) {
-        localhostReachable = other.localhostReachable
-        restrict = other.restrict
-        mtu = other.mtu
-        portForwards = other.portForwards
-        ipv6 = other.ipv6
     }
 }
 

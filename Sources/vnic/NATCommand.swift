@@ -6,7 +6,8 @@ import NetBackend
 /// `vnic nat --tap NAME ... | --stream ADDRESS ...`: a TAP interface or a QEMU `-netdev stream` socket as the guest
 /// of a NAT engine, until SIGINT or SIGTERM.
 enum NATCommand {
-    static let help = """
+    static var help: String {
+        """
         usage: vnic nat --tap NAME [--netns PATH] [OPTIONS]
                vnic nat --stream unix:PATH|tcp:127.0.0.1:PORT [OPTIONS]
 
@@ -20,25 +21,14 @@ enum NATCommand {
                                   unix:PATH  for  -netdev stream,id=n0,server=off,addr.type=unix,addr.path=PATH
                                   tcp:127.0.0.1:PORT  for  ...,addr.type=inet,addr.host=127.0.0.1,addr.port=PORT
 
-        options:
-          --forward RULE          name,tcp|udp,[hostip],hostport,[guestip],guestport (repeatable; an IPv6 host or
-                                  guest ip, bare or in brackets, makes an IPv6 rule: web6,tcp,[::1],8080,,80)
-          --mtu N                 576...65520 (default 1500)
-          --cidr CIDR             the guest network, e.g. 192.168/16 (default 10.0.2.0/24)
-          --cidr6 PREFIX/64       the guest's IPv6 prefix (default fd17:625c:f037:2::/64)
-          --no-ipv6               IPv4 only: no router advertisements, IPv6 frames dropped
-          --dns IP[:PORT]         resolver for the DNS proxy, IPv4 or IPv6 ([::1]:53) (repeatable;
-                                  default: /etc/resolv.conf)
-          --allow CIDR            a destination always allowed, restrict mode too (repeatable; IPv4 or IPv6)
-          --localhost-reachable   the gateway address reaches host loopback
-          --restrict              only forwarded and --allow destinations
-          --domain NAME           the domain name DHCP hands out
-          --tftp-root DIR         serve DIR read-only over TFTP at the gateway (DHCP names it)
+        options (the same as the attachment setting nat:NAME=VALUE;NAME...):
+        \(NATOptions.flagHelp)
           --no-offload            --tap without checksum and TCP segmentation offload: every frame is MTU-sized
                                   (by default the namespace sends and receives TCP segments up to 64 KiB)
 
         Bad arguments exit 2; a NAT or guest link that cannot start exits 1.
         """
+    }
 
     /// What the arguments ask for.
     struct Options {
@@ -61,18 +51,7 @@ enum NATCommand {
     /// Parses the arguments; a bad one is an error naming it (exit 2).
     static func parse(_ arguments: [String]) throws(CommandLineError) -> Options {
         var options = Options()
-        var network: IPv4Network?
-        var mtu: Int?
-        var resolvers: [IPEndpoint] = []
-        var forwards: [PortForwardRule] = []
-        var allowed: [IPv4Network] = []
-        var allowed6: [IPv6Network] = []
-        var prefix6: IPv6Network?
-        var ipv6 = true
-        var localhostReachable = false
-        var restrict = false
-        var domain: String?
-        var tftpRoot: String?
+        var nat = NATOptions()
         var index = 0
         func value(_ option: String) throws(CommandLineError) -> String {
             index += 1
@@ -80,6 +59,14 @@ enum NATCommand {
             return arguments[index]
         }
         while index < arguments.count {
+            do {
+                if try nat.apply(flagAt: &index, in: arguments) {
+                    index += 1
+                    continue
+                }
+            } catch {
+                throw CommandLineError(message: "nat: " + error.description(optionPrefix: "--"))
+            }
             let option = arguments[index]
             switch option {
             case "--tap":
@@ -102,59 +89,7 @@ enum NATCommand {
                             + "(the socket carries the guest's raw frames)")
                 }
                 options.stream = address
-            case "--forward":
-                let text = try value(option)
-                do {
-                    forwards.append(try PortForwardRule(parsing: text))
-                } catch {
-                    throw CommandLineError(message: "nat: --forward: \(error)")
-                }
-            case "--mtu":
-                let text = try value(option)
-                guard let parsed = Int(text), (576...65_520).contains(parsed) else {
-                    throw CommandLineError(message: "nat: --mtu '\(text)' is not a number in 576...65520")
-                }
-                mtu = parsed
-            case "--cidr":
-                let text = try value(option)
-                guard let parsed = IPv4Network(text) else {
-                    throw CommandLineError(message: "nat: --cidr '\(text)' is not an IPv4 CIDR")
-                }
-                network = parsed
-            case "--cidr6":
-                let text = try value(option)
-                guard text.contains("/"), let parsed = IPv6Network(text), parsed.prefixLength == 64 else {
-                    throw CommandLineError(message: "nat: --cidr6 '\(text)' is not an IPv6 /64 prefix")
-                }
-                prefix6 = parsed
-            case "--no-ipv6": ipv6 = false
-            case "--dns":
-                let text = try value(option)
-                guard let resolver = IPEndpoint(text, defaultPort: 53) else {
-                    throw CommandLineError(message: "nat: --dns '\(text)' is not IP, IP:PORT, IPV6 or [IPV6]:PORT")
-                }
-                resolvers.append(resolver)
-            case "--allow":
-                let text = try value(option)
-                if let parsed = IPv4Network(text) {
-                    allowed.append(parsed)
-                } else if let parsed = IPv6Network(text) {
-                    allowed6.append(parsed)
-                } else {
-                    throw CommandLineError(message: "nat: --allow '\(text)' is not an IPv4 or IPv6 CIDR")
-                }
-            case "--localhost-reachable": localhostReachable = true
             case "--no-offload": options.offloads = false
-            case "--restrict": restrict = true
-            case "--domain": domain = try value(option)
-            case "--tftp-root":
-                let text = try value(option)
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory), isDirectory.boolValue
-                else {
-                    throw CommandLineError(message: "nat: --tftp-root '\(text)' is not a directory")
-                }
-                tftpRoot = text
             default: throw CommandLineError(message: "nat: unknown argument '\(option)'")
             }
             index += 1
@@ -166,24 +101,11 @@ enum NATCommand {
             throw CommandLineError(message: "nat: --netns goes with --tap only")
         default: break
         }
-        var configuration = network.map { NATConfiguration(network: $0) } ?? NATConfiguration()
-        if let mtu { configuration.mtu = mtu }
-        if !resolvers.isEmpty { configuration.dnsServers = resolvers }
-        configuration.portForwards = forwards
-        configuration.allowedDestinations = allowed
-        configuration.allowedDestinations6 = allowed6
-        configuration.ipv6 = ipv6
-        if let prefix6 { configuration.prefix6 = prefix6 }
-        configuration.localhostReachable = localhostReachable
-        configuration.restrict = restrict
-        configuration.domainName = domain
-        configuration.tftpRoot = tftpRoot
         do {
-            try configuration.validate()
+            options.configuration = try nat.configuration()
         } catch {
             throw CommandLineError(message: "nat: \(error)")
         }
-        options.configuration = configuration
         return options
     }
 

@@ -73,3 +73,107 @@ struct AttachmentSettingTests {
         }
     }
 }
+
+@Suite("NAT options: one table, two front ends")
+struct NATOptionTableTests {
+    /// The setting-string spelling of `option` with `value`.
+    static func setting(_ option: NATOption, _ value: String?) -> String {
+        "nat:" + option.name + (value.map { "=" + $0 } ?? "")
+    }
+
+    /// The flags spelling, parsed the way `vnic nat` parses it.
+    static func flags(_ option: NATOption, _ value: String?) throws(NATOptionError) -> NATConfiguration {
+        let arguments = ["--" + option.name] + (value.map { [$0] } ?? [])
+        var options = NATOptions()
+        var index = 0
+        #expect(try options.apply(flagAt: &index, in: arguments))
+        #expect(index == arguments.count - 1, "the flag and its value are used, nothing more")
+        return try options.configuration()
+    }
+
+    @Test(arguments: NATOptions.table.map(\.name))
+    func bothFrontEndsAcceptEveryOption(name: String) throws {
+        let option = try #require(NATOptions.option(named: name))
+        #expect((option.argument == nil) == (option.example == nil), "an option with a value has an example")
+        guard case .nat(let fromSetting) = try AttachmentSetting(parsing: Self.setting(option, option.example)) else {
+            Issue.record("\(name) is not a NAT setting")
+            return
+        }
+        let fromFlags = try Self.flags(option, option.example)
+        #expect(fromSetting.network == fromFlags.network && fromSetting.mtu == fromFlags.mtu)
+        #expect(fromSetting.prefix6 == fromFlags.prefix6 && fromSetting.ipv6 == fromFlags.ipv6)
+        #expect(fromSetting.restrict == fromFlags.restrict)
+        #expect(fromSetting.localhostReachable == fromFlags.localhostReachable)
+        #expect(fromSetting.domainName == fromFlags.domainName && fromSetting.tftpRoot == fromFlags.tftpRoot)
+        #expect(fromSetting.allowedDestinations == fromFlags.allowedDestinations)
+        #expect(fromSetting.allowedDestinations6 == fromFlags.allowedDestinations6)
+        #expect(fromSetting.portForwards.map(\.name) == fromFlags.portForwards.map(\.name))
+        #expect(fromSetting.dnsServers == fromFlags.dnsServers)
+        #expect(NATOptions.flagHelp.contains("--" + name), "help lists --\(name)")
+        if let range = option.range, let example = option.example.flatMap({ Int($0) }) {
+            #expect(range.contains(example))
+            for bound in [range.lowerBound, range.upperBound] {
+                _ = try AttachmentSetting(parsing: Self.setting(option, "\(bound)"))
+                _ = try Self.flags(option, "\(bound)")
+            }
+        }
+    }
+
+    @Test(arguments: NATOptions.table.map(\.name))
+    func bothFrontEndsRejectTheSameValuesNamingOptionAndValue(name: String) throws {
+        let option = try #require(NATOptions.option(named: name))
+        for value in option.rejected {
+            var setting = ""
+            do {
+                _ = try AttachmentSetting(parsing: Self.setting(option, value))
+                Issue.record("nat:\(name)=\(value) was accepted")
+            } catch {
+                setting = error.reason
+            }
+            do {
+                _ = try Self.flags(option, value)
+                Issue.record("--\(name) \(value) was accepted")
+            } catch {
+                #expect(error.option == name && error.value == value)
+                #expect(error.description == setting, "the same message")
+                #expect(error.description(optionPrefix: "--").hasPrefix("--\(name) '\(value)': "))
+            }
+        }
+        // A value for an option that takes none (on the command line the next argument is not its value), no value
+        // for one that needs it.
+        if option.argument == nil {
+            var options = NATOptions()
+            let error = NATOptionError(option: name, value: "1", reason: "takes no value")
+            #expect(throws: error) { try options.apply(option: name, value: "1") }
+            do {
+                _ = try AttachmentSetting(parsing: Self.setting(option, "1"))
+                Issue.record("nat:\(name)=1 was accepted")
+            } catch {
+                #expect(error.reason == "\(name) '1': takes no value")
+            }
+        } else {
+            #expect(throws: NATOptionError(option: name, value: nil, reason: "needs a value")) {
+                try Self.flags(option, nil)
+            }
+            #expect(throws: AttachmentSettingError.self) { try AttachmentSetting(parsing: Self.setting(option, nil)) }
+        }
+    }
+
+    @Test func orderAndRepetition() throws {
+        var options = NATOptions()
+        for (name, value) in [
+            ("cidr", "192.168.7.0/24"), ("slot", "3"), ("dns", "192.0.2.1"), ("dns", "[::1]:5353"),
+            ("allow", "fd00::/8"), ("allow", "198.51.100.0/24"),
+        ] {
+            try options.apply(option: name, value: value)
+        }
+        let configuration = try options.configuration()
+        #expect(configuration.network.description == "10.0.5.0/24", "the last of slot and cidr wins")
+        #expect(configuration.prefix6.description == "fd17:625c:f037:5::/64")
+        #expect(configuration.dnsServers.count == 2)
+        #expect(configuration.allowedDestinations.count == 1 && configuration.allowedDestinations6.count == 1)
+        var index = 0
+        #expect(try !options.apply(flagAt: &index, in: ["--tap", "t0"]), "host-only flags are not NAT options")
+        #expect(index == 0)
+    }
+}

@@ -23,3 +23,31 @@ public enum HostLinkError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension HostLinkError {
+    /// The error of an event loop's failed system call.
+    init(_ error: EventLoopError) { self = .system(error.what, errno: error.code) }
+}
+
+extension EventLoopThread {
+    /// A host link's thread, named `name` in errors.
+    static func hostLink(named name: String) throws(HostLinkError) -> EventLoopThread {
+        do {
+            return try EventLoopThread(name: name)
+        } catch {
+            throw HostLinkError(error)
+        }
+    }
+
+    /// Starts a host link's thread: `body` has no timers, so each wait lasts at most five seconds.
+    func startHostLink(_ body: @escaping @Sendable ([(Int32, UInt32)]) -> Void) throws(HostLinkError) {
+        do {
+            try start { ready in
+                body(ready)
+                return 5_000
+            }
+        } catch {
+            throw HostLinkError(error)
+        }
+    }
+}

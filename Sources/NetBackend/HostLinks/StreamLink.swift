@@ -29,8 +29,8 @@ public final class StreamLink: @unchecked Sendable {
     /// The port the link drives, attached to the attachment.
     public let port: FramePort
     private let listener: Int32
-    private let loop: HostLinkLoop
-    private let closed = HostLinkFlag()
+    private let thread: EventLoopThread
+    private let closed = OnceFlag()
     private let connected = Atomic<Bool>(false)
 
     // Loop-thread state.
@@ -57,7 +57,7 @@ public final class StreamLink: @unchecked Sendable {
     /// Frames per wakeup towards the client, and reads per wakeup from it.
     static let batch = 256
     private static let readsPerWakeup = 64
-    private static let clientEvents = NATPoller.readable | NATPoller.hangup
+    private static let clientEvents = EventLoop.readable | EventLoop.hangup
 
     /// Listens on `address` and attaches a fresh port to `attachment`. Throws, naming the address, when the socket
     /// cannot be made or bound (in use, a non-socket file at the path, no permission).
@@ -71,22 +71,22 @@ public final class StreamLink: @unchecked Sendable {
             self.address = address
         }
         do {
-            loop = try HostLinkLoop(name: "vnic-stream")
+            thread = try EventLoopThread.hostLink(named: "stream \(address)")
         } catch {
             Self.closeListener(listener, address)
             throw error
         }
-        guard loop.poller.add(listener, events: NATPoller.readable) else {
+        guard thread.loop.add(listener, events: EventLoop.readable) else {
             let code = errno
             Self.closeListener(listener, address)
             throw .system("stream \(address): epoll_ctl", errno: code)
         }
         port = FramePort(queueCapacity: queueCapacity)
-        let poller = loop.poller
-        port.onWork = { poller.wake() }
+        let loop = thread.loop
+        port.onWork = { loop.wake() }
         port.attach(attachment)
         do {
-            try loop.start { [self] ready in service(ready) }
+            try thread.startHostLink { [self] ready in service(ready) }
         } catch {
             _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
             port.onWork = nil
@@ -102,7 +102,7 @@ public final class StreamLink: @unchecked Sendable {
     /// (removing a unix socket file). Safe to call more than once.
     public func close() {
         guard closed.set() else { return }
-        loop.stop()
+        thread.stop()
         port.onWork = nil
         port.detach()
         if client >= 0 { Glibc.close(client) }
@@ -134,8 +134,8 @@ public final class StreamLink: @unchecked Sendable {
             if fd == listener {
                 acceptClients()
             } else if fd == client {
-                if events & NATPoller.writable != 0 { flush() }
-                if client >= 0, events & (NATPoller.readable | NATPoller.hangup) != 0 { readFromClient() }
+                if events & EventLoop.writable != 0 { flush() }
+                if client >= 0, events & (EventLoop.readable | EventLoop.hangup) != 0 { readFromClient() }
             }
         }
         writeFrames()
@@ -150,7 +150,7 @@ public final class StreamLink: @unchecked Sendable {
                 Glibc.close(fd)
                 continue
             }
-            guard loop.poller.add(fd, events: Self.clientEvents) else {
+            guard thread.loop.add(fd, events: Self.clientEvents) else {
                 socketErrors.bump()
                 Glibc.close(fd)
                 continue
@@ -163,7 +163,7 @@ public final class StreamLink: @unchecked Sendable {
 
     private func disconnect() {
         guard client >= 0 else { return }
-        loop.poller.remove(client)
+        thread.loop.remove(client)
         Glibc.close(client)
         client = -1
         connected.store(false, ordering: .releasing)
@@ -242,7 +242,7 @@ public final class StreamLink: @unchecked Sendable {
             bytesOut.bump(by: UInt64(length))
         }
         flush()
-        if port.queuedFrames > 0 { loop.poller.wake() }
+        if port.queuedFrames > 0 { thread.loop.wake() }
     }
 
     private func flush() {
@@ -283,6 +283,6 @@ public final class StreamLink: @unchecked Sendable {
     private func watchWritable(_ on: Bool) {
         guard on != watchingWritable, client >= 0 else { return }
         watchingWritable = on
-        loop.poller.modify(client, events: Self.clientEvents | (on ? NATPoller.writable : 0))
+        thread.loop.modify(client, events: Self.clientEvents | (on ? EventLoop.writable : 0))
     }
 }

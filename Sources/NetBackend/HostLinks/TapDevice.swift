@@ -22,7 +22,7 @@ public final class TapDevice: Sendable {
     public let fileDescriptor: Int32
     /// Whether frames carry a virtio-net header and the interface does checksum and TCP segmentation offload.
     public let offloads: Bool
-    private let closed = HostLinkFlag()
+    private let closed = OnceFlag()
 
     // TUNSETIFF is _IOW('T', 202, int); struct ifreq is a 16-byte name and a 24-byte union whose first member is
     // the short ifr_flags.

@@ -26,11 +26,11 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
     /// The port the link drives, attached to the attachment.
     public let port: FramePort
     /// The link's own thread, unless the NAT's event loop serves it.
-    private let loop: HostLinkLoop?
-    /// The epoll instance the TAP is registered with (the link's own, or the NAT's).
-    private let poller: NATPoller
+    private let thread: EventLoopThread?
+    /// The event loop the TAP is registered with (the link's own, or the NAT's).
+    private let loop: EventLoop
     private let nat: NATRuntime?
-    private let closed = HostLinkFlag()
+    private let closed = OnceFlag()
     // Loop-thread state.
     private var readBuffer = [UInt8](repeating: 0, count: TapOffloadHeader.size + TapDevice.maximumFrameLength + 1)
     private var readable = true
@@ -60,16 +60,16 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
         port = FramePort(queueCapacity: queueCapacity)
         if let nat = attachment as? NATAttachment {
             self.nat = nat.runtime
-            loop = nil
-            poller = nat.runtime.poller
+            thread = nil
+            loop = nat.runtime.thread.loop
         } else {
             nat = nil
-            let loop = try HostLinkLoop(name: "vnic-tap-\(device.name)")
-            self.loop = loop
-            poller = loop.poller
+            let thread = try EventLoopThread.hostLink(named: "TAP \(device.name)")
+            self.thread = thread
+            loop = thread.loop
         }
-        let poller = poller
-        port.onWork = { poller.wake() }
+        let loop = loop
+        port.onWork = { loop.wake() }
         port.attach(attachment)
         if device.offloads { nat?.setGuestOffloads(true) }
         do throws(HostLinkError) {
@@ -77,11 +77,11 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
                 guard nat.attachGuestLink(self) else {
                     throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
                 }
-            } else if let loop {
-                guard poller.add(device.fileDescriptor, events: NATPoller.readable) else {
+            } else if let thread {
+                guard loop.add(device.fileDescriptor, events: EventLoop.readable) else {
                     throw HostLinkError.system("TAP \(device.name): epoll_ctl", errno: errno)
                 }
-                try loop.start { [self] ready in service(ready) }
+                try thread.startHostLink { [self] ready in service(ready) }
             }
         } catch {
             _ = closed.set()  // deinit's close() must not stop a thread that never ran or close anything twice
@@ -108,7 +108,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
     /// more than once.
     public func close() {
         guard closed.set() else { return }
-        loop?.stop()
+        thread?.stop()
         nat?.detachGuestLink(self)
         if device.offloads { nat?.setGuestOffloads(false) }
         port.onWork = nil
@@ -150,7 +150,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
                 if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
                 // The interface is gone (its namespace deleted, say): stop watching it rather than spin.
                 readErrors.bump()
-                poller.remove(fd)
+                loop.remove(fd)
                 readable = false
                 return
             }
@@ -208,7 +208,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
             }
         }
         // More than a batch waiting: come round again after the TAP has had its turn.
-        if port.queuedFrames > 0 { poller.wake() }
+        if port.queuedFrames > 0 { loop.wake() }
     }
 
     /// Writes `header` and `frame` as one frame (`writev`); the bytes written, or -1.

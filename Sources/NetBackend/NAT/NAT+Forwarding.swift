@@ -48,7 +48,7 @@ extension NATEngine {
             close(fd)
             throw .system("rule '\(rule.name)': listen \(endpoint)", errno: code)
         }
-        guard register(fd, .listener(rule.name), events: NATPoller.readable) else {
+        guard register(fd, .listener(rule.name), events: EventLoop.readable) else {
             throw .system("rule '\(rule.name)': epoll_ctl", errno: errno)
         }
         forwards[rule.name] = ForwardListener(rule: rule, fd: fd)
@@ -109,19 +109,16 @@ extension NATEngine {
                 continue
             }
             HostSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-            let flow = TCPFlow(fd: fd, state: .synSent, initialSequence: UInt32.random(in: 0...UInt32.max))
-            flow.headerOverhead = guest.isIPv6 ? 60 : 40
             // Nothing is read from the host until the guest answers.
-            flow.interest = 0
             guard register(fd, .tcp(key), events: 0) else {
                 counts.bump(.forwardErrors)
                 continue
             }
-            tcpFlows[key] = flow
-            flow.deadline = now &+ nanoseconds(config.timeouts.tcpConnect)
-            flow.retransmitDeadline = now &+ retransmitInterval(flow)
-            arm(flow.retransmitDeadline ?? now)
-            sendSegment(key, flow, flags: TCPFlag.syn, sequence: flow.initialSequence, synOptions: true)
+            let connection = NATTCPConnection(
+                key, socket: NATHostTCPSocket(fd, engine: self), state: .synSent,
+                initialSequence: UInt32.random(in: 0...UInt32.max), host: self, config: config)
+            tcpFlows[key] = connection
+            connection.connect()
         }
     }
 

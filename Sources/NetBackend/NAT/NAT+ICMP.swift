@@ -87,7 +87,7 @@ extension NATEngine {
                 close(fd)
                 return counts.bump(.dropICMPSocket)
             }
-            guard register(fd, .icmp(key), events: NATPoller.readable) else { return counts.bump(.dropICMPSocket) }
+            guard register(fd, .icmp(key), events: EventLoop.readable) else { return counts.bump(.dropICMPSocket) }
             icmpFlows[key] = ICMPFlow(fd: fd, deadline: 0)
         }
         guard var flow = icmpFlows[key] else { return }

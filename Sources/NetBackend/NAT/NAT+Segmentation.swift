@@ -1,18 +1,21 @@
 import NICCore
 
 extension NATEngine {
-    /// Queues the guest a data segment of `flow` carrying `range` of its buffer, through a guest link that offloads:
+    /// Queues the guest a data segment of `connection` carrying `range` of its buffer, through a guest link that offloads:
     /// the frame is built in one pass, the payload copied once and not summed (checksum metadata), and split into
     /// `segmentSize` segments by the guest's stack when larger (segmentation metadata).
     func sendOffloadedData(
-        _ key: TCPFlowKey, _ flow: TCPFlow, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
+        _ connection: NATTCPConnection, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
         segmentSize: Int
     ) {
+        let key = connection.key
         guard let mac = guestMAC else { return counts.bump(.dropNoGuestAddress) }
-        guard range.lowerBound >= 0, range.upperBound <= flow.buffer.count else { return counts.bump(.dropIPTooBig) }
-        let field = windowField(flow, flags: flags, known: window)
-        flow.ackDeferred = false  // the segment acknowledges everything so far
-        flow.acknowledgedUpTo = flow.receiveNext
+        guard range.lowerBound >= 0, range.upperBound <= connection.buffer.count else {
+            return counts.bump(.dropIPTooBig)
+        }
+        let field = connection.windowField(flags: flags, known: window)
+        connection.ackDeferred = false  // the segment acknowledges everything so far
+        connection.acknowledgedUpTo = connection.receiveNext
         let tcpLength = 20 + range.count
         let ipHeader: Int
         let type: UInt16
@@ -56,12 +59,12 @@ extension NATEngine {
         frame.append16(key.remote.port)
         frame.append16(key.guest.port)
         frame.append32(sequence)
-        frame.append32(flow.receiveNext)
+        frame.append32(connection.receiveNext)
         frame += [5 << 4, flags]
         frame.append16(field)
         frame.append16(~pseudo.value)
         frame.append16(0)
-        frame += flow.buffer[range]
+        frame += connection.buffer[range]
         let start = 14 + ipHeader
         let metadata = FrameMetadata(
             checksum: ChecksumRequest(start: start, offset: 16),

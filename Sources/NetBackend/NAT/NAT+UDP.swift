@@ -89,7 +89,7 @@ extension NATEngine {
                 sendUnreachable(.host, about: packet)
                 return
             }
-            guard register(fd, .udp(key), events: NATPoller.readable) else { return counts.bump(.dropUDPSocket) }
+            guard register(fd, .udp(key), events: EventLoop.readable) else { return counts.bump(.dropUDPSocket) }
             let idle = nanoseconds(dns ? config.timeouts.dnsIdle : config.timeouts.udpIdle)
             udpFlows[key] = UDPFlow(fd: fd, deadline: 0, idle: idle, resolver: dns ? 0 : nil)
         }
@@ -158,7 +158,7 @@ extension NATEngine {
             counts.bump(.dropUDPSocket)
             return false
         }
-        guard register(fd, .udp(key), events: NATPoller.readable) else {
+        guard register(fd, .udp(key), events: EventLoop.readable) else {
             counts.bump(.dropUDPSocket)
             return false
         }

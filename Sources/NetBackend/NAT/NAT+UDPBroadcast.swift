@@ -93,7 +93,7 @@ extension NATEngine {
             close(listener)
             return counts.bump(.dropUDPBroadcastSocket)
         }
-        guard register(listener, .udpBroadcast(guest), events: NATPoller.readable) else {
+        guard register(listener, .udpBroadcast(guest), events: EventLoop.readable) else {
             return counts.bump(.dropUDPBroadcastSocket)
         }
         var entry = UDPBroadcastPort(fd: listener, hostPort: local.port, deadline: deadline)

@@ -97,11 +97,10 @@ public final class NATAttachment: NetworkAttachment {
 /// the last reference to the attachment stops the loop.
 final class NATRuntime: @unchecked Sendable {
     let engine: Mutex<NATEngine>
-    let poller: NATPoller
+    let thread: EventLoopThread
     let port = Mutex<WeakPort>(WeakPort())
     private let running = Atomic<Bool>(true)
     private let stopped = Mutex<Bool>(false)
-    private let loopDone = Atomic<Bool>(false)
     private let detachedDrops = Atomic<UInt64>(0)
     private let queueDrops = Atomic<UInt64>(0)
     private let delivered = Atomic<UInt64>(0)
@@ -121,8 +120,12 @@ final class NATRuntime: @unchecked Sendable {
     }
 
     init(configuration: NATConfiguration, clock: @escaping @Sendable () -> UInt64) throws(NATError) {
-        poller = try NATPoller()
-        let engine = NATEngine(config: configuration, poller: poller)
+        do {
+            thread = try EventLoopThread(name: "the NAT's event loop")
+        } catch {
+            throw NATError(error)
+        }
+        let engine = NATEngine(config: configuration, loop: thread.loop)
         engine.clock = clock
         engine.now = clock()
         for rule in configuration.portForwards {
@@ -134,9 +137,11 @@ final class NATRuntime: @unchecked Sendable {
             }
         }
         self.engine = Mutex(engine)
-        guard startThread({ [self] in runLoop() }) else {
+        do {
+            try thread.start(events: 64) { [self] ready in runLoop(ready) }
+        } catch {
             self.engine.withLock { $0.shutdown() }
-            throw .system("starting the NAT's event loop thread", errno: EAGAIN)
+            throw NATError(error)
         }
     }
 
@@ -147,9 +152,8 @@ final class NATRuntime: @unchecked Sendable {
         }
         guard first else { return }
         running.store(false, ordering: .releasing)
-        poller.wake()
         // The loop exits within one wait; bounded so a stuck loop cannot hang the caller.
-        for _ in 0..<2000 where !loopDone.load(ordering: .acquiring) { usleep(1000) }
+        thread.stop()
         engine.withLock { $0.shutdown() }
     }
 
@@ -177,7 +181,7 @@ final class NATRuntime: @unchecked Sendable {
             stage(engine)
             return wake
         }
-        if wake { poller.wake() }
+        if wake { thread.loop.wake() }
         flush()
     }
 
@@ -203,7 +207,7 @@ final class NATRuntime: @unchecked Sendable {
             // Frames staged while this thread delivered, by a thread that then left them to it.
             guard staged.withLock({ !$0.isEmpty }) else { return }
         }
-        poller.wake()
+        thread.loop.wake()
     }
 
     private func deliver(_ frames: [InboundFrame]) {
@@ -246,29 +250,10 @@ final class NATRuntime: @unchecked Sendable {
         return result
     }
 
-    private func runLoop() {
-        var events = [epoll_event](repeating: epoll_event(), count: 64)
-        while running.load(ordering: .acquiring) {
-            let (deadline, now) = engine.withLock { engine -> (UInt64?, UInt64) in
-                // Scan the flows only when the earliest armed timer is due: every new timer is armed, and deadlines
-                // that moved later since the last scan only make a scan early, never late.
-                engine.now = engine.clock()
-                if engine.now >= engine.scheduledWake || engine.scheduledWake == .max {
-                    engine.scheduledWake = engine.runTimers() ?? .max
-                }
-                let deadline = engine.scheduledWake == .max ? nil : engine.scheduledWake
-                stage(engine)
-                return (deadline, engine.now)
-            }
-            flush()
-            serviceGuestLink(readable: false)
-            var timeout: Int32 = 60_000
-            if let deadline {
-                let milliseconds = deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0
-                timeout = Int32(min(milliseconds, 60_000))
-            }
-            let ready = poller.wait(timeoutMilliseconds: timeout, into: &events)
-            guard !ready.isEmpty, running.load(ordering: .acquiring) else { continue }
+    /// One round of the event loop: the ready descriptors (the guest link's last, with the frames for it this round
+    /// made), then the timers when the earliest is due; answers the wait until the next timer.
+    private func runLoop(_ ready: [(Int32, UInt32)]) -> Int32 {
+        if !ready.isEmpty, running.load(ordering: .acquiring) {
             let link = guestLinkDescriptor.load(ordering: .acquiring)
             engine.withLock { engine in
                 for (fd, flags) in ready where fd != link || link < 0 { engine.handleEvent(fd: fd, events: flags) }
@@ -278,8 +263,26 @@ final class NATRuntime: @unchecked Sendable {
             // The guest's frames, and the frames for it that this round made, without a handoff to another thread.
             serviceGuestLink(readable: link >= 0 && ready.contains { $0.0 == link })
         }
-        loopDone.store(true, ordering: .releasing)
+        let (deadline, now) = engine.withLock { engine -> (UInt64?, UInt64) in
+            // Scan the flows only when the earliest armed timer is due: every new timer is armed, and deadlines that
+            // moved later since the last scan only make a scan early, never late.
+            engine.now = engine.clock()
+            if engine.now >= engine.scheduledWake || engine.scheduledWake == .max {
+                engine.scheduledWake = engine.runTimers() ?? .max
+            }
+            let deadline = engine.scheduledWake == .max ? nil : engine.scheduledWake
+            stage(engine)
+            return (deadline, engine.now)
+        }
+        flush()
+        serviceGuestLink(readable: false)
+        return EventLoop.timeout(until: deadline, now: now, limit: 60_000)
     }
+}
+
+extension NATError {
+    /// The error of an event loop's failed system call.
+    init(_ error: EventLoopError) { self = .system(error.what, errno: error.code) }
 }
 
 extension NATEngine {

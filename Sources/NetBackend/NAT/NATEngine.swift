@@ -8,7 +8,7 @@ import NICCore
 /// card that transmits from inside its delivery callback never re-enters the engine.
 final class NATEngine: @unchecked Sendable {
     let config: NATConfiguration
-    let poller: NATPoller
+    let loop: EventLoop
     var counts = NATCounts()
     /// Frames for the guest, delivered when the current call returns.
     var outbox: [InboundFrame] = []
@@ -43,7 +43,7 @@ final class NATEngine: @unchecked Sendable {
     var hostBroadcasts: Set<IPv4Address> = []
     var hostBroadcastsRead: UInt64?
     var icmpFlows: [ICMPFlowKey: ICMPFlow] = [:]
-    var tcpFlows: [TCPFlowKey: TCPFlow] = [:]
+    var tcpFlows: [TCPFlowKey: NATTCPConnection] = [:]
     /// Who owns each registered descriptor.
     var sockets: [Int32: SocketOwner] = [:]
     var forwards: [String: ForwardListener] = [:]
@@ -60,12 +60,12 @@ final class NATEngine: @unchecked Sendable {
     /// Whether a burst of the guest's frames is being handled: acknowledgments of its data wait until the burst
     /// ends, one per connection, as a TAP read batch ends (see ``NATRuntime/guestBurst(_:)``).
     var deferringAcks = false
-    /// Connections owed an acknowledgment at the end of the burst (each once: ``TCPFlow/ackDeferred``).
+    /// Connections owed an acknowledgment at the end of the burst (each once: ``NATTCPConnection/ackDeferred``).
     var deferredAcks: [TCPFlowKey] = []
     /// ICMP and ICMPv6 errors to the guest (see ``allowICMPError()``).
     var icmpErrorBucket: NATTokenBucket
 
-    /// What a descriptor registered with the poller belongs to.
+    /// What a descriptor registered with the event loop belongs to.
     enum SocketOwner {
         case udp(UDPFlowKey)
         case udpBroadcast(IPv4Endpoint)
@@ -74,9 +74,9 @@ final class NATEngine: @unchecked Sendable {
         case listener(String)
     }
 
-    init(config: NATConfiguration, poller: NATPoller) {
+    init(config: NATConfiguration, loop: EventLoop) {
         self.config = config
-        self.poller = poller
+        self.loop = loop
         now = clock()
         icmpErrorBucket = NATTokenBucket(burst: config.limits.icmpErrorBurst, now: now)
     }
@@ -257,7 +257,7 @@ final class NATEngine: @unchecked Sendable {
     /// Closes every socket; the engine is not used afterwards.
     func shutdown() {
         for fd in Array(sockets.keys) {
-            poller.remove(fd)
+            loop.remove(fd)
             close(fd)
         }
         sockets.removeAll()
@@ -270,9 +270,9 @@ final class NATEngine: @unchecked Sendable {
         tftpSessions.removeAll()
     }
 
-    /// Registers `fd` with the poller for `owner`; closes it and returns `false` on failure.
+    /// Registers `fd` with the event loop for `owner`; closes it and returns `false` on failure.
     func register(_ fd: Int32, _ owner: SocketOwner, events: UInt32) -> Bool {
-        guard poller.add(fd, events: events) else {
+        guard loop.add(fd, events: events) else {
             close(fd)
             return false
         }
@@ -283,7 +283,7 @@ final class NATEngine: @unchecked Sendable {
     /// Unregisters and closes `fd`.
     func release(_ fd: Int32) {
         guard fd >= 0 else { return }
-        poller.remove(fd)
+        loop.remove(fd)
         sockets[fd] = nil
         close(fd)
     }

@@ -16,7 +16,7 @@ extension NATRuntime {
     func attachGuestLink(_ link: any NATGuestLink) -> Bool {
         let fd = link.guestFileDescriptor
         return guestLink.withLock { current -> Bool in
-            guard current == nil, poller.add(fd, events: NATPoller.readable) else { return false }
+            guard current == nil, thread.loop.add(fd, events: EventLoop.readable) else { return false }
             current = link
             guestLinkDescriptor.store(fd, ordering: .releasing)
             return true
@@ -27,7 +27,7 @@ extension NATRuntime {
     func detachGuestLink(_ link: any NATGuestLink) {
         guestLink.withLock { current in
             guard let attached = current, attached === link else { return }
-            poller.remove(link.guestFileDescriptor)
+            thread.loop.remove(link.guestFileDescriptor)
             guestLinkDescriptor.store(-1, ordering: .releasing)
             current = nil
         }

@@ -16,15 +16,19 @@ enum TCPFlag {
 /// Whether `a` comes before `b` in sequence space.
 func sequenceLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
 
-/// One connection's state.
+/// One TCP connection between the guest and a host socket: its state machine, flow and congestion control and
+/// timers. It makes no system calls: it talks to its host socket through ``NATSocket``, to the guest and the rest of
+/// the NAT through ``NATTCPHost`` (which also gives the time), so tests drive it against fakes with a manual clock.
+/// ``NATEngine`` parses the guest's segments and hands them to ``handle(_:)``, socket readiness to
+/// ``socketEvent(_:)``, and runs ``runTimers()``.
 ///
 /// Guest to host: bytes are written to the host socket as they arrive and acknowledged only as far as the socket
 /// accepted them, plus a small bounded slack (``pending``) that keeps the guest's window open while the kernel grows
 /// the socket's send buffer; the window offered to the guest is the socket's free send space plus the unused slack.
-/// Host to guest: bytes are read
-/// from the host socket only as far as the guest's window allows, and kept in ``buffer`` until the guest
-/// acknowledges them, so memory per connection is bounded by the guest's window and ``NATLimits``.
-final class TCPFlow {
+/// Host to guest: bytes are read from the host socket only as far as the guest's window allows, and kept in
+/// ``buffer`` until the guest acknowledges them, so memory per connection is bounded by the guest's window and
+/// ``NATLimits``.
+final class NATTCPConnection {
     enum State {
         /// The guest's SYN arrived; the host connect is under way.
         case connecting
@@ -34,11 +38,22 @@ final class TCPFlow {
         case established
     }
 
-    var fd: Int32
+    /// The connection's addresses as the guest sees them.
+    let key: TCPFlowKey
+    /// The NAT the connection belongs to. It holds every connection and outlives them (tests hold theirs), so the
+    /// reference is not counted: the per-segment paths read it many times.
+    unowned(unsafe) let host: any NATTCPHost
+    /// The host socket; `nil` once released.
+    var socket: (any NATSocket)?
     var state: State
-    /// The events the poller watches for `fd` (0 when it is not registered).
+    /// The limits, timeouts and MTU of the NAT.
+    let limits: NATLimits
+    let timeouts: NATTimeouts
+    let mtu: Int
+    /// The events the socket is watched for (0 when none).
     var interest: UInt32 = 0
-    var polled = true
+    /// The connection closed: the host forgot it, and it does nothing more.
+    var isClosed = false
 
     // Guest to host.
     /// The next sequence number expected from the guest.
@@ -92,11 +107,21 @@ final class TCPFlow {
     /// The guest's SYN, for an ICMP error if the host connect fails.
     var synPacket: IPPacket?
 
-    init(fd: Int32, state: State, initialSequence: UInt32) {
-        self.fd = fd
+    /// A connection on `socket` in `state`, sending from `initialSequence` (a random number in use).
+    init(
+        _ key: TCPFlowKey, socket: any NATSocket, state: State, initialSequence: UInt32, host: any NATTCPHost,
+        config: NATConfiguration
+    ) {
+        self.key = key
+        self.socket = socket
         self.state = state
         self.initialSequence = initialSequence
+        self.host = host
+        limits = config.limits
+        timeouts = config.timeouts
+        mtu = config.mtu
         sendUnacknowledged = initialSequence &+ 1
+        headerOverhead = key.guest.address.isIPv6 ? 60 : 40
     }
 
     /// Guest bytes waiting for the host socket.
