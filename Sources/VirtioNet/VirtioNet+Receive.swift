@@ -173,12 +173,12 @@ extension VirtioQueuePair {
         var header = VirtioNetHeader()
         var finish = metadata.vlanTag != nil
         if let segmentation = metadata.segmentation {
-            let type: UInt8
+            let type = VirtioNetHeader.gsoType(for: segmentation.kind, form: .ufo)
             let needed: VirtioFeatures
             switch segmentation.kind {
-            case .tcpIPv4: (type, needed) = (VirtioNetHeader.gsoTCPv4, .guestTSO4)
-            case .tcpIPv6: (type, needed) = (VirtioNetHeader.gsoTCPv6, .guestTSO6)
-            case .udp: (type, needed) = (VirtioNetHeader.gsoUDP, .guestUFO)
+            case .tcpIPv4: needed = .guestTSO4
+            case .tcpIPv6: needed = .guestTSO6
+            case .udp: needed = .guestUFO
             }
             if offloads.contains(needed), !segmentation.ecn || offloads.contains(.guestECN), metadata.checksum != nil,
                 segmentation.segmentSize > 0, segmentation.segmentSize <= 0xFFFF, segmentation.headerLength <= 0xFFFF

@@ -387,8 +387,8 @@ func onesSum(_ bytes: [UInt8], initial: UInt32 = 0) -> UInt16 {
     return UInt16(sum)
 }
 
-func be16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1]) }
-func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[at + $1]) } }
+func be16(_ bytes: [UInt8], _ at: Int) -> UInt16 { bytes.bigEndian16(at: at) }
+func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 { bytes.bigEndian32(at: at) }
 
 /// An IPv4 TCP frame (Ethernet + 20-byte IP + 20-byte TCP + payload), with correct checksums unless told otherwise.
 func makeTCPFrame(

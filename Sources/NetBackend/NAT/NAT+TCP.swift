@@ -1,5 +1,6 @@
 import CNetShims
 import Glibc
+import NICCore
 
 /// A parsed TCP segment from the guest.
 struct TCPSegment {
@@ -31,12 +32,12 @@ struct TCPSegment {
         guard segment.count >= 20 else { return nil }
         let dataOffset = Int(segment[12] >> 4) * 4
         guard dataOffset >= 20, dataOffset <= segment.count else { return nil }
-        sourcePort = segment.u16(0)
-        destinationPort = segment.u16(2)
-        sequence = segment.u32(4)
-        acknowledgment = segment.u32(8)
+        sourcePort = segment.bigEndian16(at: 0)
+        destinationPort = segment.bigEndian16(at: 2)
+        sequence = segment.bigEndian32(at: 4)
+        acknowledgment = segment.bigEndian32(at: 8)
         flags = segment[13]
-        window = segment.u16(14)
+        window = segment.bigEndian16(at: 14)
         payload = dataOffset == segment.count ? [] : Array(segment[dataOffset...])
         var index = 20
         // Each pass consumes at least one byte.
@@ -50,7 +51,7 @@ struct TCPSegment {
             guard index + 1 < dataOffset else { return nil }
             let length = Int(segment[index + 1])
             guard length >= 2, index + length <= dataOffset else { return nil }
-            if kind == 2, length == 4 { mss = Int(segment.u16(index + 2)) }
+            if kind == 2, length == 4 { mss = Int(segment.bigEndian16(at: index + 2)) }
             if kind == 3, length == 3 { windowShift = min(14, segment[index + 2]) }
             index += length
         }
@@ -635,7 +636,7 @@ extension NATEngine {
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]
-            options.append16(UInt16(clamping: config.mtu - flow.headerOverhead))
+            options.appendBigEndian16(UInt16(clamping: config.mtu - flow.headerOverhead))
             if flow.ourWindowShift > 0 || flow.state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
         emitSegment(
