@@ -51,6 +51,18 @@ extension Array where Element == UInt8 {
     @inlinable
     public func byte(at index: Int) -> UInt8 { index >= 0 && index < count ? self[index] : 0 }
 
+    /// The big-endian integer at `offset`; `nil` when its bytes are not all in the array.
+    @inlinable
+    public func load<T: FixedWidthInteger>(bigEndian type: T.Type, at offset: Int) -> T? {
+        withUnsafeBytes { $0.load(bigEndian: type, at: offset) }
+    }
+
+    /// The little-endian integer at `offset`; `nil` when its bytes are not all in the array.
+    @inlinable
+    public func load<T: FixedWidthInteger>(littleEndian type: T.Type, at offset: Int) -> T? {
+        withUnsafeBytes { $0.load(littleEndian: type, at: offset) }
+    }
+
     /// The big-endian 16-bit value at `index`; bytes outside the array read as 0.
     @inlinable
     public func bigEndian16(at index: Int) -> UInt16 {

@@ -114,7 +114,8 @@ extension VirtioDriver {
             }
             let header = Array(bytes[0..<headerLength])
             receivedHeaders.append(header)
-            let count = features.contains(.mergeableReceiveBuffers) ? Int(header[10]) | Int(header[11]) << 8 : 1
+            let parsed = header.withUnsafeBytes { VirtioNetHeader($0) } ?? VirtioNetHeader()
+            let count = features.contains(.mergeableReceiveBuffers) ? Int(parsed.bufferCount) : 1
             guard count >= 1, count <= queue.size else {
                 receiveErrors += 1
                 continue
@@ -134,15 +135,15 @@ extension VirtioDriver {
     private func deliver(_ frame: [UInt8], header: [UInt8]? = nil) {
         let header = header ?? pendingHeader
         var frame = frame
-        if header.count >= 10, header[0] & 1 != 0 {
-            let start = Int(header[6]) | Int(header[7]) << 8
-            let offset = Int(header[8]) | Int(header[9]) << 8
+        if let parsed = header.withUnsafeBytes({ VirtioNetHeader($0) }),
+            parsed.flags & VirtioNetHeader.needsChecksum != 0
+        {
+            let start = Int(parsed.checksumStart)
+            let offset = Int(parsed.checksumOffset)
             if start + offset + 2 <= frame.count {
                 var sum = InternetChecksum()
                 sum.add(Array(frame[start...]))
-                let value = sum.value
-                frame[start + offset] = UInt8(value >> 8)
-                frame[start + offset + 1] = UInt8(value & 0xFF)
+                frame.storeBigEndian16(sum.value, at: start + offset)
             }
         }
         received.append(frame)

@@ -29,30 +29,36 @@ struct TCPSegment {
 
     /// Parses `segment`; `nil` when the header or its options are malformed.
     init?(_ segment: [UInt8]) {
-        guard segment.count >= 20 else { return nil }
-        let dataOffset = Int(segment[12] >> 4) * 4
-        guard dataOffset >= 20, dataOffset <= segment.count else { return nil }
-        sourcePort = segment.bigEndian16(at: 0)
-        destinationPort = segment.bigEndian16(at: 2)
-        sequence = segment.bigEndian32(at: 4)
-        acknowledgment = segment.bigEndian32(at: 8)
-        flags = segment[13]
-        window = segment.bigEndian16(at: 14)
-        payload = dataOffset == segment.count ? [] : Array(segment[dataOffset...])
-        var index = 20
+        guard let parsed = segment.withUnsafeBytes({ raw in TCPHeader(raw).flatMap(TCPSegment.init(header:)) }) else {
+            return nil
+        }
+        self = parsed
+    }
+
+    /// The segment `tcp` heads; `nil` when its options are malformed.
+    private init?(header tcp: TCPHeader) {
+        sourcePort = tcp.sourcePort
+        destinationPort = tcp.destinationPort
+        sequence = tcp.sequenceNumber
+        acknowledgment = tcp.acknowledgmentNumber
+        flags = tcp.flags
+        window = tcp.window
+        payload = Array(tcp.bytes[tcp.headerLength...])
+        let options = tcp.options
+        var index = 0
         // Each pass consumes at least one byte.
-        while index < dataOffset {
-            let kind = segment[index]
+        while index < options.count {
+            let kind = options[index]
             if kind == 0 { break }
             if kind == 1 {
                 index += 1
                 continue
             }
-            guard index + 1 < dataOffset else { return nil }
-            let length = Int(segment[index + 1])
-            guard length >= 2, index + length <= dataOffset else { return nil }
-            if kind == 2, length == 4 { mss = Int(segment.bigEndian16(at: index + 2)) }
-            if kind == 3, length == 3 { windowShift = min(14, segment[index + 2]) }
+            guard index + 1 < options.count else { return nil }
+            let length = Int(options[index + 1])
+            guard length >= 2, index + length <= options.count else { return nil }
+            if kind == 2, length == 4 { mss = options.load(bigEndian: UInt16.self, at: index + 2).map(Int.init) }
+            if kind == 3, length == 3 { windowShift = min(14, options[index + 2]) }
             index += length
         }
     }
