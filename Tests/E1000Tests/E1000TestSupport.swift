@@ -263,8 +263,9 @@ final class E1000Bench {
         let at = Layout.receiveRing + UInt64(index) * 16 + 8
         let bytes = try ram.load(at: at, count: 8)
         return ReceivedDescriptor(
-            length: Int(bytes[0]) | Int(bytes[1]) << 8, checksum: UInt16(bytes[2]) | UInt16(bytes[3]) << 8,
-            status: bytes[4], errors: bytes[5], special: UInt16(bytes[6]) | UInt16(bytes[7]) << 8)
+            length: Int(bytes.load(littleEndian: UInt16.self, at: 0) ?? 0),
+            checksum: bytes.load(littleEndian: UInt16.self, at: 2) ?? 0, status: bytes[4], errors: bytes[5],
+            special: bytes.load(littleEndian: UInt16.self, at: 6) ?? 0)
     }
 
     /// The bytes of descriptor `index`'s buffer that the chip filled.

@@ -54,7 +54,7 @@ final class StreamTestClient {
     func receiveFrame(timeout: Double = 3) -> [UInt8]? {
         let header = readBytes(fd, count: 4, timeout: timeout)
         guard header.count == 4 else { return nil }
-        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        let length = Int(header.bigEndian32(at: 0))
         let frame = readBytes(fd, count: length, timeout: timeout)
         return frame.count == length ? frame : nil
     }

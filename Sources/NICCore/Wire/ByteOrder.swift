@@ -63,6 +63,20 @@ extension Array where Element == UInt8 {
         withUnsafeBytes { $0.load(littleEndian: type, at: offset) }
     }
 
+    /// Stores `value` big-endian at `offset`; `false`, and nothing written, when it does not fit.
+    @inlinable
+    @discardableResult
+    public mutating func store<T: FixedWidthInteger>(bigEndian value: T, at offset: Int) -> Bool {
+        withUnsafeMutableBytes { $0.store(bigEndian: value, at: offset) }
+    }
+
+    /// Stores `value` little-endian at `offset`; `false`, and nothing written, when it does not fit.
+    @inlinable
+    @discardableResult
+    public mutating func store<T: FixedWidthInteger>(littleEndian value: T, at offset: Int) -> Bool {
+        withUnsafeMutableBytes { $0.store(littleEndian: value, at: offset) }
+    }
+
     /// The big-endian 16-bit value at `index`; bytes outside the array read as 0.
     @inlinable
     public func bigEndian16(at index: Int) -> UInt16 {

@@ -211,7 +211,7 @@ extension VirtioDriver {
     @discardableResult
     public func filterVLAN(_ id: UInt16, add: Bool) throws(HarnessError) -> Bool {
         try control(
-            2, add ? 0 : 1, [UInt8(truncatingIfNeeded: id), UInt8(truncatingIfNeeded: id >> 8)],
+            2, add ? 0 : 1, VirtioDriver.littleEndian(id),
             comment: add ? "VIRTIO_NET_CTRL_VLAN_ADD" : "VIRTIO_NET_CTRL_VLAN_DEL")
     }
 
@@ -219,7 +219,14 @@ extension VirtioDriver {
     @discardableResult
     public func setQueuePairs(_ pairs: UInt16) throws(HarnessError) -> Bool {
         try control(
-            4, 0, [UInt8(truncatingIfNeeded: pairs), UInt8(truncatingIfNeeded: pairs >> 8)],
+            4, 0, VirtioDriver.littleEndian(pairs),
             comment: "VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET")
+    }
+
+    /// A control command's le16 argument.
+    private static func littleEndian(_ value: UInt16) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendLittleEndian16(value)
+        return bytes
     }
 }
