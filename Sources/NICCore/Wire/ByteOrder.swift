@@ -10,16 +10,21 @@ extension UnsafeRawBufferPointer {
 
     /// The big-endian (network order) integer at `offset`; `nil` when its bytes are not all in the buffer.
     @inlinable
-    public func load<T: FixedWidthInteger>(bigEndian _: T.Type, at offset: Int) -> T? {
-        guard offset >= 0, offset <= count - MemoryLayout<T>.size else { return nil }
-        return T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    public func load<T: FixedWidthInteger>(bigEndian type: T.Type, at offset: Int) -> T? {
+        loadChecked(type, at: offset).map(T.init(bigEndian:))
     }
 
     /// The little-endian integer at `offset`; `nil` when its bytes are not all in the buffer.
     @inlinable
-    public func load<T: FixedWidthInteger>(littleEndian _: T.Type, at offset: Int) -> T? {
+    public func load<T: FixedWidthInteger>(littleEndian type: T.Type, at offset: Int) -> T? {
+        loadChecked(type, at: offset).map(T.init(littleEndian:))
+    }
+
+    /// The integer's bytes at `offset` as they stand; `nil` when they are not all in the buffer.
+    @inlinable
+    func loadChecked<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T? {
         guard offset >= 0, offset <= count - MemoryLayout<T>.size else { return nil }
-        return T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+        return loadUnaligned(fromByteOffset: offset, as: T.self)
     }
 }
 
@@ -28,17 +33,21 @@ extension UnsafeMutableRawBufferPointer {
     @inlinable
     @discardableResult
     public func store<T: FixedWidthInteger>(bigEndian value: T, at offset: Int) -> Bool {
-        guard offset >= 0, offset <= count - MemoryLayout<T>.size else { return false }
-        storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
-        return true
+        storeChecked(value.bigEndian, at: offset)
     }
 
     /// Stores `value` little-endian at `offset`; `false`, and nothing written, when it does not fit.
     @inlinable
     @discardableResult
     public func store<T: FixedWidthInteger>(littleEndian value: T, at offset: Int) -> Bool {
+        storeChecked(value.littleEndian, at: offset)
+    }
+
+    /// Stores `value`'s bytes as they stand at `offset`; `false`, and nothing written, when they do not fit.
+    @inlinable
+    func storeChecked<T: FixedWidthInteger>(_ value: T, at offset: Int) -> Bool {
         guard offset >= 0, offset <= count - MemoryLayout<T>.size else { return false }
-        storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        storeBytes(of: value, toByteOffset: offset, as: T.self)
         return true
     }
 }

@@ -82,43 +82,6 @@ struct IPv6Packet {
     }
 }
 
-/// The checksum of an upper-layer message over the IPv6 pseudo-header (RFC 8200 8.1) and `segment`.
-func transportChecksum(source: IPv6Address, destination: IPv6Address, proto: UInt8, segment: [UInt8]) -> UInt16 {
-    var checksum = pseudoHeaderSum(source: source, destination: destination, proto: proto, length: segment.count)
-    checksum.add(segment)
-    return checksum.value
-}
-
-/// The sum over the IPv6 pseudo-header of a `length`-byte upper-layer message.
-func pseudoHeaderSum(source: IPv6Address, destination: IPv6Address, proto: UInt8, length: Int) -> InternetChecksum {
-    source.bytes.withUnsafeBytes { from in
-        destination.bytes.withUnsafeBytes { to in
-            .pseudoHeader(source: from, destination: to, protocolNumber: proto, length: length)
-        }
-    }
-}
-
-/// The pseudo-header sum of either family; `nil` when the two addresses' families differ.
-func pseudoHeaderSum(source: IPAddress, destination: IPAddress, proto: UInt8, length: Int) -> InternetChecksum? {
-    switch (source, destination) {
-    case (.v4(let from), .v4(let to)): pseudoHeaderSum(source: from, destination: to, proto: proto, length: length)
-    case (.v6(let from), .v6(let to)): pseudoHeaderSum(source: from, destination: to, proto: proto, length: length)
-    default: nil
-    }
-}
-
-/// The TCP/UDP checksum over the pseudo-header of either family; `nil` when the two addresses' families differ.
-func transportChecksum(source: IPAddress, destination: IPAddress, proto: UInt8, segment: [UInt8]) -> UInt16? {
-    switch (source, destination) {
-    case (.v4(let from), .v4(let to)):
-        return transportChecksum(source: from, destination: to, proto: proto, segment: segment)
-    case (.v6(let from), .v6(let to)):
-        return transportChecksum(source: from, destination: to, proto: proto, segment: segment)
-    default:
-        return nil
-    }
-}
-
 /// A packet from the guest of either family, as the TCP, UDP and ICMP handlers see it.
 enum IPPacket {
     case v4(IPv4Packet)

@@ -82,18 +82,6 @@ struct IPv4Packet {
     }
 }
 
-/// The TCP/UDP checksum over the IPv4 pseudo-header and `segment`.
-func transportChecksum(source: IPv4Address, destination: IPv4Address, proto: UInt8, segment: [UInt8]) -> UInt16 {
-    var checksum = pseudoHeaderSum(source: source, destination: destination, proto: proto, length: segment.count)
-    checksum.add(segment)
-    return checksum.value
-}
-
-/// The sum over the IPv4 pseudo-header of a `length`-byte segment.
-func pseudoHeaderSum(source: IPv4Address, destination: IPv4Address, proto: UInt8, length: Int) -> InternetChecksum {
-    .pseudoHeader(source: source.rawValue, destination: destination.rawValue, protocolNumber: proto, length: length)
-}
-
 /// An Ethernet frame, padded to the 60-byte minimum.
 func ethernetFrame(to destination: MACAddress, from source: MACAddress, type: UInt16, payload: [UInt8]) -> [UInt8] {
     var frame: [UInt8] = []
