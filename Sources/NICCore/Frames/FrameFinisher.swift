@@ -74,44 +74,17 @@ public struct FrameFinisher {
 
     // MARK: Segmentation
 
-    private struct Headers {
-        var network: Int  // offset of the IP header
-        var transport: Int  // offset of the TCP/UDP header
-        var isIPv6: Bool
-        var headerEnd: Int  // end of the repeated headers
-    }
-
-    private func parse(_ frame: UnsafeRawBufferPointer, expecting protocolNumber: UInt8, ipv6: Bool?)
-        throws(FrameFinisherError) -> Headers
+    private func layout(_ frame: UnsafeRawBufferPointer, _ protocolNumber: UInt8, ipv6: Bool?)
+        throws(FrameFinisherError) -> TransportLayout
     {
-        guard let ethernet = EthernetHeader(frame) else { throw .malformed }
-        let network = ethernet.payloadOffset
-        let packet = ethernet.payload
-        let transport: Int
-        let isIPv6: Bool
-        switch ethernet.etherType {
-        case EtherType.ipv4:
-            guard ipv6 != true, packet.count >= IPv4Header.minimumSize, packet[0] >> 4 == 4 else { throw .unsupported }
-            guard let ip = IPv4Header(packet) else { throw .malformed }
-            guard ip.protocolNumber == protocolNumber else { throw .unsupported }
-            transport = network + ip.headerLength
-            isIPv6 = false
-        case EtherType.ipv6:
-            guard ipv6 != false, let ip = IPv6Header(packet), ip.nextHeader == protocolNumber else {
-                throw .unsupported
+        do throws(TransportLayout.ParseError) {
+            return try TransportLayout(frame, protocolNumber: protocolNumber, ipv6: ipv6)
+        } catch {
+            switch error {
+            case .malformed: throw .malformed
+            case .unsupported: throw .unsupported
             }
-            transport = network + IPv6Header.size
-            isIPv6 = true
-        default: throw .unsupported
         }
-        var headerEnd = transport + UDPHeader.size
-        if protocolNumber == IPProtocolNumber.tcp {
-            guard frame.count >= transport + TCPHeader.minimumSize else { throw .malformed }
-            guard let tcp = TCPHeader(UnsafeRawBufferPointer(rebasing: frame[transport...])) else { throw .malformed }
-            headerEnd = transport + tcp.headerLength
-        }
-        guard frame.count >= headerEnd else { throw .malformed }
-        return Headers(network: network, transport: transport, isIPv6: isIPv6, headerEnd: headerEnd)
     }
 
     private mutating func segment(
@@ -119,14 +92,14 @@ public struct FrameFinisher {
     ) throws(FrameFinisherError) -> Int {
         guard request.segmentSize > 0 else { throw .malformed }
         switch request.kind {
-        case .tcpIPv4: return try segmentTCP(frame, try parse(frame, expecting: 6, ipv6: false), request, emit)
-        case .tcpIPv6: return try segmentTCP(frame, try parse(frame, expecting: 6, ipv6: true), request, emit)
-        case .udp: return try fragmentUDP(frame, try parse(frame, expecting: 17, ipv6: nil), request, emit)
+        case .tcpIPv4: return try segmentTCP(frame, try layout(frame, IPProtocolNumber.tcp, ipv6: false), request, emit)
+        case .tcpIPv6: return try segmentTCP(frame, try layout(frame, IPProtocolNumber.tcp, ipv6: true), request, emit)
+        case .udp: return try fragmentUDP(frame, try layout(frame, IPProtocolNumber.udp, ipv6: nil), request, emit)
         }
     }
 
     private mutating func segmentTCP(
-        _ frame: UnsafeRawBufferPointer, _ headers: Headers, _ request: SegmentationRequest,
+        _ frame: UnsafeRawBufferPointer, _ headers: TransportLayout, _ request: SegmentationRequest,
         _ emit: (UnsafeRawBufferPointer) -> Void
     ) throws(FrameFinisherError) -> Int {
         let headerEnd = headers.headerEnd
@@ -172,7 +145,7 @@ public struct FrameFinisher {
     }
 
     private mutating func fragmentUDP(
-        _ frame: UnsafeRawBufferPointer, _ headers: Headers, _ request: SegmentationRequest,
+        _ frame: UnsafeRawBufferPointer, _ headers: TransportLayout, _ request: SegmentationRequest,
         _ emit: (UnsafeRawBufferPointer) -> Void
     ) throws(FrameFinisherError) -> Int {
         let udp = headers.transport
@@ -248,14 +221,12 @@ public struct FrameFinisher {
     }
 
     /// The TCP/UDP checksum over the pseudo-header and `scratch[transport..<end]` (checksum field already zero).
-    private func transportChecksum(_ headers: Headers, protocolNumber: UInt8, length: Int, end: Int) -> UInt16 {
+    private func transportChecksum(_ headers: TransportLayout, protocolNumber: UInt8, length: Int, end: Int) -> UInt16 {
         scratch.withUnsafeBytes { buffer in
-            let addresses =
-                headers.isIPv6
-                ? buffer[(headers.network + 8)..<(headers.network + 40)]
-                : buffer[(headers.network + 12)..<(headers.network + 20)]
             var sum = InternetChecksum.pseudoHeader(
-                addresses: UnsafeRawBufferPointer(rebasing: addresses), protocolNumber: protocolNumber, length: length)
+                addresses: UnsafeRawBufferPointer(rebasing: buffer[headers.addressRange]),
+                protocolNumber: protocolNumber,
+                length: length)
             sum.add(UnsafeRawBufferPointer(rebasing: buffer[headers.transport..<end]))
             return sum.value
         }

@@ -160,7 +160,7 @@ final class DemoGuest {
         }
         guard let reply else { throw HarnessError("no ARP reply from the gateway within 5 s") }
         gatewayMAC = Array(reply[22..<28])
-        return MACAddress(rawValue: gatewayMAC.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        return MACAddress(bytes: gatewayMAC) ?? MACAddress(rawValue: 0)
     }
 
     // MARK: TCP

@@ -51,8 +51,7 @@ extension NATEngine {
         guard let options = DHCPOptions(payload, from: 240), let type = options[53]?.first else {
             return counts.bump(.dropDHCPMalformed)
         }
-        let client = MACAddress(
-            rawValue: UInt64(payload.bigEndian16(at: 28)) << 32 | UInt64(payload.bigEndian32(at: 30)))
+        let client = payload.withUnsafeBytes { MACAddress(in: $0, at: 28) } ?? MACAddress(rawValue: 0)
         guard !client.isMulticast, client.rawValue != 0 else { return counts.bump(.dropDHCPMalformed) }
         let clientAddress = IPv4Address(rawValue: payload.bigEndian32(at: 12))
         if let server = options[54], server.count == 4, IPv4Address(in: server, at: 0) != config.gateway {
