@@ -42,15 +42,9 @@ struct IPv4Packet {
     private init(_ ip: IPv4Header) {
         header = Array(ip.header)
         payload = Array(ip.bytes[ip.headerLength..<ip.totalLength])
-        tos = ip.typeOfService
-        identification = ip.identification
-        dontFragment = ip.dontFragment
-        moreFragments = ip.moreFragments
-        fragmentOffset = ip.fragmentOffset
-        ttl = ip.timeToLive
-        proto = ip.protocolNumber
-        source = IPv4Address(rawValue: ip.source)
-        destination = IPv4Address(rawValue: ip.destination)
+        (tos, identification, ttl, proto) = (ip.typeOfService, ip.identification, ip.timeToLive, ip.protocolNumber)
+        (dontFragment, moreFragments, fragmentOffset) = (ip.dontFragment, ip.moreFragments, ip.fragmentOffset)
+        (source, destination) = (IPv4Address(rawValue: ip.source), IPv4Address(rawValue: ip.destination))
     }
 
     /// A 20-byte header and payload.
