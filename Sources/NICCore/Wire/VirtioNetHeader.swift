@@ -89,13 +89,26 @@ public struct VirtioNetHeader: Hashable, Sendable {
     @inlinable
     public func store(into buffer: UnsafeMutableRawBufferPointer, length: Int = VirtioNetHeader.size) {
         let limit = Swift.min(length, buffer.count)
-        guard limit >= 2 else {
-            if limit == 1 { buffer[0] = flags }
-            return
+        guard limit >= Self.size, let base = buffer.baseAddress else { return storeFields(into: buffer, limit: limit) }
+        // The common case, checked once: every field of the 10-byte header fits.
+        base.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
+        base.storeBytes(of: gsoType, toByteOffset: 1, as: UInt8.self)
+        base.storeBytes(of: headerLength.littleEndian, toByteOffset: 2, as: UInt16.self)
+        base.storeBytes(of: gsoSize.littleEndian, toByteOffset: 4, as: UInt16.self)
+        base.storeBytes(of: checksumStart.littleEndian, toByteOffset: 6, as: UInt16.self)
+        base.storeBytes(of: checksumOffset.littleEndian, toByteOffset: 8, as: UInt16.self)
+        if limit >= Self.mergeableSize {
+            base.storeBytes(of: bufferCount.littleEndian, toByteOffset: 10, as: UInt16.self)
         }
+    }
+
+    /// Stores the fields that fit in the first `limit` bytes of `buffer`, each checked.
+    @usableFromInline
+    func storeFields(into buffer: UnsafeMutableRawBufferPointer, limit: Int) {
+        guard limit >= 1 else { return }
         let fields = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<limit])
         fields[0] = flags
-        fields[1] = gsoType
+        if limit >= 2 { fields[1] = gsoType }
         fields.store(littleEndian: headerLength, at: 2)
         fields.store(littleEndian: gsoSize, at: 4)
         fields.store(littleEndian: checksumStart, at: 6)
