@@ -120,7 +120,7 @@ struct E1000EEPROM {
     static func image(mac: MACAddress, chip: E1000Chip) -> [UInt16] {
         var words = [UInt16](repeating: 0xFFFF, count: wordCount)
         let octets = mac.bytes
-        for i in 0..<3 { words[i] = UInt16(octets[2 * i]) | UInt16(octets[2 * i + 1]) << 8 }
+        for i in 0..<3 { words[i] = octets.load(littleEndian: UInt16.self, at: 2 * i) ?? 0 }
         let fixed: [(Int, UInt16)] = [
             (0x03, 0x0000), (0x05, 0x0000), (0x06, 0x0000), (0x07, 0x0000),
             (0x08, 0x3000), (0x09, 0x1000),  // part number

@@ -142,8 +142,8 @@ extension E1000Card {
             return .consumed
         }
         let vet = UInt16(truncatingIfNeeded: regs[Reg.vet])
-        let tagged = length >= 18 && UInt16(frame[12]) << 8 | UInt16(frame[13]) == vet
-        let tci = tagged ? UInt16(frame[14]) << 8 | UInt16(frame[15]) : 0
+        let tagged = length >= 18 && frame.load(bigEndian: UInt16.self, at: 12) == vet
+        let tci = tagged ? frame.load(bigEndian: UInt16.self, at: 14) ?? 0 : 0
         if tagged, rctl & RCTL.vlanFilter != 0 {
             let vid = Int(tci & 0x0FFF)
             guard regs[Reg.vfta + vid >> 5] & (1 << UInt32(vid & 0x1F)) != 0 else {

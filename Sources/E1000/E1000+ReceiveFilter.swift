@@ -1,3 +1,5 @@
+import NICCore
+
 /// The receive address filters: exact matches (RA with AV), broadcast (BAM), unicast and multicast promiscuous
 /// (UPE, MPE) and the 4096-bit multicast hash table (MTA) indexed per RCTL.MO.
 /// How a destination address passed the receive filters.
@@ -11,8 +13,7 @@ enum AddressMatch {
 extension E1000Card {
     /// How the frame's destination passes the filters, or `nil` if they reject it.
     func addressFilter(_ frame: UnsafeRawBufferPointer, rctl: UInt32) -> AddressMatch? {
-        var destination: UInt64 = 0
-        for i in 0..<6 { destination = destination << 8 | UInt64(frame[i]) }
+        let destination = MACAddress(in: frame, at: 0)?.rawValue ?? 0
         for address in receiveAddresses where address == destination { return .exact }
         let multicast = frame[0] & 1 != 0
         if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return .inexact }

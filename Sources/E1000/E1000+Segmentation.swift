@@ -1,3 +1,5 @@
+import NICCore
+
 /// TCP segmentation offload (TSE): the assembled chain is a header of HDRLEN bytes and a payload cut into MSS-sized
 /// segments. Each segment repeats the header with the IPv4 total length (or IPv6 payload length), the IPv4
 /// identification plus the segment's index, the TCP sequence number advanced by the payload already sent, PSH and
@@ -79,24 +81,21 @@ extension E1000Card {
 
     private static func load16(_ buffer: [UInt8], _ base: Int, _ offset: Int, within header: Int) -> UInt16? {
         guard offset >= 0, offset + 2 <= header else { return nil }
-        return UInt16(buffer[base + offset]) << 8 | UInt16(buffer[base + offset + 1])
+        return buffer.bigEndian16(at: base + offset)
     }
 
     private static func load32(_ buffer: [UInt8], _ base: Int, _ offset: Int, within header: Int) -> UInt32? {
         guard offset >= 0, offset + 4 <= header else { return nil }
-        return (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(buffer[base + offset + $1]) }
+        return buffer.bigEndian32(at: base + offset)
     }
 
     private func store16(_ value: UInt16, at offset: Int, header: Int) {
         guard offset >= 0, offset + 2 <= header else { return }
-        let at = TransmitLimits.headroom + offset
-        segmentBuffer[at] = UInt8(truncatingIfNeeded: value >> 8)
-        segmentBuffer[at + 1] = UInt8(truncatingIfNeeded: value)
+        segmentBuffer.storeBigEndian16(value, at: TransmitLimits.headroom + offset)
     }
 
     private func store32(_ value: UInt32, at offset: Int, header: Int) {
         guard offset >= 0, offset + 4 <= header else { return }
-        let at = TransmitLimits.headroom + offset
-        for i in 0..<4 { segmentBuffer[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(3 - i))) }
+        segmentBuffer.storeBigEndian32(value, at: TransmitLimits.headroom + offset)
     }
 }

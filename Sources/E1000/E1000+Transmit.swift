@@ -264,8 +264,7 @@ extension E1000Card {
         buffer.withUnsafeBytes { sum.add(UnsafeRawBufferPointer(rebasing: $0[(frame + start)..<(frame + stop)])) }
         var value = sum.value
         if transport, value == 0 { value = 0xFFFF }
-        buffer[frame + offset] = UInt8(truncatingIfNeeded: value >> 8)
-        buffer[frame + offset + 1] = UInt8(truncatingIfNeeded: value)
+        buffer.storeBigEndian16(value, at: frame + offset)
     }
 
     /// Sends `length` bytes at `start` of `buffer` (which has `TransmitLimits.headroom` bytes free before `start`):
@@ -281,10 +280,8 @@ extension E1000Card {
             let vet = UInt16(truncatingIfNeeded: regs[Reg.vet])
             buffer.withUnsafeMutableBytes { bytes in
                 for i in 0..<12 { bytes[start - 4 + i] = bytes[start + i] }
-                bytes[start + 8] = UInt8(truncatingIfNeeded: vet >> 8)
-                bytes[start + 9] = UInt8(truncatingIfNeeded: vet)
-                bytes[start + 10] = UInt8(truncatingIfNeeded: vlan >> 8)
-                bytes[start + 11] = UInt8(truncatingIfNeeded: vlan)
+                bytes.store(bigEndian: vet, at: start + 8)
+                bytes.store(bigEndian: vlan, at: start + 10)
             }
             start -= 4
             length += 4

@@ -19,7 +19,7 @@ func frames(of input: [UInt8]) -> [[UInt8]] {
     var frames: [[UInt8]] = []
     var offset = 0
     while offset + 2 <= input.count, frames.count < maximumFrames {
-        let length = Int(input[offset]) | Int(input[offset + 1]) << 8
+        let length = Int(input.load(littleEndian: UInt16.self, at: offset) ?? 0)
         offset += 2
         let end = min(input.count, offset + length)
         frames.append(Array(input[offset..<end]))

@@ -37,9 +37,7 @@ extension PCNetCard {
     /// S_RESET (a read of the RESET port): CSRs to their reset values, rings forgotten, timers stopped.
     func softReset() {
         for (index, value) in CSRTable.resetValues { csr[index] = value }
-        csr[12] = UInt16(aprom[0]) | UInt16(aprom[1]) << 8
-        csr[13] = UInt16(aprom[2]) | UInt16(aprom[3]) << 8
-        csr[14] = UInt16(aprom[4]) | UInt16(aprom[5]) << 8
+        for i in 0..<3 { csr[12 + i] = aprom.load(littleEndian: UInt16.self, at: 2 * i) ?? 0 }
         csr[15] &= 0x21C4
         csr[88] = chip.chipIDLow
         csr[89] = chip.chipIDHigh

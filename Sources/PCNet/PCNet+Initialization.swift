@@ -35,8 +35,8 @@ extension PCNetCard {
             memoryError()
             return
         }
-        func word(_ offset: Int) -> UInt16 { UInt16(block[offset]) | UInt16(block[offset + 1]) << 8 }
-        func dword(_ offset: Int) -> UInt32 { UInt32(word(offset)) | UInt32(word(offset + 2)) << 16 }
+        func word(_ offset: Int) -> UInt16 { block.load(littleEndian: UInt16.self, at: offset) ?? 0 }
+        func dword(_ offset: Int) -> UInt32 { block.load(littleEndian: UInt32.self, at: offset) ?? 0 }
 
         let mode = word(0)
         var receiveLengthCode: Int

@@ -30,8 +30,8 @@ struct ReceiveFilter {
     func accepts(_ frame: UnsafeRawBufferPointer, mac: MACAddress) -> Bool {
         if promiscuous { return true }
         guard let destination = MACAddress(in: frame, at: 0) else { return false }
-        if vlanFilterEnabled, frame.count >= 16, frame[12] == 0x81, frame[13] == 0x00 {
-            let vlan = (Int(frame[14]) << 8 | Int(frame[15])) & 0xFFF
+        if vlanFilterEnabled, frame.count >= 16, frame.load(bigEndian: UInt16.self, at: 12) == EtherType.vlan {
+            let vlan = Int(frame.load(bigEndian: UInt16.self, at: 14) ?? 0) & 0xFFF
             guard allows(vlan: vlan) else { return false }
         }
         if destination.isMulticast {

@@ -123,7 +123,7 @@ extension VirtioNetCard {
             guard negotiated.contains(.controlVLAN), data.count == 2,
                 command == ControlCommand.vlanAdd || command == ControlCommand.vlanDelete
             else { return error }
-            let vlan = Int(data[0]) | Int(data[1]) << 8
+            let vlan = Int(data.load(littleEndian: UInt16.self, at: 0) ?? 0)
             guard vlan < ControlCommand.vlanCount else { return error }
             filter.set(vlan: vlan, command == ControlCommand.vlanAdd)
             return ok
@@ -138,7 +138,7 @@ extension VirtioNetCard {
             guard negotiated.contains(.multiqueue), command == ControlCommand.queuePairsSet, data.count == 2 else {
                 return error
             }
-            let count = Int(data[0]) | Int(data[1]) << 8
+            let count = Int(data.load(littleEndian: UInt16.self, at: 0) ?? 0)
             guard count >= 1, count <= maximumQueuePairs, count <= ControlCommand.maximumQueuePairs else {
                 return error
             }
@@ -148,9 +148,7 @@ extension VirtioNetCard {
             guard negotiated.contains(.controlGuestOffloads), command == ControlCommand.guestOffloadsSet,
                 data.count == 8
             else { return error }
-            var raw: UInt64 = 0
-            for i in 0..<8 { raw |= UInt64(data[i]) << (8 * UInt64(i)) }
-            let requested = VirtioFeatures(rawValue: raw)
+            let requested = VirtioFeatures(rawValue: data.load(littleEndian: UInt64.self, at: 0) ?? 0)
             let allowed = negotiated.intersection(.guestOffloads)
             guard requested.isSubset(of: allowed), requested.brokenDependency == nil else { return error }
             guestOffloads = requested
@@ -163,10 +161,7 @@ extension VirtioNetCard {
     private func setMACTables(_ data: [UInt8]) -> Bool {
         var offset = 0
         func table() -> (addresses: [MACAddress], overflow: Bool)? {
-            guard data.count - offset >= 4 else { return nil }
-            let declared =
-                UInt64(data[offset]) | UInt64(data[offset + 1]) << 8 | UInt64(data[offset + 2]) << 16
-                | UInt64(data[offset + 3]) << 24
+            guard let declared = data.load(littleEndian: UInt32.self, at: offset).map(UInt64.init) else { return nil }
             offset += 4
             let available = UInt64(data.count - offset) / 6
             guard declared <= available else { return nil }

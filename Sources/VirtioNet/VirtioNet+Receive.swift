@@ -53,23 +53,29 @@ enum FlowHash {
                 hash = (hash ^ UInt32(frame[i])) &* 16_777_619
             }
         }
-        guard frame.count >= 14 else {
+        guard let ethernet = EthernetHeader(frame, lookingThroughVLAN: false) else {
             mix(0..<frame.count)
             return finalised(hash)
         }
-        let etherType = Int(frame[12]) << 8 | Int(frame[13])
-        switch etherType {
-        case 0x0800 where frame.count >= 34:
-            let ihl = Int(frame[14] & 0x0F) * 4
-            mix(26..<34)
-            let proto = frame[23]
-            if proto == 6 || proto == 17, ihl >= 20 { mix((14 + ihl)..<(18 + ihl)) }
-        case 0x86DD where frame.count >= 54:
-            mix(22..<54)
-            let next = frame[20]
-            if next == 6 || next == 17 { mix(54..<58) }
+        // The addresses and ports, at their places in an untagged frame (no version or length checks: any bytes
+        // there hash).
+        let network = EthernetHeader.size
+        switch ethernet.etherType {
+        case EtherType.ipv4 where frame.count >= network + IPv4Header.minimumSize:
+            let ihl = Int(frame[network] & 0x0F) * 4
+            mix((network + 12)..<(network + 20))
+            let proto = frame[network + 9]
+            if proto == IPProtocolNumber.tcp || proto == IPProtocolNumber.udp, ihl >= IPv4Header.minimumSize {
+                mix((network + ihl)..<(network + ihl + 4))
+            }
+        case EtherType.ipv6 where frame.count >= network + IPv6Header.size:
+            mix((network + 8)..<(network + 40))
+            let next = frame[network + 6]
+            if next == IPProtocolNumber.tcp || next == IPProtocolNumber.udp {
+                mix((network + 40)..<(network + 44))
+            }
         default:
-            mix(0..<14)
+            mix(0..<network)
         }
         return finalised(hash)
     }
@@ -173,12 +179,12 @@ extension VirtioQueuePair {
         var header = VirtioNetHeader()
         var finish = metadata.vlanTag != nil
         if let segmentation = metadata.segmentation {
-            let type: UInt8
+            let type = VirtioNetHeader.gsoType(for: segmentation.kind, form: .ufo)
             let needed: VirtioFeatures
             switch segmentation.kind {
-            case .tcpIPv4: (type, needed) = (VirtioNetHeader.gsoTCPv4, .guestTSO4)
-            case .tcpIPv6: (type, needed) = (VirtioNetHeader.gsoTCPv6, .guestTSO6)
-            case .udp: (type, needed) = (VirtioNetHeader.gsoUDP, .guestUFO)
+            case .tcpIPv4: needed = .guestTSO4
+            case .tcpIPv6: needed = .guestTSO6
+            case .udp: needed = .guestUFO
             }
             if offloads.contains(needed), !segmentation.ecn || offloads.contains(.guestECN), metadata.checksum != nil,
                 segmentation.segmentSize > 0, segmentation.segmentSize <= 0xFFFF, segmentation.headerLength <= 0xFFFF

@@ -62,7 +62,10 @@ extension VirtioQueuePair {
         }
         let copied = try chain.gather(
             from: card.dma, into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<total]))
-        let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: transmitBuffer[0..<headerLength]))
+        guard let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: transmitBuffer[0..<headerLength])) else {
+            statistics.transmitDroppedShortHeader &+= 1
+            return
+        }
         let frame = UnsafeRawBufferPointer(rebasing: transmitBuffer[headerLength..<copied])
         guard let metadata = metadata(for: header, frameLength: frame.count, features: card.negotiated) else { return }
         let port = card.port
@@ -105,15 +108,15 @@ extension VirtioQueuePair {
         let type = header.gsoType & ~VirtioNetHeader.gsoECN
         guard type != VirtioNetHeader.gsoNone else { return metadata }
         let ecn = header.gsoType & VirtioNetHeader.gsoECN != 0
-        let kind: SegmentationRequest.Kind
-        let needed: VirtioFeatures
-        switch type {
-        case VirtioNetHeader.gsoTCPv4: (kind, needed) = (.tcpIPv4, .hostTSO4)
-        case VirtioNetHeader.gsoTCPv6: (kind, needed) = (.tcpIPv6, .hostTSO6)
-        case VirtioNetHeader.gsoUDP: (kind, needed) = (.udp, .hostUFO)
-        default:
+        guard let kind = VirtioNetHeader.segmentationKind(ofGSOType: type, form: .ufo) else {
             statistics.transmitDroppedBadGSO &+= 1
             return nil
+        }
+        let needed: VirtioFeatures
+        switch kind {
+        case .tcpIPv4: needed = .hostTSO4
+        case .tcpIPv6: needed = .hostTSO6
+        case .udp: needed = .hostUFO
         }
         guard features.contains(needed), !ecn || features.contains(.hostECN), header.gsoSize > 0,
             Int(header.headerLength) <= frameLength

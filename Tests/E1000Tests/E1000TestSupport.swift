@@ -263,8 +263,9 @@ final class E1000Bench {
         let at = Layout.receiveRing + UInt64(index) * 16 + 8
         let bytes = try ram.load(at: at, count: 8)
         return ReceivedDescriptor(
-            length: Int(bytes[0]) | Int(bytes[1]) << 8, checksum: UInt16(bytes[2]) | UInt16(bytes[3]) << 8,
-            status: bytes[4], errors: bytes[5], special: UInt16(bytes[6]) | UInt16(bytes[7]) << 8)
+            length: Int(bytes.load(littleEndian: UInt16.self, at: 0) ?? 0),
+            checksum: bytes.load(littleEndian: UInt16.self, at: 2) ?? 0, status: bytes[4], errors: bytes[5],
+            special: bytes.load(littleEndian: UInt16.self, at: 6) ?? 0)
     }
 
     /// The bytes of descriptor `index`'s buffer that the chip filled.
@@ -387,8 +388,8 @@ func onesSum(_ bytes: [UInt8], initial: UInt32 = 0) -> UInt16 {
     return UInt16(sum)
 }
 
-func be16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1]) }
-func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[at + $1]) } }
+func be16(_ bytes: [UInt8], _ at: Int) -> UInt16 { bytes.bigEndian16(at: at) }
+func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 { bytes.bigEndian32(at: at) }
 
 /// An IPv4 TCP frame (Ethernet + 20-byte IP + 20-byte TCP + payload), with correct checksums unless told otherwise.
 func makeTCPFrame(

@@ -92,7 +92,7 @@ extension VirtioDriverTests {
             #expect(InternetChecksum.of(Array(segment[14..<34])) == 0)
         }
         let small = Scenario.tcpFrame(from: harness.card.macAddress, payload: 100)
-        #expect(try driver.transmit(small, offload: VirtioTransmitOffload(checksum: (34, 16))))
+        #expect(try driver.transmit(small, offload: .checksum(start: 34, offset: 16)))
         let sent = try #require(harness.transmitted.next())
         #expect(sent.count == small.count)
         #expect(sent[50] != 0 || sent[51] != 0)

@@ -22,9 +22,9 @@ struct HostLinkStreamTests {
     /// ARP for the gateway answered through `client`.
     static func expectARP(_ client: StreamTestClient, gatewayMAC: MACAddress) throws {
         client.send(frame: arpRequest(for: natGateway))
-        let reply = try #require(client.receiveFrame { $0.count >= 42 && $0.u16(12) == EtherType.arp })
+        let reply = try #require(client.receiveFrame { $0.count >= 42 && $0.bigEndian16(at: 12) == EtherType.arp })
         #expect(Array(reply[0..<6]) == natGuestMAC.bytes)
-        #expect(reply.u16(20) == 2)
+        #expect(reply.bigEndian16(at: 20) == 2)
         #expect(Array(reply[22..<28]) == gatewayMAC.bytes)
         #expect(Array(reply[28..<32]) == natGateway.bytes)
     }
@@ -79,10 +79,10 @@ struct HostLinkStreamTests {
             client.sendRaw(Array(piece))
             usleep(20_000)
         }
-        #expect(client.receiveFrame { $0.count >= 42 && $0.u16(12) == EtherType.arp } != nil)
+        #expect(client.receiveFrame { $0.count >= 42 && $0.bigEndian16(at: 12) == EtherType.arp } != nil)
         client.sendRaw(framed + framed)
-        #expect(client.receiveFrame { $0.count >= 42 && $0.u16(12) == EtherType.arp } != nil)
-        #expect(client.receiveFrame { $0.count >= 42 && $0.u16(12) == EtherType.arp } != nil)
+        #expect(client.receiveFrame { $0.count >= 42 && $0.bigEndian16(at: 12) == EtherType.arp } != nil)
+        #expect(client.receiveFrame { $0.count >= 42 && $0.bigEndian16(at: 12) == EtherType.arp } != nil)
         #expect(Self.counter(link, "stream_frames_in") == 3)
         #expect(nat.counter("arp_replies") == 3)
     }
@@ -116,7 +116,7 @@ struct HostLinkStreamTests {
         let client = try #require(StreamTestClient(link.address))
         client.send(frame: [UInt8](repeating: 0xFF, count: StreamLink.maximumFrameLength))
         client.send(frame: arpRequest(for: natGateway))
-        #expect(client.receiveFrame { $0.count >= 42 && $0.u16(12) == EtherType.arp } != nil)
+        #expect(client.receiveFrame { $0.count >= 42 && $0.bigEndian16(at: 12) == EtherType.arp } != nil)
         #expect(Self.counter(link, "stream_frames_in") == 2)
         client.send(frame: [UInt8](repeating: 0xFF, count: StreamLink.maximumFrameLength + 1))
         #expect(client.closedByServer())

@@ -54,7 +54,7 @@ final class StreamTestClient {
     func receiveFrame(timeout: Double = 3) -> [UInt8]? {
         let header = readBytes(fd, count: 4, timeout: timeout)
         guard header.count == 4 else { return nil }
-        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        let length = Int(header.bigEndian32(at: 0))
         let frame = readBytes(fd, count: length, timeout: timeout)
         return frame.count == length ? frame : nil
     }
@@ -87,10 +87,10 @@ final class StreamTestClient {
 /// An ARP request from the test guest for `target`.
 func arpRequest(for target: IPv4Address) -> [UInt8] {
     var request: [UInt8] = []
-    request.append16(1)
-    request.append16(EtherType.ipv4)
+    request.appendBigEndian16(1)
+    request.appendBigEndian16(EtherType.ipv4)
     request += [6, 4]
-    request.append16(1)
+    request.appendBigEndian16(1)
     request += natGuestMAC.bytes + natGuestIP.bytes + [0, 0, 0, 0, 0, 0] + target.bytes
     return ethernetFrame(to: .broadcast, from: natGuestMAC, type: EtherType.arp, payload: request)
 }
@@ -105,8 +105,9 @@ func dhcpDiscover() -> [UInt8] {
 
 /// The DHCP message (from the BOOTP header on) a frame carries from server port 67, if it does.
 func dhcpMessage(in frame: [UInt8]) -> [UInt8]? {
-    guard frame.count > 14, frame.u16(12) == EtherType.ipv4, let packet = try? IPv4Packet(parsing: frame, at: 14),
-        packet.proto == IPProtocolNumber.udp, packet.payload.count > 8 + 240, packet.payload.u16(0) == 67
+    guard frame.count > 14, frame.bigEndian16(at: 12) == EtherType.ipv4,
+        let packet = try? IPv4Packet(parsing: frame, at: 14),
+        packet.proto == IPProtocolNumber.udp, packet.payload.count > 8 + 240, packet.payload.bigEndian16(at: 0) == 67
     else { return nil }
     return Array(packet.payload[8...])
 }

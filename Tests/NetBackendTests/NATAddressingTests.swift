@@ -74,10 +74,10 @@ struct NATAddressingTests {
         let bench = try NATBench()
         for (target, answered) in [(natGateway, true), (natDNS, true), (IPv4Address(10, 0, 2, 99), false)] {
             var request: [UInt8] = []
-            request.append16(1)
-            request.append16(0x0800)
+            request.appendBigEndian16(1)
+            request.appendBigEndian16(0x0800)
             request += [6, 4]
-            request.append16(1)
+            request.appendBigEndian16(1)
             request += natGuestMAC.bytes + natGuestIP.bytes + [0, 0, 0, 0, 0, 0] + target.bytes
             bench.port.send(ethernetFrame(to: .broadcast, from: natGuestMAC, type: 0x0806, payload: request))
             let frames = bench.port.drain()
@@ -87,8 +87,8 @@ struct NATAddressingTests {
             }
             let reply = try #require(frames.first)
             #expect(Array(reply[0..<6]) == natGuestMAC.bytes)
-            #expect(reply.u16(12) == 0x0806)
-            #expect(reply.u16(20) == 2)
+            #expect(reply.bigEndian16(at: 12) == 0x0806)
+            #expect(reply.bigEndian16(at: 20) == 2)
             #expect(Array(reply[22..<28]) == bench.gatewayMAC.bytes)
             #expect(Array(reply[28..<32]) == target.bytes)
             #expect(Array(reply[38..<42]) == natGuestIP.bytes)
@@ -112,10 +112,10 @@ struct NATAddressingTests {
         message[0] = 1
         message[1] = 1
         message[2] = 6
-        message.put32(xid, at: 4)
-        if broadcast { message.put16(0x8000, at: 10) }
+        message.storeBigEndian32(xid, at: 4)
+        if broadcast { message.storeBigEndian16(0x8000, at: 10) }
         for (index, byte) in mac.bytes.enumerated() { message[28 + index] = byte }
-        message.append32(0x6382_5363)
+        message.appendBigEndian32(0x6382_5363)
         message += [53, 1, type]
         if let requested { message += [50, 4] + requested.bytes }
         message += extra
@@ -135,7 +135,7 @@ struct NATAddressingTests {
         let frame = try #require(bench.port.drain().first)
         let packet = try IPv4Packet(parsing: frame, at: 14)
         #expect(packet.source == natGateway)
-        #expect(packet.payload.u16(0) == 67 && packet.payload.u16(2) == 68)
+        #expect(packet.payload.bigEndian16(at: 0) == 67 && packet.payload.bigEndian16(at: 2) == 68)
         #expect(
             transportChecksum(
                 source: packet.source, destination: packet.destination, proto: 17, segment: packet.payload) == 0)
@@ -155,8 +155,8 @@ struct NATAddressingTests {
         Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover))
         let offer = try Self.dhcpReply(bench)
         #expect(offer.options[53] == [DHCPMessageType.offer])
-        #expect(IPv4Address(rawValue: offer.message.u32(16)) == natGuestIP)
-        #expect(offer.message.u32(4) == 0x1234_5678)
+        #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 16)) == natGuestIP)
+        #expect(offer.message.bigEndian32(at: 4) == 0x1234_5678)
         #expect(offer.options[1] == [255, 255, 255, 0])
         #expect(offer.options[3] == natGateway.bytes)
         #expect(offer.options[6] == natDNS.bytes)
@@ -166,13 +166,13 @@ struct NATAddressingTests {
         #expect(offer.options[54] == natGateway.bytes)
         #expect(offer.options[66] == Array("10.0.2.2".utf8))
         #expect(offer.options[67] == Array("pxelinux.0".utf8))
-        #expect(IPv4Address(rawValue: offer.message.u32(20)) == natGateway)
+        #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 20)) == natGateway)
         #expect(Array(offer.message[108..<118]) == Array("pxelinux.0".utf8))
 
         Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.request, requested: natGuestIP))
         let ack = try Self.dhcpReply(bench)
         #expect(ack.options[53] == [DHCPMessageType.ack])
-        #expect(IPv4Address(rawValue: ack.message.u32(16)) == natGuestIP)
+        #expect(IPv4Address(rawValue: ack.message.bigEndian32(at: 16)) == natGuestIP)
         #expect(bench.nat.guestAddress == natGuestIP)
         #expect(bench.counter("dhcp_offers") == 1 && bench.counter("dhcp_acks") == 1)
     }
@@ -185,7 +185,7 @@ struct NATAddressingTests {
         let other = MACAddress("52:54:00:00:00:02")!
         Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover, mac: other))
         let offer = try Self.dhcpReply(bench)
-        #expect(IPv4Address(rawValue: offer.message.u32(16)) == IPv4Address(10, 0, 2, 16))
+        #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 16)) == IPv4Address(10, 0, 2, 16))
         Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.request, mac: other, requested: natGuestIP))
         let nak = try Self.dhcpReply(bench)
         #expect(nak.options[53] == [DHCPMessageType.nak])

@@ -24,10 +24,10 @@ struct NATHostileTests {
     static func patched(_ packet: [UInt8], _ change: (inout [UInt8]) -> Void) -> [UInt8] {
         var bytes = packet
         change(&bytes)
-        let headerLength = Int(bytes.u8(0) & 0xF) * 4
-        bytes.put16(0, at: 10)
+        let headerLength = Int(bytes.byte(at: 0) & 0xF) * 4
+        bytes.storeBigEndian16(0, at: 10)
         if headerLength >= 20, headerLength <= bytes.count {
-            bytes.put16(InternetChecksum.of(Array(bytes[0..<headerLength])), at: 10)
+            bytes.storeBigEndian16(InternetChecksum.of(Array(bytes[0..<headerLength])), at: 10)
         }
         return bytes
     }
@@ -54,8 +54,8 @@ struct NATHostileTests {
         let bench = try Self.sealedBench()
         let echo = guestPacket(to: natGateway, proto: 1, payload: echoRequest(identifier: 1, sequence: 1))
         let cases: [[UInt8]] = [
-            Self.patched(echo) { $0.put16(UInt16($0.count + 100), at: 2) },  // longer than the frame
-            Self.patched(echo) { $0.put16(12, at: 2) },  // shorter than the header
+            Self.patched(echo) { $0.storeBigEndian16(UInt16($0.count + 100), at: 2) },  // longer than the frame
+            Self.patched(echo) { $0.storeBigEndian16(12, at: 2) },  // shorter than the header
             Self.patched(echo) { $0[0] = 0x44 },  // IHL 4
             Self.patched(echo) { $0[0] = 0x4F },  // IHL 15: 60 bytes of header, past the packet's 37
             Self.patched(echo) { $0[0] = 0x65 },  // version 6 inside an IPv4 frame
@@ -76,8 +76,9 @@ struct NATHostileTests {
         let bench = try Self.sealedBench()
         let udp = guestUDP(from: 1, to: IPv4Endpoint(natGateway, 9), payload: [1, 2, 3, 4])
         bench.port.send(Self.frame(guestPacket(to: natGateway, proto: 17, payload: [0, 1, 0, 9])))
-        bench.port.send(Self.frame(Self.patched(udp) { $0.put16(200, at: 24) }))  // UDP length past the packet
-        bench.port.send(Self.frame(Self.patched(udp) { $0.put16(4, at: 24) }))  // UDP length under 8
+        // UDP length past the packet
+        bench.port.send(Self.frame(Self.patched(udp) { $0.storeBigEndian16(200, at: 24) }))
+        bench.port.send(Self.frame(Self.patched(udp) { $0.storeBigEndian16(4, at: 24) }))  // UDP length under 8
         #expect(bench.counter("drop_udp_malformed") == 3)
         var badSum = udp
         badSum[29] ^= 0xFF
@@ -94,8 +95,8 @@ struct NATHostileTests {
         for (offset, options) in [(UInt8(0xF0), [UInt8]()), (0x40, []), (0x60, [2, 40, 0, 0]), (0x60, [3, 0, 1, 1])] {
             var segment = Array(syn[20...]) + options
             segment[12] = offset
-            segment.put16(0, at: 16)
-            segment.put16(
+            segment.storeBigEndian16(0, at: 16)
+            segment.storeBigEndian16(
                 transportChecksum(source: natGuestIP, destination: natGateway, proto: 6, segment: segment), at: 16)
             bench.port.send(Self.frame(guestPacket(to: natGateway, proto: 6, payload: segment)))
         }
@@ -121,7 +122,7 @@ struct NATHostileTests {
         pseudo.add(natGuestIP.bytes + natGateway.bytes)
         pseudo.add(word: 17)
         pseudo.add(word: 11)
-        packet.put16(~pseudo.value, at: 26)
+        packet.storeBigEndian16(~pseudo.value, at: 26)
         open.port.send(Self.frame(packet), metadata: FrameMetadata(checksum: ChecksumRequest(start: 34, offset: 6)))
         #expect(open.receivePackets { $0.proto == 17 }.count == 1)
         #expect(server.received.value == [[9, 9, 9]])
@@ -138,7 +139,8 @@ struct NATHostileTests {
             let end = min(payload.count, offset + size)
             result.append(
                 IPv4Packet.build(
-                    source: IPv4Address(rawValue: header.u32(12)), destination: IPv4Address(rawValue: header.u32(16)),
+                    source: IPv4Address(rawValue: header.bigEndian32(at: 12)),
+                    destination: IPv4Address(rawValue: header.bigEndian32(at: 16)),
                     proto: header[9], payload: Array(payload[offset..<end]), identification: identification,
                     moreFragments: end < payload.count, fragmentOffset: offset))
             offset = end

@@ -15,7 +15,9 @@ struct NATICMPTests {
             #expect(Array(frame[0..<6]) == natGuestMAC.bytes)
             let packet = try IPv4Packet(parsing: frame, at: 14)
             #expect(packet.source == destination && packet.destination == natGuestIP)
-            #expect(packet.payload[0] == 0 && packet.payload.u16(4) == 7 && packet.payload.u16(6) == 3)
+            #expect(
+                packet.payload[0] == 0 && packet.payload.bigEndian16(at: 4) == 7
+                    && packet.payload.bigEndian16(at: 6) == 3)
             #expect(InternetChecksum.of(packet.payload) == 0)
             #expect(Array(packet.payload[8...]) == Array("vnic ping".utf8))
         }
@@ -31,7 +33,7 @@ struct NATICMPTests {
         bench.sendIP(guestPacket(to: natGateway, proto: 1, payload: [8, 0, 0xF7]))
         var timestamp = [UInt8](repeating: 0, count: 20)
         timestamp[0] = 13
-        timestamp.put16(InternetChecksum.of(timestamp), at: 2)
+        timestamp.storeBigEndian16(InternetChecksum.of(timestamp), at: 2)
         bench.sendIP(guestPacket(to: natGateway, proto: 1, payload: timestamp))
         #expect(bench.port.drain().isEmpty)
         #expect(bench.counter("drop_icmp_checksum") == 1)
@@ -78,13 +80,13 @@ struct NATICMPTests {
         let bench = try NATBench(configuration)
         let big = guestUDP(from: 5000, to: IPv4Endpoint(.loopback, 9), payload: [UInt8](repeating: 1, count: 1600))
         var packet = big
-        packet.put16(packet.u16(6) | 0x4000, at: 6)
-        packet.put16(0, at: 10)
-        packet.put16(InternetChecksum.of(Array(packet[0..<20])), at: 10)
+        packet.storeBigEndian16(packet.bigEndian16(at: 6) | 0x4000, at: 6)
+        packet.storeBigEndian16(0, at: 10)
+        packet.storeBigEndian16(InternetChecksum.of(Array(packet[0..<20])), at: 10)
         bench.port.send(
             ethernetFrame(to: bench.gatewayMAC, from: natGuestMAC, type: EtherType.ipv4, payload: packet))
         let reply = try IPv4Packet(parsing: try #require(bench.port.drain().first), at: 14)
-        #expect(reply.payload[0] == 3 && reply.payload[1] == 4 && reply.payload.u16(6) == 1500)
+        #expect(reply.payload[0] == 3 && reply.payload[1] == 4 && reply.payload.bigEndian16(at: 6) == 1500)
     }
 
     @Test(
@@ -109,7 +111,9 @@ struct NATICMPTests {
         let replies = bench.receivePackets { $0.proto == 1 }
         let reply = try #require(replies.first)
         #expect(reply.source == .loopback && reply.destination == natGuestIP)
-        #expect(reply.payload[0] == 0 && reply.payload.u16(4) == 0x4242 && reply.payload.u16(6) == 9)
+        #expect(
+            reply.payload[0] == 0 && reply.payload.bigEndian16(at: 4) == 0x4242 && reply.payload.bigEndian16(at: 6) == 9
+        )
         #expect(InternetChecksum.of(reply.payload) == 0)
     }
 }

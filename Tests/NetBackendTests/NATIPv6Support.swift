@@ -28,7 +28,7 @@ extension NATBench {
         var packets: [(packet: IPv6Packet, mac: MACAddress)] = []
         let deadline = Date().addingTimeInterval(timeout)
         while packets.count < count, Date() < deadline {
-            for frame in port.drain() where frame.u16(12) == EtherType.ipv6 {
+            for frame in port.drain() where frame.bigEndian16(at: 12) == EtherType.ipv6 {
                 let mac = MACAddress(bytes: frame[0..<6]) ?? MACAddress(rawValue: 0)
                 if let packet = try? IPv6Packet(parsing: frame, at: 14), filter(packet) {
                     packets.append((packet, mac))
@@ -63,16 +63,17 @@ func guestICMPv6(
     to destination: IPv6Address, _ message: [UInt8], from source: IPv6Address = natGuestIP6, hopLimit: UInt8 = 255
 ) -> [UInt8] {
     var message = message
-    message.put16(0, at: 2)
-    message.put16(transportChecksum(source: source, destination: destination, proto: 58, segment: message), at: 2)
+    message.storeBigEndian16(0, at: 2)
+    message.storeBigEndian16(
+        transportChecksum(source: source, destination: destination, proto: 58, segment: message), at: 2)
     return guestPacket6(to: destination, nextHeader: 58, payload: message, from: source, hopLimit: hopLimit)
 }
 
 /// An ICMPv6 echo request (checksum left for ``guestICMPv6(to:_:from:hopLimit:)``).
 func echoRequest6(identifier: UInt16, sequence: UInt16, data: [UInt8] = Array("vnic ping6".utf8)) -> [UInt8] {
     var message: [UInt8] = [128, 0, 0, 0]
-    message.append16(identifier)
-    message.append16(sequence)
+    message.appendBigEndian16(identifier)
+    message.appendBigEndian16(sequence)
     return message + data
 }
 

@@ -128,16 +128,16 @@ struct NATNDPTests {
         #expect(packet.hopLimit == 255 && answer.mac == natGuestMAC)
         let message = packet.payload
         #expect(message[4] == 64 && message[5] == 0x40)  // hop limit, O set, M clear
-        #expect(message.u16(6) >= 1800)
+        #expect(message.bigEndian16(at: 6) >= 1800)
         let options = try #require(bench.nat.runtime.withEngine { $0.ndpOptions(message, from: 16) })
         let byType = Dictionary(options.map { ($0.type, $0.bytes) }, uniquingKeysWith: { first, _ in first })
         #expect(byType[1].map { MACAddress(bytes: $0[2..<8]) } == bench.gatewayMAC)
-        #expect(byType[5]?.u32(4) == 4000)
+        #expect(byType[5]?.bigEndian32(at: 4) == 4000)
         let prefix = try #require(byType[3])
-        #expect(prefix[2] == 64 && prefix[3] == 0xC0 && prefix.u32(4) > 0 && prefix.u32(8) > 0)
+        #expect(prefix[2] == 64 && prefix[3] == 0xC0 && prefix.bigEndian32(at: 4) > 0 && prefix.bigEndian32(at: 8) > 0)
         #expect(IPv6Address(in: prefix, at: 16) == IPv6Address("fd17:625c:f037:2::"))
         let rdnss = try #require(byType[25])
-        #expect(rdnss[1] == 3 && rdnss.u32(4) > 0 && IPv6Address(in: rdnss, at: 8) == natDNS6)
+        #expect(rdnss[1] == 3 && rdnss.bigEndian32(at: 4) > 0 && IPv6Address(in: rdnss, at: 8) == natDNS6)
         let dnssl = try #require(byType[31])
         #expect(Array(dnssl[8..<19]) == [4] + Array("vnic".utf8) + [4] + Array("test".utf8) + [0])
         // From :: the answer goes to all nodes.
@@ -155,7 +155,7 @@ struct NATNDPTests {
         let port = FramePort(queueCapacity: 256)
         port.attach(nat)
         func advertisements() -> Int {
-            port.drain().filter { $0.u16(12) == EtherType.ipv6 && $0.u8(14 + 40) == 134 }.count
+            port.drain().filter { $0.bigEndian16(at: 12) == EtherType.ipv6 && $0.byte(at: 14 + 40) == 134 }.count
         }
         clock.withLock { $0 += 10_000_000_000 }
         nat.runtime.runTimers()
@@ -185,7 +185,7 @@ struct NATNDPTests {
             bench.sendIP6(guestICMPv6(to: target, echoRequest6(identifier: 7, sequence: 3), hopLimit: 64))
             let reply = try #require(bench.receiveICMPv6(type: 129).first)
             #expect(reply.packet.source == target && reply.packet.destination == natGuestIP6)
-            #expect(reply.packet.payload.u16(4) == 7 && reply.packet.payload.u16(6) == 3)
+            #expect(reply.packet.payload.bigEndian16(at: 4) == 7 && reply.packet.payload.bigEndian16(at: 6) == 3)
             #expect(Array(reply.packet.payload[8...]) == Array("vnic ping6".utf8))
         }
         #expect(bench.counter("icmp_echo_local") == 3)
@@ -222,7 +222,7 @@ struct NATIPv6TransportTests {
         bench.sendIP6(
             guestTCP6(from: 40_600, to: remote, sequence: sequence, flags: TCPFlag.syn, options: [2, 4, 0x05, 0xA0]))
         let synAckPacket = try #require(
-            bench.receivePackets6 { $0.nextHeader == 6 && ($0.payload.u8(13) & TCPFlag.syn) != 0 }.first)
+            bench.receivePackets6 { $0.nextHeader == 6 && ($0.payload.byte(at: 13) & TCPFlag.syn) != 0 }.first)
         #expect(
             transportChecksum(
                 source: synAckPacket.packet.source, destination: synAckPacket.packet.destination, proto: 6,
@@ -309,12 +309,12 @@ struct NATIPv6TransportTests {
             transportChecksum(source: reply.source, destination: reply.destination, proto: 17, segment: reply.payload)
                 == 0)
         #expect(
-            reply.payload.u16(0) == server.port && reply.payload.u16(2) == 5353
+            reply.payload.bigEndian16(at: 0) == server.port && reply.payload.bigEndian16(at: 2) == 5353
                 && Array(reply.payload[8...]) == [1, 2, 3])
 
         // A zero UDP checksum is not allowed over IPv6.
         var zero = guestUDP6(from: 5354, to: IPEndpoint(.v6(natGateway6), server.port), payload: [9])
-        zero.put16(0, at: 40 + 6)
+        zero.storeBigEndian16(0, at: 40 + 6)
         bench.sendIP6(zero)
         #expect(bench.counter("drop_udp_checksum") == 1)
 
@@ -360,11 +360,11 @@ struct NATIPv6TransportTests {
         #expect(exceeded.source == natGateway6 && exceeded.payload[1] == 0)
         bench.sendIP6(guestUDP6(from: 1, to: IPEndpoint(.v6(outside), 9), payload: [UInt8](repeating: 0, count: 1500)))
         let tooBig = try #require(bench.receiveICMPv6(type: 2).first?.packet)
-        #expect(tooBig.payload.u32(4) == 1500)
+        #expect(tooBig.payload.bigEndian32(at: 4) == 1500)
         #expect(tooBig.header.count + tooBig.payload.count <= 1280)
         bench.sendIP6(guestPacket6(to: natGateway6, nextHeader: 200, payload: [0, 0, 0, 0, 0, 0, 0, 0]))
         let problem = try #require(bench.receiveICMPv6(type: 4).first?.packet)
-        #expect(problem.payload[1] == 1 && problem.payload.u32(4) == 6)
+        #expect(problem.payload[1] == 1 && problem.payload.bigEndian32(at: 4) == 6)
         // Never an error about an error.
         bench.sendIP6(guestPacket6(to: natGateway6, nextHeader: 200, payload: [], from: .any))
         #expect(bench.receivePackets6(timeout: 0.2).isEmpty)
@@ -377,7 +377,9 @@ struct NATIPv6TransportTests {
         let bench = try NATBench(loopbackNATConfiguration(dns: [IPv4Endpoint(.loopback, resolver.port)]))
         bench.sendIP6(guestUDP6(from: 33_000, to: IPEndpoint(.v6(natDNS6), 53), payload: [1, 2, 3, 4]))
         let reply = try #require(bench.receivePackets6 { $0.nextHeader == 17 }.first?.packet)
-        #expect(reply.source == natDNS6 && reply.payload.u16(0) == 53 && Array(reply.payload[8...]) == [4, 3, 2, 1])
+        #expect(
+            reply.source == natDNS6 && reply.payload.bigEndian16(at: 0) == 53
+                && Array(reply.payload[8...]) == [4, 3, 2, 1])
         bench.sendIP6(guestUDP6(from: 33_001, to: IPEndpoint(.v6(natDNS6), 54), payload: [1]))
         #expect(bench.receiveICMPv6(type: 1).first?.packet.payload[1] == 4)
     }
@@ -398,8 +400,8 @@ struct NATIPv6ServiceTests {
     func dhcpv6(_ type: UInt8, options: [(UInt16, [UInt8])]) -> [UInt8] {
         var message: [UInt8] = [type, 0xAB, 0xCD, 0xEF]
         for (code, data) in options {
-            message.append16(code)
-            message.append16(UInt16(data.count))
+            message.appendBigEndian16(code)
+            message.appendBigEndian16(UInt16(data.count))
             message += data
         }
         let datagram = TransportSegment.udp(
@@ -413,8 +415,8 @@ struct NATIPv6ServiceTests {
         var result: [UInt16: [UInt8]] = [:]
         var index = 4
         while index + 4 <= message.count {
-            let length = Int(message.u16(index + 2))
-            result[message.u16(index)] = message.bytes(from: index + 4, count: length)
+            let length = Int(message.bigEndian16(at: index + 2))
+            result[message.bigEndian16(at: index)] = message.bytes(from: index + 4, count: length)
             index += 4 + length
         }
         return result
@@ -429,7 +431,7 @@ struct NATIPv6ServiceTests {
         bench.sendIP6(dhcpv6(11, options: [(1, clientID), (6, [0, 23, 0, 24]), (8, [0, 0])]))
         let reply = try #require(bench.receivePackets6 { $0.nextHeader == 17 }.first?.packet)
         #expect(reply.source == configuration.gatewayLinkLocal && reply.destination == natGuestLinkLocal)
-        #expect(reply.payload.u16(0) == 547 && reply.payload.u16(2) == 546)
+        #expect(reply.payload.bigEndian16(at: 0) == 547 && reply.payload.bigEndian16(at: 2) == 546)
         let message = Array(reply.payload[8...])
         #expect(message[0] == 7 && Array(message[1..<4]) == [0xAB, 0xCD, 0xEF])
         let replyOptions = options(message)
@@ -443,13 +445,14 @@ struct NATIPv6ServiceTests {
         let advertised = Array(advertise.payload[8...])
         #expect(advertised[0] == 2)
         let advertisedOptions = options(advertised)
-        #expect(advertisedOptions[13]?.u16(0) == 2 && advertisedOptions[3] == nil)
+        #expect(advertisedOptions[13]?.bigEndian16(at: 0) == 2 && advertisedOptions[3] == nil)
         #expect(advertisedOptions[1] == clientID)
 
         bench.sendIP6(dhcpv6(11, options: [(1, clientID), (2, [0, 3, 0, 1, 1, 2, 3, 4, 5, 6])]))
         bench.sendIP6(dhcpv6(11, options: [(1, clientID), (23, [])]) + [0, 0])  // trailing bytes beyond the UDP length
         var truncated = dhcpv6(11, options: [(1, clientID)])
-        truncated.put16(0x00FF, at: 40 + 8 + 4 + 2)  // an option length past the end; the UDP checksum now fails
+        // an option length past the end; the UDP checksum now fails
+        truncated.storeBigEndian16(0x00FF, at: 40 + 8 + 4 + 2)
         bench.sendIP6(truncated)
         #expect(bench.counter("dhcpv6_ignored") == 1)
         #expect(bench.counter("dhcpv6_replies") == 2 && bench.counter("dhcpv6_advertises") == 1)
@@ -504,13 +507,13 @@ struct NATIPv6ServiceTests {
         let good = guestICMPv6(to: natGateway6, echoRequest6(identifier: 1, sequence: 1))
         bench.sendIP6(Array(good.prefix(39)))  // short header
         var lying = good
-        lying.put16(2000, at: 4)  // payload length past the frame
+        lying.storeBigEndian16(2000, at: 4)  // payload length past the frame
         bench.sendIP6(lying)
         var version = good
         version[0] = 0x45
         bench.sendIP6(version)
         var jumbo = good
-        jumbo.put16(0, at: 4)
+        jumbo.storeBigEndian16(0, at: 4)
         jumbo[6] = 0
         bench.sendIP6(jumbo)
         #expect(bench.counter("drop_ipv6_malformed") == 4)
@@ -541,10 +544,10 @@ struct NATIPv6ServiceTests {
         let echo = guestICMPv6(to: natGateway6, echoRequest6(identifier: 4, sequence: 4))
         var withOptions = Array(echo[0..<40]) + [58, 0, 1, 4, 0, 0, 0, 0] + Array(echo[40...])
         withOptions[6] = 60
-        withOptions.put16(UInt16(withOptions.count - 40), at: 4)
+        withOptions.storeBigEndian16(UInt16(withOptions.count - 40), at: 4)
         _ = bench.port.drain()
         bench.sendIP6(withOptions)
-        #expect(bench.receiveICMPv6(type: 129).first?.packet.payload.u16(4) == 4)
+        #expect(bench.receiveICMPv6(type: 129).first?.packet.payload.bigEndian16(at: 4) == 4)
 
         // Truncated upper layers.
         bench.sendIP6(guestPacket6(to: natGateway6, nextHeader: 58, payload: [128, 0, 0]))

@@ -278,7 +278,9 @@ struct NATPingSocketTests {
         #expect(done.value == "sent")
         let reply = try #require(bench.receivePackets { $0.proto == 1 }.first)
         #expect(reply.source == .loopback && reply.destination == natGuestIP)
-        #expect(reply.payload[0] == 0 && reply.payload.u16(4) == 0x4242 && reply.payload.u16(6) == 9)
+        #expect(
+            reply.payload[0] == 0 && reply.payload.bigEndian16(at: 4) == 0x4242 && reply.payload.bigEndian16(at: 6) == 9
+        )
         #expect(InternetChecksum.of(reply.payload) == 0)
         #expect(Array(reply.payload[8...]) == Array("vnic ping".utf8))
         #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
@@ -318,7 +320,7 @@ struct NATPingSocketTests {
         #expect(done.value == "sent")
         let reply = try #require(bench.receiveICMPv6(type: 129).first?.packet)
         #expect(reply.source == .loopback && reply.destination == natGuestIP6)
-        #expect(reply.payload.u16(4) == 0x6666 && reply.payload.u16(6) == 2)
+        #expect(reply.payload.bigEndian16(at: 4) == 0x6666 && reply.payload.bigEndian16(at: 6) == 2)
         #expect(Array(reply.payload[8...]) == Array("vnic ping6".utf8))
         #expect(bench.counter("icmp_echo_forwarded") == 1 && bench.counter("icmp_echo_replies") == 1)
     }

@@ -169,7 +169,7 @@ struct NATPortForwardTests {
         _ = HostSocket.send(client, [1, 2, 3], to: IPv4Endpoint(.loopback, hostPort))
         let inbound = try #require(bench.receivePackets { $0.proto == 17 }.first)
         #expect(inbound.source == natGateway && inbound.destination == natGuestIP)
-        #expect(inbound.payload.u16(0) == clientPort && inbound.payload.u16(2) == 53)
+        #expect(inbound.payload.bigEndian16(at: 0) == clientPort && inbound.payload.bigEndian16(at: 2) == 53)
         #expect(Array(inbound.payload[8...]) == [1, 2, 3])
         bench.sendIP(guestUDP(from: 53, to: IPv4Endpoint(natGateway, clientPort), payload: [4, 5]))
         #expect(readBytes(client, count: 2) == [4, 5])

@@ -28,7 +28,7 @@ struct NATRateLimitTests {
                         to: configuration.gatewayMAC, from: natGuestMAC, type: EtherType.ipv4, payload: packet))
             }
             return port.drain().filter { frame in
-                (try? IPv4Packet(parsing: frame, at: 14)).map { $0.proto == 1 && $0.payload.u8(0) == 11 } ?? false
+                (try? IPv4Packet(parsing: frame, at: 14)).map { $0.proto == 1 && $0.payload.byte(at: 0) == 11 } ?? false
             }.count
         }
         #expect(sendExpiring(20) == 5)

@@ -23,7 +23,7 @@ struct NATSegmentationTests {
         var segment = TransportSegment.tcp(
             from: IPv4Endpoint(natGuestIP, guest.sourcePort), to: guest.remote, sequence: guest.sequence,
             acknowledgment: guest.acknowledgment, flags: TCPFlag.ack | TCPFlag.psh, window: 65_535, payload: blob)
-        segment.put16(0x1234, at: 16)  // what a stack leaves for the offload: not a valid checksum
+        segment.storeBigEndian16(0x1234, at: 16)  // what a stack leaves for the offload: not a valid checksum
         let packet = guestPacket(to: .loopback, proto: IPProtocolNumber.tcp, payload: segment, dontFragment: true)
         let metadata = FrameMetadata(
             checksum: ChecksumRequest(start: 34, offset: 16),
@@ -74,7 +74,7 @@ struct NATSegmentationTests {
                     #expect(checksum.start == 34 && checksum.offset == 16)
                     var sum = InternetChecksum()
                     sum.add(Array(bytes[checksum.start...]))
-                    bytes.put16(sum.value, at: checksum.start + checksum.offset)
+                    bytes.storeBigEndian16(sum.value, at: checksum.start + checksum.offset)
                 }
                 guard let packet = try? IPv4Packet(parsing: bytes, at: 14), packet.proto == IPProtocolNumber.tcp,
                     let segment = TCPSegment(packet.payload)
@@ -101,13 +101,13 @@ struct NATSegmentationTests {
         let metadata = FrameMetadata(
             checksum: ChecksumRequest(start: 54, offset: 16),
             segmentation: SegmentationRequest(kind: .tcpIPv6, segmentSize: 1440, headerLength: 74, ecn: true))
-        let bytes = TapOffloadHeader(metadata).bytes
+        let bytes = VirtioNetHeader(metadata, form: .udpL4).bytes()
         #expect(bytes == [1, 0x84, 74, 0, 0xA0, 5, 54, 0, 16, 0])
-        #expect(bytes.withUnsafeBytes { TapOffloadHeader($0)?.metadata } == metadata)
-        #expect(TapOffloadHeader(FrameMetadata.none).bytes == [UInt8](repeating: 0, count: 10))
+        #expect(bytes.withUnsafeBytes { VirtioNetHeader($0)?.metadata(form: .udpL4) } == metadata)
+        #expect(VirtioNetHeader(FrameMetadata.none, form: .udpL4).bytes() == [UInt8](repeating: 0, count: 10))
         let unknown: [UInt8] = [0, 9, 0, 0, 0, 0, 0, 0, 0, 0]
-        #expect(unknown.withUnsafeBytes { TapOffloadHeader($0)?.metadata } == nil)
+        #expect(unknown.withUnsafeBytes { VirtioNetHeader($0)?.metadata(form: .udpL4) } == nil)
         let short: [UInt8] = [0, 0, 0]
-        #expect(short.withUnsafeBytes { TapOffloadHeader($0) } == nil)
+        #expect(short.withUnsafeBytes { VirtioNetHeader($0) } == nil)
     }
 }

@@ -68,7 +68,7 @@ final class NATBench: @unchecked Sendable {
         var packets: [IPv4Packet] = []
         let deadline = Date().addingTimeInterval(timeout)
         while packets.count < count, Date() < deadline {
-            for frame in port.drain() where frame.u16(12) == EtherType.ipv4 {
+            for frame in port.drain() where frame.bigEndian16(at: 12) == EtherType.ipv4 {
                 if let packet = try? IPv4Packet(parsing: frame, at: 14), filter(packet) { packets.append(packet) }
             }
             if packets.count < count { usleep(2000) }
@@ -79,7 +79,7 @@ final class NATBench: @unchecked Sendable {
     /// The IPv4 packets queued for the guest now, without waiting.
     func queuedPackets() -> [IPv4Packet] {
         port.drain().compactMap { frame in
-            frame.u16(12) == EtherType.ipv4 ? try? IPv4Packet(parsing: frame, at: 14) : nil
+            frame.bigEndian16(at: 12) == EtherType.ipv4 ? try? IPv4Packet(parsing: frame, at: 14) : nil
         }
     }
 
@@ -114,10 +114,10 @@ func guestUDP(from sourcePort: UInt16, to destination: IPv4Endpoint, payload: [U
 /// An ICMP echo request.
 func echoRequest(identifier: UInt16, sequence: UInt16, data: [UInt8] = Array("vnic ping".utf8)) -> [UInt8] {
     var message: [UInt8] = [8, 0, 0, 0]
-    message.append16(identifier)
-    message.append16(sequence)
+    message.appendBigEndian16(identifier)
+    message.appendBigEndian16(sequence)
     message += data
-    message.put16(InternetChecksum.of(message), at: 2)
+    message.storeBigEndian16(InternetChecksum.of(message), at: 2)
     return message
 }
 

@@ -27,7 +27,7 @@ struct NATTFTPTests {
 
     static func request(_ opcode: UInt16, _ name: String, mode: String = "octet", options: [String] = []) -> [UInt8] {
         var packet: [UInt8] = []
-        packet.append16(opcode)
+        packet.appendBigEndian16(opcode)
         for field in [name, mode] + options { packet += Array(field.utf8) + [0] }
         return packet
     }
@@ -35,8 +35,8 @@ struct NATTFTPTests {
     /// The next UDP payload for the guest, with the server port it came from.
     static func nextReply(_ bench: NATBench) -> (port: UInt16, payload: [UInt8])? {
         guard let packet = bench.receivePackets(where: { $0.proto == 17 }).first else { return nil }
-        #expect(packet.source == natGateway && packet.payload.u16(2) == 1069)
-        return (packet.payload.u16(0), Array(packet.payload[8...]))
+        #expect(packet.source == natGateway && packet.payload.bigEndian16(at: 2) == 1069)
+        return (packet.payload.bigEndian16(at: 0), Array(packet.payload[8...]))
     }
 
     @Test("a read request is served block by block, and DHCP names the server")
@@ -48,11 +48,13 @@ struct NATTFTPTests {
         var file: [UInt8] = []
         for expected in 1...3 {
             let reply = try #require(Self.nextReply(bench))
-            #expect(reply.payload.u16(0) == TFTPOpcode.data && reply.payload.u16(2) == UInt16(expected))
+            #expect(
+                reply.payload.bigEndian16(at: 0) == TFTPOpcode.data
+                    && reply.payload.bigEndian16(at: 2) == UInt16(expected))
             file += reply.payload[4...]
             var ack: [UInt8] = []
-            ack.append16(TFTPOpcode.ack)
-            ack.append16(UInt16(expected))
+            ack.appendBigEndian16(TFTPOpcode.ack)
+            ack.appendBigEndian16(UInt16(expected))
             bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, reply.port), payload: ack))
         }
         #expect(file == (0..<1300).map { UInt8(truncatingIfNeeded: $0 % 253) })
@@ -70,7 +72,7 @@ struct NATTFTPTests {
                 from: 1069, to: IPv4Endpoint(natGateway, 69),
                 payload: Self.request(1, "boot/vmlinuz", options: ["blksize", "1400", "tsize", "0"])))
         let oack = try #require(Self.nextReply(bench))
-        #expect(oack.payload.u16(0) == TFTPOpcode.optionAck)
+        #expect(oack.payload.bigEndian16(at: 0) == TFTPOpcode.optionAck)
         #expect(String(decoding: oack.payload[2...], as: UTF8.self) == "blksize\u{0}1400\u{0}tsize\u{0}6\u{0}")
         bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, oack.port), payload: [0, 4, 0, 0]))
         let data = try #require(Self.nextReply(bench))
@@ -89,7 +91,7 @@ struct NATTFTPTests {
         let bench = try Self.bench(root: root)
         bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, 69), payload: Self.request(1, name)))
         let reply = try #require(Self.nextReply(bench))
-        #expect(reply.payload.u16(0) == TFTPOpcode.error && reply.payload.u16(2) == code)
+        #expect(reply.payload.bigEndian16(at: 0) == TFTPOpcode.error && reply.payload.bigEndian16(at: 2) == code)
         #expect(bench.counter("tftp_refused") == 1)
     }
 
@@ -99,7 +101,7 @@ struct NATTFTPTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let bench = try Self.bench(root: root)
         bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, 69), payload: Self.request(2, "new")))
-        #expect(Self.nextReply(bench)?.payload.u16(2) == 2)
+        #expect(Self.nextReply(bench)?.payload.bigEndian16(at: 2) == 2)
         for payload: [UInt8] in [[0, 1], [0, 1, 0x61, 0x62], [0, 1, 0x61, 0], [0, 9, 0, 0]] {
             bench.sendIP(guestUDP(from: 1070, to: IPv4Endpoint(natGateway, 69), payload: payload))
         }

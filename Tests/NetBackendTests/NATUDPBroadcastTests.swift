@@ -47,8 +47,9 @@ private func unusedPort() -> UInt16 {
 
 /// The IPv4 packet in `frame` when it is a UDP broadcast frame (to ff:ff:ff:ff:ff:ff).
 private func broadcastUDP(in frame: [UInt8]) -> IPv4Packet? {
-    guard frame.count >= 14, MACAddress(rawValue: UInt64(frame.u16(0)) << 32 | UInt64(frame.u32(2))) == .broadcast,
-        frame.u16(12) == EtherType.ipv4, let packet = try? IPv4Packet(parsing: frame, at: 14),
+    guard frame.count >= 14,
+        MACAddress(rawValue: UInt64(frame.bigEndian16(at: 0)) << 32 | UInt64(frame.bigEndian32(at: 2))) == .broadcast,
+        frame.bigEndian16(at: 12) == EtherType.ipv4, let packet = try? IPv4Packet(parsing: frame, at: 14),
         packet.proto == IPProtocolNumber.udp
     else { return nil }
     return packet
@@ -76,7 +77,7 @@ private func openGuestPort(_ guestPort: UInt16, server: LoopbackUDPServer, send:
     while !echoed, Date() < deadline {
         echoed = port.drain().contains { frame in
             guard let packet = try? IPv4Packet(parsing: frame, at: 14) else { return false }
-            return packet.proto == IPProtocolNumber.udp && packet.payload.u16(2) == guestPort
+            return packet.proto == IPProtocolNumber.udp && packet.payload.bigEndian16(at: 2) == guestPort
         }
         if !echoed { usleep(2000) }
     }
@@ -98,9 +99,9 @@ struct NATUDPBroadcastTests {
         // lo's directed broadcast becomes the guest network's; the loopback sender appears as the gateway.
         #expect(packet.destination == IPv4Address(10, 0, 2, 255))
         #expect(packet.source == natGateway)
-        #expect(packet.payload.u16(0) == sender.port && packet.payload.u16(2) == 40_100)
+        #expect(packet.payload.bigEndian16(at: 0) == sender.port && packet.payload.bigEndian16(at: 2) == 40_100)
         #expect(Array(packet.payload[8...]) == Array("announce".utf8))
-        #expect(packet.payload.u16(6) != 0)
+        #expect(packet.payload.bigEndian16(at: 6) != 0)
         #expect(
             transportChecksum(
                 source: packet.source, destination: packet.destination, proto: IPProtocolNumber.udp,
@@ -183,9 +184,12 @@ struct NATUDPBroadcastTests {
             #expect(query == [UInt8(index)])
             #expect(responder.send([0xA0 + UInt8(index)], to: IPv4Endpoint(.loopback, asker.port)))
             let answer = try #require(
-                bench.receivePackets { $0.proto == IPProtocolNumber.udp && $0.payload.u16(2) == guestPort }.first)
+                bench.receivePackets { $0.proto == IPProtocolNumber.udp && $0.payload.bigEndian16(at: 2) == guestPort }
+                    .first)
             #expect(answer.destination == natGuestIP && answer.source == natGateway)
-            #expect(answer.payload.u16(0) == responder.port && Array(answer.payload[8...]) == [0xA0 + UInt8(index)])
+            #expect(
+                answer.payload.bigEndian16(at: 0) == responder.port
+                    && Array(answer.payload[8...]) == [0xA0 + UInt8(index)])
         }
         #expect(bench.counter("udp_broadcast_answers") == 2)
     }

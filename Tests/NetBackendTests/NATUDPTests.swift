@@ -15,7 +15,7 @@ struct NATUDPTests {
         bench.sendIP(guestUDP(from: 40_000, to: IPv4Endpoint(natGateway, server.port), payload: Array("hello".utf8)))
         let reply = try #require(bench.receivePackets { $0.proto == IPProtocolNumber.udp }.first)
         #expect(reply.source == natGateway && reply.destination == natGuestIP)
-        #expect(reply.payload.u16(0) == server.port && reply.payload.u16(2) == 40_000)
+        #expect(reply.payload.bigEndian16(at: 0) == server.port && reply.payload.bigEndian16(at: 2) == 40_000)
         #expect(Array(reply.payload[8...]) == Array("hello".utf8))
         #expect(
             transportChecksum(source: reply.source, destination: reply.destination, proto: 17, segment: reply.payload)
@@ -55,7 +55,7 @@ struct NATUDPTests {
         bench.sendIP(guestUDP(from: 40_002, to: IPv4Endpoint(natGateway, closedPort), payload: [4, 5, 6]))
         let error = try #require(bench.receivePackets { $0.proto == 1 }.first)
         #expect(error.payload[0] == 3 && error.payload[1] == 3)
-        #expect(error.payload.u16(8 + 20 + 2) == closedPort)
+        #expect(error.payload.bigEndian16(at: 8 + 20 + 2) == closedPort)
     }
 
     @Test("the DNS proxy at .3 forwards to the configured resolver and answers from .3:53")
@@ -71,8 +71,10 @@ struct NATUDPTests {
             [0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 4] + Array("vnic".utf8) + [0, 0, 1, 0, 1]
         bench.sendIP(guestUDP(from: 33_333, to: IPv4Endpoint(natDNS, 53), payload: query))
         let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
-        #expect(reply.source == natDNS && reply.payload.u16(0) == 53 && reply.payload.u16(2) == 33_333)
-        #expect(reply.payload.u16(8) == 0xABCD && reply.payload[10] & 0x80 != 0)
+        #expect(
+            reply.source == natDNS && reply.payload.bigEndian16(at: 0) == 53
+                && reply.payload.bigEndian16(at: 2) == 33_333)
+        #expect(reply.payload.bigEndian16(at: 8) == 0xABCD && reply.payload[10] & 0x80 != 0)
         #expect(resolver.received.value.first == query)
     }
 
@@ -101,13 +103,15 @@ struct NATUDPTests {
         #expect(resolver.echoOnce() == query)
         let reply = try #require(bench.receivePackets { $0.proto == 17 }.first)
         #expect(reply.source == natDNS && reply.destination == natGuestIP)
-        #expect(reply.payload.u16(0) == 53 && reply.payload.u16(2) == 33_340 && Array(reply.payload[8...]) == query)
+        #expect(
+            reply.payload.bigEndian16(at: 0) == 53 && reply.payload.bigEndian16(at: 2) == 33_340
+                && Array(reply.payload[8...]) == query)
         // The same resolver behind the IPv6 proxy address.
         bench.sendIP6(guestUDP6(from: 33_341, to: IPEndpoint(.v6(natDNS6), 53), payload: query))
         #expect(resolver.echoOnce() == query)
         let reply6 = try #require(bench.receivePackets6 { $0.nextHeader == 17 }.first)
         #expect(
-            reply6.packet.source == natDNS6 && reply6.packet.payload.u16(0) == 53
+            reply6.packet.source == natDNS6 && reply6.packet.payload.bigEndian16(at: 0) == 53
                 && Array(reply6.packet.payload[8...]) == query)
     }
 

@@ -18,7 +18,7 @@ func frame(to destination: MACAddress, from source: MACAddress, tag: UInt32 = 0,
 
 /// The tag a frame built by ``frame(to:from:tag:length:)`` carries.
 func tag(of bytes: [UInt8]) -> UInt32 {
-    bytes[14..<18].reduce(0) { $0 << 8 | UInt32($1) }
+    bytes.bigEndian32(at: 14)
 }
 
 extension FramePort {

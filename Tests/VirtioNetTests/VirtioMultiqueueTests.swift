@@ -181,7 +181,7 @@ final class SequenceSink: NetworkAttachment, @unchecked Sendable {
     func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata, from port: FramePort) {
         let numbered = frame.count == 64 && frame[12] == 0x88 && frame[13] == 0xB5
         let pair = numbered ? Int(frame[14]) : -1
-        let sequence = numbered ? Int(frame[15]) << 8 | Int(frame[16]) : -1
+        let sequence = numbered ? Int(frame.load(bigEndian: UInt16.self, at: 15) ?? 0) : -1
         seen.withLock { seen in
             let slot = pair * framesPerPair + sequence
             guard pair >= 0, sequence >= 0, sequence < framesPerPair, slot < seen.counts.count else {

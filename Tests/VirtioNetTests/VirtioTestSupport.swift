@@ -453,18 +453,16 @@ func referenceChecksum(_ bytes: [UInt8]) -> UInt16 {
     return ~UInt16(sum)
 }
 
-func be16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes[at]) << 8 | Int(bytes[at + 1]) }
-func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
-    UInt32(bytes[at]) << 24 | UInt32(bytes[at + 1]) << 16 | UInt32(bytes[at + 2]) << 8 | UInt32(bytes[at + 3])
-}
+func be16(_ bytes: [UInt8], _ at: Int) -> Int { Int(bytes.bigEndian16(at: at)) }
+func be32(_ bytes: [UInt8], _ at: Int) -> UInt32 { bytes.bigEndian32(at: at) }
 
 /// A 12- (or 10-) byte virtio-net header.
 func netHeader(
     flags: UInt8 = 0, gsoType: UInt8 = 0, headerLength: UInt16 = 0, gsoSize: UInt16 = 0, checksumStart: UInt16 = 0,
     checksumOffset: UInt16 = 0, buffers: UInt16 = 0, length: Int = 12
 ) -> [UInt8] {
-    func le(_ value: UInt16) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8)] }
-    let bytes =
-        [flags, gsoType] + le(headerLength) + le(gsoSize) + le(checksumStart) + le(checksumOffset) + le(buffers)
-    return Array(bytes[0..<length])
+    VirtioNetHeader(
+        flags: flags, gsoType: gsoType, headerLength: headerLength, gsoSize: gsoSize, checksumStart: checksumStart,
+        checksumOffset: checksumOffset, bufferCount: buffers
+    ).bytes(length: length)
 }

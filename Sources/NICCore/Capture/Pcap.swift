@@ -107,10 +107,8 @@ public struct PcapReader: Sendable {
     }
 
     private static func u32(_ data: [UInt8], _ offset: Int, bigEndian: Bool) -> UInt32 {
-        let bytes = (0..<4).map { UInt32(data[offset + $0]) }
-        return bigEndian
-            ? bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]
-            : bytes[3] << 24 | bytes[2] << 16 | bytes[1] << 8 | bytes[0]
+        (bigEndian ? data.load(bigEndian: UInt32.self, at: offset) : data.load(littleEndian: UInt32.self, at: offset))
+            ?? 0
     }
 }
 
@@ -134,13 +132,13 @@ public final class PcapWriter: Sendable {
         guard fd >= 0 else { throw PcapError("cannot create \(path): \(String(cString: strerror(errno)))") }
         self.snapshotLength = min(max(64, snapshotLength), 262_144)
         var header: [UInt8] = []
-        Self.append(&header, 0xA1B2_3C4D)
-        Self.append16(&header, 2)
-        Self.append16(&header, 4)
-        Self.append(&header, 0)
-        Self.append(&header, 0)
-        Self.append(&header, UInt32(self.snapshotLength))
-        Self.append(&header, Self.ethernetLinkType)
+        header.appendLittleEndian32(0xA1B2_3C4D)
+        header.appendLittleEndian16(2)
+        header.appendLittleEndian16(4)
+        header.appendLittleEndian32(0)
+        header.appendLittleEndian32(0)
+        header.appendLittleEndian32(UInt32(self.snapshotLength))
+        header.appendLittleEndian32(Self.ethernetLinkType)
         guard Self.writeAll(fd, header) else {
             Glibc.close(fd)
             throw PcapError("cannot write the pcap header to \(path)")
@@ -154,10 +152,10 @@ public final class PcapWriter: Sendable {
         let captured = min(frame.count, snapshotLength)
         var record: [UInt8] = []
         record.reserveCapacity(16 + captured)
-        Self.append(&record, UInt32(truncatingIfNeeded: stamp / 1_000_000_000))
-        Self.append(&record, UInt32(truncatingIfNeeded: stamp % 1_000_000_000))
-        Self.append(&record, UInt32(captured))
-        Self.append(&record, UInt32(truncatingIfNeeded: frame.count))
+        record.appendLittleEndian32(UInt32(truncatingIfNeeded: stamp / 1_000_000_000))
+        record.appendLittleEndian32(UInt32(truncatingIfNeeded: stamp % 1_000_000_000))
+        record.appendLittleEndian32(UInt32(captured))
+        record.appendLittleEndian32(UInt32(truncatingIfNeeded: frame.count))
         record.append(contentsOf: frame[0..<captured])
         let written = descriptor.withLock { fd in fd >= 0 && Self.writeAll(fd, record) }
         if !written { failures.add(1, ordering: .relaxed) }
@@ -195,14 +193,5 @@ public final class PcapWriter: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
-
-    private static func append(_ bytes: inout [UInt8], _ value: UInt32) {
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
-    }
-
-    private static func append16(_ bytes: inout [UInt8], _ value: UInt16) {
-        bytes.append(UInt8(truncatingIfNeeded: value))
-        bytes.append(UInt8(truncatingIfNeeded: value >> 8))
     }
 }

@@ -40,7 +40,8 @@ public struct FrameFinisher {
             defer { tagged = copy }
             copy.removeAll(keepingCapacity: true)
             copy.append(contentsOf: frame[0..<12])
-            copy.append(contentsOf: [0x81, 0x00, UInt8(truncatingIfNeeded: tag >> 8), UInt8(truncatingIfNeeded: tag)])
+            copy.appendBigEndian16(EtherType.vlan)
+            copy.appendBigEndian16(tag)
             copy.append(contentsOf: frame[12...])
             var result: Result<Int, FrameFinisherError> = .success(0)
             copy.withUnsafeBytes { bytes in
@@ -63,7 +64,7 @@ public struct FrameFinisher {
             var sum = InternetChecksum()
             scratch.withUnsafeBytes { sum.add(UnsafeRawBufferPointer(rebasing: $0[start..<frame.count])) }
             let value = sum.value
-            put16(value == 0 ? 0xFFFF : value, at: start + offset)
+            scratch.storeBigEndian16(value == 0 ? 0xFFFF : value, at: start + offset)
             scratch.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<frame.count])) }
             return 1
         }
@@ -73,50 +74,17 @@ public struct FrameFinisher {
 
     // MARK: Segmentation
 
-    private struct Headers {
-        var network: Int  // offset of the IP header
-        var transport: Int  // offset of the TCP/UDP header
-        var isIPv6: Bool
-        var headerEnd: Int  // end of the repeated headers
-    }
-
-    private func parse(_ frame: UnsafeRawBufferPointer, expecting protocolNumber: UInt8, ipv6: Bool?)
-        throws(FrameFinisherError) -> Headers
+    private func layout(_ frame: UnsafeRawBufferPointer, _ protocolNumber: UInt8, ipv6: Bool?)
+        throws(FrameFinisherError) -> TransportLayout
     {
-        guard frame.count >= 14 else { throw .malformed }
-        var network = 14
-        var etherType = UInt16(frame[12]) << 8 | UInt16(frame[13])
-        if etherType == 0x8100 || etherType == 0x88A8 {
-            guard frame.count >= 18 else { throw .malformed }
-            etherType = UInt16(frame[16]) << 8 | UInt16(frame[17])
-            network = 18
+        do throws(TransportLayout.ParseError) {
+            return try TransportLayout(frame, protocolNumber: protocolNumber, ipv6: ipv6)
+        } catch {
+            switch error {
+            case .malformed: throw .malformed
+            case .unsupported: throw .unsupported
+            }
         }
-        let transport: Int
-        let isIPv6: Bool
-        switch etherType {
-        case 0x0800:
-            guard ipv6 != true, frame.count >= network + 20, frame[network] >> 4 == 4 else { throw .unsupported }
-            let ihl = Int(frame[network] & 0x0F) * 4
-            guard ihl >= 20, frame.count >= network + ihl else { throw .malformed }
-            guard frame[network + 9] == protocolNumber else { throw .unsupported }
-            transport = network + ihl
-            isIPv6 = false
-        case 0x86DD:
-            guard ipv6 != false, frame.count >= network + 40, frame[network] >> 4 == 6 else { throw .unsupported }
-            guard frame[network + 6] == protocolNumber else { throw .unsupported }
-            transport = network + 40
-            isIPv6 = true
-        default: throw .unsupported
-        }
-        var headerEnd = transport + 8
-        if protocolNumber == 6 {
-            guard frame.count >= transport + 20 else { throw .malformed }
-            let length = Int(frame[transport + 12] >> 4) * 4
-            guard length >= 20 else { throw .malformed }
-            headerEnd = transport + length
-        }
-        guard frame.count >= headerEnd else { throw .malformed }
-        return Headers(network: network, transport: transport, isIPv6: isIPv6, headerEnd: headerEnd)
     }
 
     private mutating func segment(
@@ -124,23 +92,23 @@ public struct FrameFinisher {
     ) throws(FrameFinisherError) -> Int {
         guard request.segmentSize > 0 else { throw .malformed }
         switch request.kind {
-        case .tcpIPv4: return try segmentTCP(frame, try parse(frame, expecting: 6, ipv6: false), request, emit)
-        case .tcpIPv6: return try segmentTCP(frame, try parse(frame, expecting: 6, ipv6: true), request, emit)
-        case .udp: return try fragmentUDP(frame, try parse(frame, expecting: 17, ipv6: nil), request, emit)
+        case .tcpIPv4: return try segmentTCP(frame, try layout(frame, IPProtocolNumber.tcp, ipv6: false), request, emit)
+        case .tcpIPv6: return try segmentTCP(frame, try layout(frame, IPProtocolNumber.tcp, ipv6: true), request, emit)
+        case .udp: return try fragmentUDP(frame, try layout(frame, IPProtocolNumber.udp, ipv6: nil), request, emit)
         }
     }
 
     private mutating func segmentTCP(
-        _ frame: UnsafeRawBufferPointer, _ headers: Headers, _ request: SegmentationRequest,
+        _ frame: UnsafeRawBufferPointer, _ headers: TransportLayout, _ request: SegmentationRequest,
         _ emit: (UnsafeRawBufferPointer) -> Void
     ) throws(FrameFinisherError) -> Int {
         let headerEnd = headers.headerEnd
         let payload = frame.count - headerEnd
         let mss = request.segmentSize
         let tcp = headers.transport
-        let sequence = read32(frame, tcp + 4)
+        let sequence = frame.load(bigEndian: UInt32.self, at: tcp + 4) ?? 0
         let flags = frame[tcp + 13]
-        let identification = headers.isIPv6 ? 0 : read16(frame, headers.network + 4)
+        let identification = headers.isIPv6 ? 0 : frame.load(bigEndian: UInt16.self, at: headers.network + 4) ?? 0
         var offset = 0
         var emitted = 0
         repeat {
@@ -156,17 +124,19 @@ public struct FrameFinisher {
             if !last { segmentFlags &= ~0x09 }  // FIN, PSH
             if emitted > 0 { segmentFlags &= ~0x80 }  // CWR
             scratch[tcp + 13] = segmentFlags
-            put32(sequence &+ UInt32(truncatingIfNeeded: offset), at: tcp + 4)
+            scratch.storeBigEndian32(sequence &+ UInt32(truncatingIfNeeded: offset), at: tcp + 4)
             let transportLength = total - tcp
             if headers.isIPv6 {
-                put16(UInt16(truncatingIfNeeded: total - headers.network - 40), at: headers.network + 4)
+                scratch.storeBigEndian16(
+                    UInt16(truncatingIfNeeded: total - headers.network - 40), at: headers.network + 4)
             } else {
-                put16(UInt16(truncatingIfNeeded: total - headers.network), at: headers.network + 2)
-                put16(identification &+ UInt16(truncatingIfNeeded: emitted), at: headers.network + 4)
+                scratch.storeBigEndian16(UInt16(truncatingIfNeeded: total - headers.network), at: headers.network + 2)
+                scratch.storeBigEndian16(identification &+ UInt16(truncatingIfNeeded: emitted), at: headers.network + 4)
                 finishIPv4HeaderChecksum(headers.network, length: headers.transport - headers.network)
             }
-            put16(0, at: tcp + 16)
-            put16(transportChecksum(headers, protocolNumber: 6, length: transportLength, end: total), at: tcp + 16)
+            scratch.storeBigEndian16(0, at: tcp + 16)
+            scratch.storeBigEndian16(
+                transportChecksum(headers, protocolNumber: 6, length: transportLength, end: total), at: tcp + 16)
             scratch.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<total])) }
             emitted += 1
             offset += length
@@ -175,7 +145,7 @@ public struct FrameFinisher {
     }
 
     private mutating func fragmentUDP(
-        _ frame: UnsafeRawBufferPointer, _ headers: Headers, _ request: SegmentationRequest,
+        _ frame: UnsafeRawBufferPointer, _ headers: TransportLayout, _ request: SegmentationRequest,
         _ emit: (UnsafeRawBufferPointer) -> Void
     ) throws(FrameFinisherError) -> Int {
         let udp = headers.transport
@@ -183,18 +153,19 @@ public struct FrameFinisher {
         load(frame)
         let datagramLength = frame.count - udp
         guard datagramLength <= 0xFFFF else { throw .malformed }
-        put16(UInt16(datagramLength), at: udp + 4)
-        put16(0, at: udp + 6)
+        scratch.storeBigEndian16(UInt16(datagramLength), at: udp + 4)
+        scratch.storeBigEndian16(0, at: udp + 6)
         let sum = transportChecksum(headers, protocolNumber: 17, length: datagramLength, end: frame.count)
-        put16(sum == 0 ? 0xFFFF : sum, at: udp + 6)
+        scratch.storeBigEndian16(sum == 0 ? 0xFFFF : sum, at: udp + 6)
         let datagram = scratch
         let fragmentSize = max(8, request.segmentSize & ~7)
         if datagramLength <= fragmentSize {
             if !headers.isIPv6 {
-                put16(UInt16(truncatingIfNeeded: frame.count - headers.network), at: headers.network + 2)
+                scratch.storeBigEndian16(
+                    UInt16(truncatingIfNeeded: frame.count - headers.network), at: headers.network + 2)
                 finishIPv4HeaderChecksum(headers.network, length: udp - headers.network)
             } else {
-                put16(UInt16(truncatingIfNeeded: datagramLength), at: headers.network + 4)
+                scratch.storeBigEndian16(UInt16(truncatingIfNeeded: datagramLength), at: headers.network + 4)
             }
             scratch.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<frame.count])) }
             return 1
@@ -211,16 +182,18 @@ public struct FrameFinisher {
             scratch.append(contentsOf: datagram[0..<udp])
             if headers.isIPv6 {
                 // IPv6 header, then a fragment header carrying the original next header (UDP).
-                scratch[headers.network + 6] = 44
-                put16(UInt16(truncatingIfNeeded: 8 + length), at: headers.network + 4)
+                scratch[headers.network + 6] = IPProtocolNumber.fragment
+                scratch.storeBigEndian16(UInt16(truncatingIfNeeded: 8 + length), at: headers.network + 4)
                 let fragmentOffset = UInt16(truncatingIfNeeded: offset) | (more ? 1 : 0)
-                scratch.append(contentsOf: [
-                    17, 0, UInt8(fragmentOffset >> 8), UInt8(truncatingIfNeeded: fragmentOffset),
-                ])
-                scratch.append(contentsOf: (0..<4).map { UInt8(truncatingIfNeeded: identification >> (24 - 8 * $0)) })
+                scratch.append(IPProtocolNumber.udp)
+                scratch.append(0)
+                scratch.appendBigEndian16(fragmentOffset)
+                scratch.appendBigEndian32(identification)
             } else {
-                put16(UInt16(truncatingIfNeeded: udp - headers.network + length), at: headers.network + 2)
-                put16(UInt16(truncatingIfNeeded: offset / 8) | (more ? 0x2000 : 0), at: headers.network + 6)
+                scratch.storeBigEndian16(
+                    UInt16(truncatingIfNeeded: udp - headers.network + length), at: headers.network + 2)
+                scratch.storeBigEndian16(
+                    UInt16(truncatingIfNeeded: offset / 8) | (more ? 0x2000 : 0), at: headers.network + 6)
                 finishIPv4HeaderChecksum(headers.network, length: udp - headers.network)
             }
             scratch.append(contentsOf: datagram[(udp + offset)..<(udp + offset + length)])
@@ -240,45 +213,22 @@ public struct FrameFinisher {
         if extra > 0 { scratch.append(contentsOf: repeatElement(0, count: extra)) }
     }
 
-    private func read16(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt16 {
-        UInt16(bytes[at]) << 8 | UInt16(bytes[at + 1])
-    }
-
-    private func read32(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt32 {
-        UInt32(read16(bytes, at)) << 16 | UInt32(read16(bytes, at + 2))
-    }
-
-    private mutating func put16(_ value: UInt16, at offset: Int) {
-        scratch[offset] = UInt8(truncatingIfNeeded: value >> 8)
-        scratch[offset + 1] = UInt8(truncatingIfNeeded: value)
-    }
-
-    private mutating func put32(_ value: UInt32, at offset: Int) {
-        put16(UInt16(truncatingIfNeeded: value >> 16), at: offset)
-        put16(UInt16(truncatingIfNeeded: value), at: offset + 2)
-    }
-
     private mutating func finishIPv4HeaderChecksum(_ offset: Int, length: Int) {
-        put16(0, at: offset + 10)
+        scratch.storeBigEndian16(0, at: offset + 10)
         var sum = InternetChecksum()
         scratch.withUnsafeBytes { sum.add(UnsafeRawBufferPointer(rebasing: $0[offset..<offset + length])) }
-        put16(sum.value, at: offset + 10)
+        scratch.storeBigEndian16(sum.value, at: offset + 10)
     }
 
     /// The TCP/UDP checksum over the pseudo-header and `scratch[transport..<end]` (checksum field already zero).
-    private func transportChecksum(_ headers: Headers, protocolNumber: UInt8, length: Int, end: Int) -> UInt16 {
-        var sum = InternetChecksum()
+    private func transportChecksum(_ headers: TransportLayout, protocolNumber: UInt8, length: Int, end: Int) -> UInt16 {
         scratch.withUnsafeBytes { buffer in
-            if headers.isIPv6 {
-                sum.add(UnsafeRawBufferPointer(rebasing: buffer[(headers.network + 8)..<(headers.network + 40)]))
-            } else {
-                sum.add(UnsafeRawBufferPointer(rebasing: buffer[(headers.network + 12)..<(headers.network + 20)]))
-            }
-            sum.add(word: UInt16(protocolNumber))
-            sum.add(word: UInt16(truncatingIfNeeded: length >> 16))
-            sum.add(word: UInt16(truncatingIfNeeded: length))
+            var sum = InternetChecksum.pseudoHeader(
+                addresses: UnsafeRawBufferPointer(rebasing: buffer[headers.addressRange]),
+                protocolNumber: protocolNumber,
+                length: length)
             sum.add(UnsafeRawBufferPointer(rebasing: buffer[headers.transport..<end]))
+            return sum.value
         }
-        return sum.value
     }
 }

@@ -77,11 +77,9 @@ public final class PCIConfigSpace {
         bytes[0x3F] = identity.maximumLatency
 
         let command = identity.writableCommand.rawValue
-        writable[0x04] = UInt8(truncatingIfNeeded: command)
-        writable[0x05] = UInt8(truncatingIfNeeded: command >> 8)
+        writable.store(littleEndian: command, at: 0x04)
         let w1c = PCIStatus.writeOneToClear.rawValue
-        writeOneToClear[0x06] = UInt8(truncatingIfNeeded: w1c)
-        writeOneToClear[0x07] = UInt8(truncatingIfNeeded: w1c >> 8)
+        writeOneToClear.store(littleEndian: w1c, at: 0x06)
         writable[0x0C] = 0xFF  // cache line size
         writable[0x0D] = 0xFF  // latency timer
         writable[0x3C] = 0xFF  // interrupt line
@@ -237,14 +235,9 @@ public final class PCIConfigSpace {
 
     // MARK: Byte helpers
 
-    private func get16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
+    private func get16(_ offset: Int) -> UInt16 { bytes.load(littleEndian: UInt16.self, at: offset) ?? 0 }
 
-    private func put16(_ offset: Int, _ value: UInt16) {
-        bytes[offset] = UInt8(truncatingIfNeeded: value)
-        bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
-    }
+    private func put16(_ offset: Int, _ value: UInt16) { bytes.store(littleEndian: value, at: offset) }
 
-    private func putMask(_ offset: Int, _ mask: UInt32) {
-        for i in 0..<4 { writable[offset + i] = UInt8(truncatingIfNeeded: mask >> (8 * UInt32(i))) }
-    }
+    private func putMask(_ offset: Int, _ mask: UInt32) { writable.store(littleEndian: mask, at: offset) }
 }

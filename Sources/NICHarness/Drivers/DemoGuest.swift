@@ -41,19 +41,26 @@ final class DemoGuest {
     }
 
     private func ethernet(to destination: [UInt8], type: UInt16, _ payload: [UInt8]) -> [UInt8] {
-        destination + mac.bytes + [UInt8(type >> 8), UInt8(type & 0xFF)] + payload
+        var frame = destination + mac.bytes
+        frame.appendBigEndian16(type)
+        return frame + payload
     }
 
-    private static func be16(_ value: Int) -> [UInt8] { [UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)] }
+    private static func be16(_ value: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian16(UInt16(truncatingIfNeeded: value))
+        return bytes
+    }
     private static func be32(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+        var bytes: [UInt8] = []
+        bytes.appendBigEndian32(value)
+        return bytes
     }
     private static func read16(_ bytes: [UInt8], _ offset: Int) -> Int {
-        offset + 2 <= bytes.count ? Int(bytes[offset]) << 8 | Int(bytes[offset + 1]) : -1
+        bytes.load(bigEndian: UInt16.self, at: offset).map(Int.init) ?? -1
     }
     private static func read32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        guard offset + 4 <= bytes.count else { return 0 }
-        return bytes[offset..<(offset + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        bytes.load(bigEndian: UInt32.self, at: offset) ?? 0
     }
 
     /// An IPv4 packet (no options, DF clear, TTL 64) with its header checksum.
@@ -62,9 +69,7 @@ final class DemoGuest {
     {
         var header: [UInt8] = [0x45, 0] + Self.be16(20 + payload.count) + [0, 0, 0, 0, 64, number, 0, 0]
         header += source + destination
-        let checksum = InternetChecksum.of(header)
-        header[10] = UInt8(checksum >> 8)
-        header[11] = UInt8(checksum & 0xFF)
+        header.storeBigEndian16(InternetChecksum.of(header), at: 10)
         return header + payload
     }
 
@@ -74,21 +79,22 @@ final class DemoGuest {
     )
         -> UInt16
     {
-        var sum = InternetChecksum()
-        sum.add(source + destination + [0, number] + be16(segment.count))
+        var sum = (source + destination).withUnsafeBytes {
+            InternetChecksum.pseudoHeader(addresses: $0, protocolNumber: number, length: segment.count)
+        }
         sum.add(segment)
         return sum.value
     }
 
     /// The IPv4 payload of `frame` if it carries protocol `number` to this guest (or to anyone, for DHCP).
     private static func ipv4Payload(_ frame: [UInt8], protocol number: UInt8) -> (source: [UInt8], payload: [UInt8])? {
-        guard frame.count >= 34, read16(frame, 12) == 0x0800, frame[14] >> 4 == 4, frame[23] == number else {
-            return nil
+        frame.withUnsafeBytes { raw in
+            guard raw.count >= 34, let ethernet = EthernetHeader(raw, lookingThroughVLAN: false),
+                ethernet.etherType == EtherType.ipv4, let ip = IPv4Header(ethernet.payload),
+                ip.protocolNumber == number, ip.totalLength >= ip.headerLength, ip.totalLength <= ip.bytes.count
+            else { return nil }
+            return (Array(ip.bytes[12..<16]), Array(ip.bytes[ip.headerLength..<ip.totalLength]))
         }
-        let headerLength = Int(frame[14] & 0x0F) * 4
-        let total = read16(frame, 16)
-        guard headerLength >= 20, total >= headerLength, 14 + total <= frame.count else { return nil }
-        return (Array(frame[26..<30]), Array(frame[(14 + headerLength)..<(14 + total)]))
     }
 
     // MARK: DHCP
@@ -154,7 +160,7 @@ final class DemoGuest {
         }
         guard let reply else { throw HarnessError("no ARP reply from the gateway within 5 s") }
         gatewayMAC = Array(reply[22..<28])
-        return MACAddress(rawValue: gatewayMAC.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        return MACAddress(bytes: gatewayMAC) ?? MACAddress(rawValue: 0)
     }
 
     // MARK: TCP
@@ -166,9 +172,7 @@ final class DemoGuest {
         let window = 8192  // a quarter of the PCnet's 32-descriptor ring
         var segment = Self.be16(Int(localPort)) + Self.be16(Int(port)) + Self.be32(sequence)
         segment += Self.be32(acknowledgment) + [0x50, flags] + Self.be16(window) + [0, 0, 0, 0] + payload
-        let checksum = Self.transportChecksum(6, address, gateway, segment)
-        segment[16] = UInt8(checksum >> 8)
-        segment[17] = UInt8(checksum & 0xFF)
+        segment.storeBigEndian16(Self.transportChecksum(6, address, gateway, segment), at: 16)
         return ethernet(to: gatewayMAC, type: 0x0800, ipv4(protocol: 6, from: address, to: gateway, segment))
     }
 

@@ -157,11 +157,11 @@ public final class PCNetDriver {
         var registerBytes: [UInt8] = []
         for i in 0..<3 {
             let word = readCSR(12 + i)
-            registerBytes += [UInt8(truncatingIfNeeded: word), UInt8(truncatingIfNeeded: word >> 8)]
+            registerBytes.appendLittleEndian16(word)
         }
         let prom = (0..<16).map { UInt8(truncatingIfNeeded: harness.read(bar: 0, offset: UInt64($0), width: 1)) }
         let sum = (prom[0..<12] + prom[14..<16]).reduce(UInt16(0)) { $0 &+ UInt16($1) }
-        let promValid = sum == UInt16(prom[12]) | UInt16(prom[13]) << 8 && prom[14] == 0x57 && prom[15] == 0x57
+        let promValid = sum == prom.load(littleEndian: UInt16.self, at: 12) && prom[14] == 0x57 && prom[15] == 0x57
 
         var phys: [Int] = []
         if part == 0x2625 {
@@ -244,12 +244,8 @@ public final class PCNetDriver {
     private func writeInitBlock(mode: UInt16, style: Int, filter: UInt64 = 0) throws(HarnessError) {
         let mac = harness.card.macAddress.bytes
         var block: [UInt8] = []
-        func put16(_ value: UInt16) {
-            block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
-        }
-        func put32(_ value: UInt32) {
-            put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16))
-        }
+        func put16(_ value: UInt16) { block.appendLittleEndian16(value) }
+        func put32(_ value: UInt32) { block.appendLittleEndian32(value) }
         let receiveLog2 = UInt32(receiveCount.trailingZeroBitCount)
         let transmitLog2 = UInt32(transmitCount.trailingZeroBitCount)
         put16(mode)
@@ -275,10 +271,14 @@ public final class PCNetDriver {
     ) throws(HarnessError) {
         let address = ring + UInt64(index) * descriptorSize
         func bytes16(_ value: UInt16) -> [UInt8] {
-            [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
+            var bytes: [UInt8] = []
+            bytes.appendLittleEndian16(value)
+            return bytes
         }
         func bytes32(_ value: UInt32) -> [UInt8] {
-            bytes16(UInt16(truncatingIfNeeded: value)) + bytes16(UInt16(truncatingIfNeeded: value >> 16))
+            var bytes: [UInt8] = []
+            bytes.appendLittleEndian32(value)
+            return bytes
         }
         if style == 0 {
             // LADR, HADR | status, BCNT, misc: everything but the status byte first.
@@ -300,15 +300,14 @@ public final class PCNetDriver {
         if style == 0 {
             return UInt16(try harness.load(at: address + 3, count: 1)[0]) << 8
         }
-        let bytes = try harness.load(at: address + 6, count: 2)
-        return UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        return try harness.load(at: address + 6, count: 2).load(littleEndian: UInt16.self, at: 0) ?? 0
     }
 
     private func messageLength(index: Int) throws(HarnessError) -> Int {
         let address = Layout.receiveRing + UInt64(index) * descriptorSize
         let offset: UInt64 = style == 0 ? 6 : style == 3 ? 0 : 8
         let bytes = try harness.load(at: address + offset, count: 2)
-        return Int(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) & 0x0FFF
+        return Int(bytes.load(littleEndian: UInt16.self, at: 0) ?? 0) & 0x0FFF
     }
 
     // MARK: Data path

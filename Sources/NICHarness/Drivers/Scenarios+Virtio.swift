@@ -102,7 +102,7 @@ extension Scenario {
                 driver in
                 try driver.open()
                 let frame = tcpFrame(from: driver.harness.card.macAddress, payload: 100)
-                try driver.transmit(frame, offload: VirtioTransmitOffload(checksum: (34, 16)))
+                try driver.transmit(frame, offload: .checksum(start: 34, offset: 16))
                 _ = driver.harness.nextTransmitted()
                 try driver.handleInterrupt()
                 try driver.close()

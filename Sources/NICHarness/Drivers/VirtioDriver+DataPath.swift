@@ -1,41 +1,20 @@
 import NICCore
 import VirtioNet
 
-/// What a transmitted frame asks the device to finish (the virtio_net_hdr Linux builds from the skb).
-public struct VirtioTransmitOffload: Hashable, Sendable {
-    /// VIRTIO_NET_HDR_GSO_* (TCPV4 1, UDP 3, TCPV6 4; ECN 0x80), 0 for none.
-    public var gsoType: UInt8 = 0
-    public var gsoSize: UInt16 = 0
-    /// Bytes of headers before the segmented payload.
-    public var headerLength: UInt16 = 0
-    /// VIRTIO_NET_HDR_F_NEEDS_CSUM: checksum from `checksumStart`, stored at `checksumStart + checksumOffset`.
-    public var checksum: (start: UInt16, offset: UInt16)?
-
-    public init(gsoType: UInt8 = 0, gsoSize: UInt16 = 0, headerLength: UInt16 = 0, checksum: (UInt16, UInt16)? = nil) {
-        self.gsoType = gsoType
-        self.gsoSize = gsoSize
-        self.headerLength = headerLength
-        self.checksum = checksum.map { (start: $0.0, offset: $0.1) }
-    }
-
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.gsoType == rhs.gsoType && lhs.gsoSize == rhs.gsoSize && lhs.headerLength == rhs.headerLength
-            && lhs.checksum?.start == rhs.checksum?.start && lhs.checksum?.offset == rhs.checksum?.offset
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(gsoType)
-        hasher.combine(gsoSize)
-        hasher.combine(checksum?.start)
-    }
-
-    /// TCP segmentation of an Ethernet/IPv4/TCP frame at `mss`, as Linux's virtio_net_hdr_from_skb fills it.
-    public static func tcp4(mss: UInt16, frame: [UInt8]) -> VirtioTransmitOffload {
+extension VirtioNetHeader {
+    /// A transmit header asking for TCP segmentation of an Ethernet/IPv4/TCP frame at `mss`, as Linux's
+    /// virtio_net_hdr_from_skb fills it.
+    public static func tcp4(mss: UInt16, frame: [UInt8]) -> VirtioNetHeader {
         let transport = 14 + Int(frame.count > 14 ? frame[14] & 0x0F : 5) * 4
         let tcpLength = frame.count > transport + 12 ? Int(frame[transport + 12] >> 4) * 4 : 20
-        return VirtioTransmitOffload(
-            gsoType: 1, gsoSize: mss, headerLength: UInt16(transport + tcpLength),
-            checksum: (UInt16(transport), 16))
+        return VirtioNetHeader(
+            flags: needsChecksum, gsoType: gsoTCPv4, headerLength: UInt16(transport + tcpLength), gsoSize: mss,
+            checksumStart: UInt16(transport), checksumOffset: 16)
+    }
+
+    /// A transmit header asking for a checksum from `start`, stored at `start + offset` (NEEDS_CSUM).
+    public static func checksum(start: UInt16, offset: UInt16) -> VirtioNetHeader {
+        VirtioNetHeader(flags: needsChecksum, checksumStart: start, checksumOffset: offset)
     }
 }
 
@@ -49,7 +28,7 @@ extension VirtioDriver {
     /// interface; a separate header descriptor on the legacy one, which has no ANY_LAYOUT) and a kick unless the
     /// device said not to. Returns `false` when the ring is full.
     @discardableResult
-    public func transmit(_ frame: [UInt8], offload: VirtioTransmitOffload? = nil) throws(HarnessError) -> Bool {
+    public func transmit(_ frame: [UInt8], offload: VirtioNetHeader? = nil) throws(HarnessError) -> Bool {
         guard let queue = transmitQueue else { throw HarnessError("virtio: not open") }
         try reapTransmit()
         guard frame.count + 64 <= Int(Layout.transmitStride) else {
@@ -76,22 +55,8 @@ extension VirtioDriver {
         return true
     }
 
-    private func transmitHeader(_ offload: VirtioTransmitOffload?) -> [UInt8] {
-        var header = [UInt8](repeating: 0, count: headerLength)
-        guard let offload else { return header }
-        func put(_ value: UInt16, _ at: Int) {
-            header[at] = UInt8(truncatingIfNeeded: value)
-            header[at + 1] = UInt8(truncatingIfNeeded: value >> 8)
-        }
-        if let checksum = offload.checksum {
-            header[0] = 1
-            put(checksum.start, 6)
-            put(checksum.offset, 8)
-        }
-        header[1] = offload.gsoType
-        put(offload.headerLength, 2)
-        put(offload.gsoSize, 4)
-        return header
+    private func transmitHeader(_ offload: VirtioNetHeader?) -> [UInt8] {
+        (offload ?? VirtioNetHeader()).bytes(length: headerLength)
     }
 
     /// free_old_xmit: every transmit buffer the device returned.
@@ -149,7 +114,8 @@ extension VirtioDriver {
             }
             let header = Array(bytes[0..<headerLength])
             receivedHeaders.append(header)
-            let count = features.contains(.mergeableReceiveBuffers) ? Int(header[10]) | Int(header[11]) << 8 : 1
+            let parsed = header.withUnsafeBytes { VirtioNetHeader($0) } ?? VirtioNetHeader()
+            let count = features.contains(.mergeableReceiveBuffers) ? Int(parsed.bufferCount) : 1
             guard count >= 1, count <= queue.size else {
                 receiveErrors += 1
                 continue
@@ -169,15 +135,15 @@ extension VirtioDriver {
     private func deliver(_ frame: [UInt8], header: [UInt8]? = nil) {
         let header = header ?? pendingHeader
         var frame = frame
-        if header.count >= 10, header[0] & 1 != 0 {
-            let start = Int(header[6]) | Int(header[7]) << 8
-            let offset = Int(header[8]) | Int(header[9]) << 8
+        if let parsed = header.withUnsafeBytes({ VirtioNetHeader($0) }),
+            parsed.flags & VirtioNetHeader.needsChecksum != 0
+        {
+            let start = Int(parsed.checksumStart)
+            let offset = Int(parsed.checksumOffset)
             if start + offset + 2 <= frame.count {
                 var sum = InternetChecksum()
                 sum.add(Array(frame[start...]))
-                let value = sum.value
-                frame[start + offset] = UInt8(value >> 8)
-                frame[start + offset + 1] = UInt8(value & 0xFF)
+                frame.storeBigEndian16(sum.value, at: start + offset)
             }
         }
         received.append(frame)
@@ -245,7 +211,7 @@ extension VirtioDriver {
     @discardableResult
     public func filterVLAN(_ id: UInt16, add: Bool) throws(HarnessError) -> Bool {
         try control(
-            2, add ? 0 : 1, [UInt8(truncatingIfNeeded: id), UInt8(truncatingIfNeeded: id >> 8)],
+            2, add ? 0 : 1, VirtioDriver.littleEndian(id),
             comment: add ? "VIRTIO_NET_CTRL_VLAN_ADD" : "VIRTIO_NET_CTRL_VLAN_DEL")
     }
 
@@ -253,7 +219,14 @@ extension VirtioDriver {
     @discardableResult
     public func setQueuePairs(_ pairs: UInt16) throws(HarnessError) -> Bool {
         try control(
-            4, 0, [UInt8(truncatingIfNeeded: pairs), UInt8(truncatingIfNeeded: pairs >> 8)],
+            4, 0, VirtioDriver.littleEndian(pairs),
             comment: "VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET")
+    }
+
+    /// A control command's le16 argument.
+    private static func littleEndian(_ value: UInt16) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendLittleEndian16(value)
+        return bytes
     }
 }

@@ -219,12 +219,8 @@ public struct FuzzDecoder {
         let tlen = UInt32(lengths >> 4) % 10
         let receiveRing: UInt32 = 0x1000
         let transmitRing: UInt32 = 0x3000
-        func put16(_ value: UInt16) {
-            block += [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8)]
-        }
-        func put32(_ value: UInt32) {
-            put16(UInt16(truncatingIfNeeded: value)); put16(UInt16(truncatingIfNeeded: value >> 16))
-        }
+        func put16(_ value: UInt16) { block.appendLittleEndian16(value) }
+        func put32(_ value: UInt32) { block.appendLittleEndian32(value) }
         put16(UInt16(mode & 0xFFFF) & ~0x0003)
         if softwareStyle == 0 {
             block += [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
@@ -262,11 +258,9 @@ public struct FuzzDecoder {
         let byteCount = UInt16(truncatingIfNeeded: length) | 0xF000
         var body: [UInt8] = []
         let address32 = UInt32(truncatingIfNeeded: buffer)
-        for shift in stride(from: 0, to: 32, by: 8) {
-            body.append(UInt8(truncatingIfNeeded: address32 >> UInt32(shift)))
-        }
-        body += [UInt8(truncatingIfNeeded: byteCount), UInt8(truncatingIfNeeded: byteCount >> 8)]
-        body += [UInt8(truncatingIfNeeded: status), UInt8(truncatingIfNeeded: status >> 8)]
+        body.appendLittleEndian32(address32)
+        body.appendLittleEndian16(byteCount)
+        body.appendLittleEndian16(status)
         body += [0, 0, 0, 0, 0, 0, 0, 0]
         let stride: UInt64 = which & 0x40 == 0 ? 16 : 8
         return [.memoryWrite(address: ring + index * stride, bytes: stride == 16 ? body : Array(body.prefix(8)))]

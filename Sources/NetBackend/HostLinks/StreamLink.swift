@@ -202,7 +202,7 @@ public final class StreamLink: @unchecked Sendable {
         var start = 0
         defer { if start > 0 { input.removeFirst(start) } }
         while input.count - start >= 4 {
-            let length = input[start..<start + 4].reduce(0) { $0 << 8 | Int($1) }
+            let length = Int(input.bigEndian32(at: start))
             guard length > 0, length <= Self.maximumFrameLength else { return false }
             guard input.count - start - 4 >= length else { return true }
             let frameStart = start + 4
@@ -233,10 +233,7 @@ public final class StreamLink: @unchecked Sendable {
                 backlog.bump()
                 continue
             }
-            let header = UInt32(length)
-            output += [
-                UInt8(header >> 24), UInt8(header >> 16 & 0xFF), UInt8(header >> 8 & 0xFF), UInt8(header & 0xFF),
-            ]
+            output.appendBigEndian32(UInt32(length))
             output += frame.bytes
             framesOut.bump()
             bytesOut.bump(by: UInt64(length))

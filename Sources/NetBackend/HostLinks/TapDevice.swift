@@ -4,7 +4,8 @@ import Glibc
 /// stack sent out of the interface, each `write` one frame it receives. The descriptor is non-blocking.
 ///
 /// With ``offloads`` (`IFF_VNET_HDR` and `TUNSETOFFLOAD` checksum, TSO4 and TSO6) every frame each way starts with a
-/// 10-byte virtio-net header (`TapOffloadHeader`): the stack behind the interface may send TCP segments up to 64 KiB
+/// 10-byte virtio-net header (NICCore's `VirtioNetHeader` in its `udpL4` form): the stack behind the interface may
+/// send TCP segments up to 64 KiB
 /// with their checksum left to finish, and accepts such segments, as it does from a virtio-net card.
 ///
 /// The interface is created if it does not exist, inside the network namespace named at creation if any, and left

@@ -32,7 +32,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
     private let nat: NATRuntime?
     private let closed = OnceFlag()
     // Loop-thread state.
-    private var readBuffer = [UInt8](repeating: 0, count: TapOffloadHeader.size + TapDevice.maximumFrameLength + 1)
+    private var readBuffer = [UInt8](repeating: 0, count: VirtioNetHeader.size + TapDevice.maximumFrameLength + 1)
     private var readable = true
 
     private let framesIn = HostLinkCounter("tap_frames_in")
@@ -142,7 +142,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
 
     private func readFrames() {
         let fd = device.fileDescriptor
-        let skip = device.offloads ? TapOffloadHeader.size : 0
+        let skip = device.offloads ? VirtioNetHeader.size : 0
         for _ in 0..<Self.batch {
             let count = readBuffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
@@ -167,7 +167,9 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
             readBuffer.withUnsafeBytes { raw in
                 var metadata = FrameMetadata.none
                 if skip > 0 {
-                    guard let known = TapOffloadHeader(UnsafeRawBufferPointer(rebasing: raw[0..<skip]))?.metadata
+                    guard
+                        let known = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: raw[0..<skip]))?.metadata(
+                            form: .udpL4)
                     else { return badHeaders.bump() }
                     metadata = known
                 }
@@ -190,7 +192,7 @@ public final class TapLink: NATGuestLink, @unchecked Sendable {
             }
             let written: Int
             if device.offloads {
-                let header = TapOffloadHeader(frame.metadata).bytes
+                let header = VirtioNetHeader(frame.metadata, form: .udpL4).bytes()
                 let result = Self.writeFrame(fd, header, frame.bytes)
                 written = result < 0 ? -1 : max(0, result - header.count)
             } else {

@@ -1,3 +1,5 @@
+import NICCore
+
 /// An IPv4 address, host byte order in ``rawValue``.
 public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The address as a number: `10.0.2.15` is `0x0A00_020F`.
@@ -34,18 +36,16 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
 
     /// Reads four bytes at `offset`; `nil` when they are not all there.
     init?(in bytes: [UInt8], at offset: Int) {
-        guard offset >= 0, offset <= bytes.count - 4 else { return nil }
-        rawValue =
-            UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
-            | UInt32(bytes[offset + 3])
+        guard let value = bytes.load(bigEndian: UInt32.self, at: offset) else { return nil }
+        rawValue = value
     }
 
     /// The four octets in network order.
     public var bytes: [UInt8] {
-        [
-            UInt8(truncatingIfNeeded: rawValue >> 24), UInt8(truncatingIfNeeded: rawValue >> 16),
-            UInt8(truncatingIfNeeded: rawValue >> 8), UInt8(truncatingIfNeeded: rawValue),
-        ]
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(4)
+        bytes.appendBigEndian32(rawValue)
+        return bytes
     }
 
     /// Whether the address is in 127.0.0.0/8.

@@ -27,13 +27,13 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     /// Reads sixteen bytes at `offset`; `nil` when they are not all there.
     init?(in bytes: [UInt8], at offset: Int) {
         guard offset >= 0, offset <= bytes.count - 16 else { return nil }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        for index in 0..<8 {
-            high = high << 8 | UInt64(bytes[offset + index])
-            low = low << 8 | UInt64(bytes[offset + 8 + index])
-        }
-        self.init(high: high, low: low)
+        self.init(high: bytes.bigEndian64(at: offset), low: bytes.bigEndian64(at: offset + 8))
+    }
+
+    /// Reads the first sixteen bytes of `bytes` (zero where they are missing).
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.init(
+            high: bytes.load(bigEndian: UInt64.self, at: 0) ?? 0, low: bytes.load(bigEndian: UInt64.self, at: 8) ?? 0)
     }
 
     /// Parses the text forms of RFC 4291 (`fd17:625c:f037:2::15`, `::1`, `::ffff:10.0.2.15`); `nil` for anything

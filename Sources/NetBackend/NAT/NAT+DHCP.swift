@@ -46,14 +46,14 @@ extension NATEngine {
     /// Serves a DHCP (BOOTP) request from the guest: `payload` is the UDP payload.
     func handleDHCP(_ payload: [UInt8], from packet: IPv4Packet) {
         guard payload.count >= 240, payload[0] == 1, payload[1] == 1, payload[2] == 6,
-            payload.u32(236) == 0x6382_5363
+            payload.bigEndian32(at: 236) == 0x6382_5363
         else { return counts.bump(.dropDHCPMalformed) }
         guard let options = DHCPOptions(payload, from: 240), let type = options[53]?.first else {
             return counts.bump(.dropDHCPMalformed)
         }
-        let client = MACAddress(rawValue: UInt64(payload.u16(28)) << 32 | UInt64(payload.u32(30)))
+        let client = payload.withUnsafeBytes { MACAddress(in: $0, at: 28) } ?? MACAddress(rawValue: 0)
         guard !client.isMulticast, client.rawValue != 0 else { return counts.bump(.dropDHCPMalformed) }
-        let clientAddress = IPv4Address(rawValue: payload.u32(12))
+        let clientAddress = IPv4Address(rawValue: payload.bigEndian32(at: 12))
         if let server = options[54], server.count == 4, IPv4Address(in: server, at: 0) != config.gateway {
             return  // the client chose another server
         }
@@ -107,13 +107,13 @@ extension NATEngine {
         if type != DHCPMessageType.nak {
             for index in 12..<16 { reply[index] = request[index] }  // ciaddr
         }
-        reply.put32(address.rawValue, at: 16)
-        reply.put32((config.announcedTFTPServer ?? .any).rawValue, at: 20)
+        reply.storeBigEndian32(address.rawValue, at: 16)
+        reply.storeBigEndian32((config.announcedTFTPServer ?? .any).rawValue, at: 20)
         for index in 28..<44 { reply[index] = request[index] }  // chaddr
         if let bootFile = config.bootFile, type != DHCPMessageType.nak {
             for (index, byte) in bootFile.utf8.prefix(127).enumerated() { reply[108 + index] = byte }
         }
-        reply.append32(0x6382_5363)
+        reply.appendBigEndian32(0x6382_5363)
         func option(_ code: UInt8, _ value: [UInt8]) {
             var rest = value[...]
             repeat {
@@ -129,13 +129,13 @@ extension NATEngine {
         if type != DHCPMessageType.nak {
             if type != DHCPMessageType.ack || address != .any {
                 var lease: [UInt8] = []
-                lease.append32(config.leaseTime)
+                lease.appendBigEndian32(config.leaseTime)
                 option(51, lease)
                 var renewal: [UInt8] = []
-                renewal.append32(config.leaseTime / 2)
+                renewal.appendBigEndian32(config.leaseTime / 2)
                 option(58, renewal)
                 var rebinding: [UInt8] = []
-                rebinding.append32(config.leaseTime / 8 * 7)
+                rebinding.appendBigEndian32(config.leaseTime / 8 * 7)
                 option(59, rebinding)
             }
             option(1, config.network.netmask.bytes)
@@ -143,7 +143,7 @@ extension NATEngine {
             option(6, config.dnsAddress.bytes)
             if let domain = config.domainName { option(15, Array(domain.utf8)) }
             var mtu: [UInt8] = []
-            mtu.append16(UInt16(truncatingIfNeeded: config.mtu))
+            mtu.appendBigEndian16(UInt16(truncatingIfNeeded: config.mtu))
             option(26, mtu)
             if let server = config.announcedTFTPServer { option(66, Array(server.description.utf8)) }
             if let bootFile = config.bootFile { option(67, Array(bootFile.utf8)) }
@@ -151,9 +151,10 @@ extension NATEngine {
         reply.append(255)
         if reply.count < 300 { reply += [UInt8](repeating: 0, count: 300 - reply.count) }
 
-        let ciaddr = IPv4Address(rawValue: request.u32(12))
+        let ciaddr = IPv4Address(rawValue: request.bigEndian32(at: 12))
         let broadcast =
-            type == DHCPMessageType.nak || request.u16(10) & 0x8000 != 0 || address == .any && ciaddr == .any
+            type == DHCPMessageType.nak || request.bigEndian16(at: 10) & 0x8000 != 0
+            || address == .any && ciaddr == .any
         let destination = broadcast ? IPv4Address.broadcast : (ciaddr != .any ? ciaddr : address)
         sendUDPToGuest(
             from: IPv4Endpoint(config.gateway, 67), to: IPv4Endpoint(destination, 68), payload: reply,

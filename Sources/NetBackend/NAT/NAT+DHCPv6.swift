@@ -53,8 +53,8 @@ extension NATEngine {
             guard index + 4 <= payload.count, options.count < DHCPv6.maximumOptions else {
                 return counts.bump(.dropDhcpv6Malformed)
             }
-            let code = payload.u16(index)
-            let length = Int(payload.u16(index + 2))
+            let code = payload.bigEndian16(at: index)
+            let length = Int(payload.bigEndian16(at: index + 2))
             guard index + 4 + length <= payload.count else { return counts.bump(.dropDhcpv6Malformed) }
             options.append((code, Array(payload[(index + 4)..<(index + 4 + length)])))
             index += 4 + length
@@ -66,13 +66,13 @@ extension NATEngine {
         let client = option(DHCPv6.Option.clientIdentifier)
         var reply: [UInt8] = []
         func add(_ code: UInt16, _ data: [UInt8]) {
-            reply.append16(code)
-            reply.append16(UInt16(truncatingIfNeeded: data.count))
+            reply.appendBigEndian16(code)
+            reply.appendBigEndian16(UInt16(truncatingIfNeeded: data.count))
             reply += data
         }
         func status(_ code: UInt16, _ text: String) -> [UInt8] {
             var data: [UInt8] = []
-            data.append16(code)
+            data.appendBigEndian16(code)
             return data + Array(text.utf8)
         }
         let transaction = Array(payload[1..<4])
@@ -104,9 +104,9 @@ extension NATEngine {
                 guard association.data.count >= 12 else { continue }
                 var data = Array(association.data[0..<4])  // the IAID
                 data += [0, 0, 0, 0, 0, 0, 0, 0]  // T1, T2
-                data.append16(DHCPv6.Option.statusCode)
+                data.appendBigEndian16(DHCPv6.Option.statusCode)
                 let text = status(DHCPv6.noAddressesAvailable, "addresses come from SLAAC")
-                data.append16(UInt16(text.count))
+                data.appendBigEndian16(UInt16(text.count))
                 data += text
                 add(DHCPv6.Option.identityAssociation, data)
             }

@@ -55,8 +55,8 @@ extension NATEngine {
         if packet.destination == config.gateway || packet.destination == config.dnsAddress {
             var reply = message
             reply[0] = 0
-            reply.put16(0, at: 2)
-            reply.put16(InternetChecksum.of(reply), at: 2)
+            reply.storeBigEndian16(0, at: 2)
+            reply.storeBigEndian16(InternetChecksum.of(reply), at: 2)
             counts.bump(.icmpEchoLocal)
             sendToGuest(
                 source: packet.destination, destination: packet.source, proto: IPProtocolNumber.icmp, payload: reply)
@@ -76,7 +76,8 @@ extension NATEngine {
     /// Sends an echo request out through the ping socket of its flow (made on first use); replies come back through
     /// ``icmpReadable(_:)``.
     func forwardEcho(_ message: [UInt8], packet: IPPacket, to target: IPEndpoint) {
-        let key = ICMPFlowKey(guest: packet.source, destination: packet.destination, identifier: message.u16(4))
+        let key = ICMPFlowKey(
+            guest: packet.source, destination: packet.destination, identifier: message.bigEndian16(at: 4))
         if icmpFlows[key] == nil {
             guard icmpFlows.count < config.limits.icmpFlows else { return counts.bump(.dropICMPFlowLimit) }
             let ipv6 = target.address.isIPv6
@@ -118,13 +119,14 @@ extension NATEngine {
             var reply = Array(buffer[0..<count])
             let ipv6 = key.guest.isIPv6
             guard reply[0] == (ipv6 ? ICMPv6Type.echoReply : 0) else { continue }
-            reply.put16(key.identifier, at: 4)
-            reply.put16(0, at: 2)
+            reply.storeBigEndian16(key.identifier, at: 4)
+            reply.storeBigEndian16(0, at: 2)
             let proto = ipv6 ? IPProtocolNumber.icmpv6 : IPProtocolNumber.icmp
             if case .v6(let from) = key.destination, case .v6(let to) = key.guest {
-                reply.put16(transportChecksum(source: from, destination: to, proto: proto, segment: reply), at: 2)
+                reply.storeBigEndian16(
+                    transportChecksum(source: from, destination: to, proto: proto, segment: reply), at: 2)
             } else {
-                reply.put16(InternetChecksum.of(reply), at: 2)
+                reply.storeBigEndian16(InternetChecksum.of(reply), at: 2)
             }
             counts.bump(.icmpEchoReplies)
             sendToGuest(source: key.destination, destination: key.guest, proto: proto, payload: reply)
@@ -174,16 +176,16 @@ extension NATEngine {
             packet.destination != .broadcast, packet.destination != config.network.broadcast
         else { return }
         if packet.proto == IPProtocolNumber.icmp {
-            let kind = packet.payload.u8(0)
+            let kind = packet.payload.byte(at: 0)
             guard kind == 8 || kind == 0 || kind == 13 || kind == 15 else { return }
         }
         guard allowICMPError() else { return }
         var message: [UInt8] = [type, code, 0, 0]
-        message.append32(extra)
+        message.appendBigEndian32(extra)
         let room = max(8, 576 - 20 - 8 - packet.header.count)
         message += packet.header
         message += packet.payload.prefix(room)
-        message.put16(InternetChecksum.of(message), at: 2)
+        message.storeBigEndian16(InternetChecksum.of(message), at: 2)
         counts.bump(.icmpErrorsSent)
         sendToGuest(
             source: source ?? config.gateway, destination: packet.source, proto: IPProtocolNumber.icmp, payload: message

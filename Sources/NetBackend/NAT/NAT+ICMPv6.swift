@@ -47,8 +47,8 @@ extension NATEngine {
         if isRouterAddress(packet.destination) {
             var reply = message
             reply[0] = ICMPv6Type.echoReply
-            reply.put16(0, at: 2)
-            reply.put16(
+            reply.storeBigEndian16(0, at: 2)
+            reply.storeBigEndian16(
                 transportChecksum(
                     source: packet.destination, destination: packet.source, proto: IPProtocolNumber.icmpv6,
                     segment: reply), at: 2)
@@ -83,10 +83,10 @@ extension NATEngine {
         }
         guard allowICMPError() else { return }
         var message: [UInt8] = [type, code, 0, 0]
-        message.append32(extra)
+        message.appendBigEndian32(extra)
         message += (packet.header + packet.payload).prefix(Self.icmpv6ErrorRoom)
         let from = source ?? (packet.source.isLinkLocal ? config.gatewayLinkLocal : config.gateway6)
-        message.put16(
+        message.storeBigEndian16(
             transportChecksum(
                 source: from, destination: packet.source, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
         counts.bump(.icmpErrorsSent)

@@ -100,8 +100,8 @@ extension NATEngine {
         while offset < payload.count {
             let end = min(payload.count, offset + room)
             var fragment: [UInt8] = [nextHeader, 0]
-            fragment.append16(UInt16(truncatingIfNeeded: offset) | (end < payload.count ? 1 : 0))
-            fragment.append32(identification)
+            fragment.appendBigEndian16(UInt16(truncatingIfNeeded: offset) | (end < payload.count ? 1 : 0))
+            fragment.appendBigEndian32(identification)
             fragment += payload[offset..<end]
             let packet = IPv6Packet.build(
                 source: source, destination: destination, nextHeader: IPProtocolNumber.fragment, payload: fragment,

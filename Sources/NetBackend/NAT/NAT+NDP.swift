@@ -91,7 +91,7 @@ extension NATEngine {
         var message: [UInt8] = [ICMPv6Type.neighborAdvertisement, 0, 0, 0, solicited ? 0xE0 : 0xA0, 0, 0, 0]
         message += target.bytes
         message += [NDPOption.targetLinkLayer, 1] + config.gatewayMAC.bytes
-        message.put16(
+        message.storeBigEndian16(
             transportChecksum(
                 source: target, destination: destination, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
         counts.bump(.ndpAdvertisements)
@@ -131,23 +131,23 @@ extension NATEngine {
     /// domain as DNSSL when there is one.
     func routerAdvertisement() -> [UInt8] {
         var message: [UInt8] = [ICMPv6Type.routerAdvertisement, 0, 0, 0, 64, 0x40]
-        message.append16(routerLifetime)
-        message.append32(0)  // reachable time: unspecified
-        message.append32(0)  // retransmission timer: unspecified
+        message.appendBigEndian16(routerLifetime)
+        message.appendBigEndian32(0)  // reachable time: unspecified
+        message.appendBigEndian32(0)  // retransmission timer: unspecified
         message += [NDPOption.sourceLinkLayer, 1] + config.gatewayMAC.bytes
         message += [NDPOption.mtu, 1, 0, 0]
-        message.append32(UInt32(truncatingIfNeeded: config.mtu))
+        message.appendBigEndian32(UInt32(truncatingIfNeeded: config.mtu))
         message += [NDPOption.prefixInformation, 4, UInt8(config.prefix6.prefixLength), 0xC0]
-        message.append32(86_400)  // valid lifetime
-        message.append32(14_400)  // preferred lifetime
-        message.append32(0)
+        message.appendBigEndian32(86_400)  // valid lifetime
+        message.appendBigEndian32(14_400)  // preferred lifetime
+        message.appendBigEndian32(0)
         message += config.prefix6.address.bytes
         message += [NDPOption.recursiveDNSServer, 3, 0, 0]
-        message.append32(UInt32(routerLifetime))
+        message.appendBigEndian32(UInt32(routerLifetime))
         message += config.dnsAddress6.bytes
         if let domain = config.domainName, let encoded = DNSName.encode(domain) {
             var option: [UInt8] = [NDPOption.dnsSearchList, 0, 0, 0]
-            option.append32(UInt32(routerLifetime))
+            option.appendBigEndian32(UInt32(routerLifetime))
             option += encoded
             while option.count % 8 != 0 { option.append(0) }
             option[1] = UInt8(truncatingIfNeeded: option.count / 8)
@@ -160,7 +160,7 @@ extension NATEngine {
     func sendRouterAdvertisement(to destination: IPv6Address, mac: MACAddress? = nil) {
         var message = routerAdvertisement()
         let source = config.gatewayLinkLocal
-        message.put16(
+        message.storeBigEndian16(
             transportChecksum(
                 source: source, destination: destination, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
         counts.bump(.ndpRouterAdvertisements)

@@ -1,3 +1,5 @@
+import NICCore
+
 extension NATEngine {
     /// Where a guest packet to `destination:port` goes on the host, or why it may not.
     enum Route: Equatable {

@@ -34,36 +34,36 @@ extension NATEngine {
         frame.reserveCapacity(14 + ipHeader + tcpLength)
         frame += mac.bytes
         frame += config.gatewayMAC.bytes
-        frame.append16(type)
+        frame.appendBigEndian16(type)
         switch (key.remote.address, key.guest.address) {
         case (.v4(let from), .v4(let to)):
             frame += [0x45, 0]
-            frame.append16(UInt16(truncatingIfNeeded: 20 + tcpLength))
-            frame.append16(nextIdentification)
+            frame.appendBigEndian16(UInt16(truncatingIfNeeded: 20 + tcpLength))
+            frame.appendBigEndian16(nextIdentification)
             nextIdentification &+= 1
-            frame.append16(0x4000)
+            frame.appendBigEndian16(0x4000)
             frame += [64, IPProtocolNumber.tcp, 0, 0]
             frame += from.bytes
             frame += to.bytes
             var checksum = InternetChecksum()
             frame.withUnsafeBytes { checksum.add(UnsafeRawBufferPointer(rebasing: $0[14..<34])) }
-            frame.put16(checksum.value, at: 24)
+            frame.storeBigEndian16(checksum.value, at: 24)
         case (.v6(let from), .v6(let to)):
-            frame.append32(0x6000_0000)
-            frame.append16(UInt16(truncatingIfNeeded: tcpLength))
+            frame.appendBigEndian32(0x6000_0000)
+            frame.appendBigEndian16(UInt16(truncatingIfNeeded: tcpLength))
             frame += [IPProtocolNumber.tcp, 64]
             frame += from.bytes
             frame += to.bytes
         default: return
         }
-        frame.append16(key.remote.port)
-        frame.append16(key.guest.port)
-        frame.append32(sequence)
-        frame.append32(connection.receiveNext)
+        frame.appendBigEndian16(key.remote.port)
+        frame.appendBigEndian16(key.guest.port)
+        frame.appendBigEndian32(sequence)
+        frame.appendBigEndian32(connection.receiveNext)
         frame += [5 << 4, flags]
-        frame.append16(field)
-        frame.append16(~pseudo.value)
-        frame.append16(0)
+        frame.appendBigEndian16(field)
+        frame.appendBigEndian16(~pseudo.value)
+        frame.appendBigEndian16(0)
         frame += connection.buffer[range]
         let start = 14 + ipHeader
         let metadata = FrameMetadata(

@@ -1,61 +1,6 @@
 import CNetShims
 import Glibc
-
-/// A parsed TCP segment from the guest.
-struct TCPSegment {
-    var sourcePort: UInt16
-    var destinationPort: UInt16
-    var sequence: UInt32
-    var acknowledgment: UInt32
-    var flags: UInt8
-    var window: UInt16
-    var mss: Int?
-    var windowShift: UInt8?
-    var payload: [UInt8]
-
-    func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
-
-    /// A segment with no options or payload (for answering a SYN that never made a flow).
-    init(sourcePort: UInt16, destinationPort: UInt16, sequence: UInt32, flags: UInt8) {
-        self.sourcePort = sourcePort
-        self.destinationPort = destinationPort
-        self.sequence = sequence
-        acknowledgment = 0
-        self.flags = flags
-        window = 0
-        payload = []
-    }
-
-    /// Parses `segment`; `nil` when the header or its options are malformed.
-    init?(_ segment: [UInt8]) {
-        guard segment.count >= 20 else { return nil }
-        let dataOffset = Int(segment[12] >> 4) * 4
-        guard dataOffset >= 20, dataOffset <= segment.count else { return nil }
-        sourcePort = segment.u16(0)
-        destinationPort = segment.u16(2)
-        sequence = segment.u32(4)
-        acknowledgment = segment.u32(8)
-        flags = segment[13]
-        window = segment.u16(14)
-        payload = dataOffset == segment.count ? [] : Array(segment[dataOffset...])
-        var index = 20
-        // Each pass consumes at least one byte.
-        while index < dataOffset {
-            let kind = segment[index]
-            if kind == 0 { break }
-            if kind == 1 {
-                index += 1
-                continue
-            }
-            guard index + 1 < dataOffset else { return nil }
-            let length = Int(segment[index + 1])
-            guard length >= 2, index + length <= dataOffset else { return nil }
-            if kind == 2, length == 4 { mss = Int(segment.u16(index + 2)) }
-            if kind == 3, length == 3 { windowShift = min(14, segment[index + 2]) }
-            index += length
-        }
-    }
-}
+import NICCore
 
 extension NATEngine {
     // MARK: From the guest

@@ -1,4 +1,5 @@
 import Glibc
+import NICCore
 
 /// One read transfer of the built-in TFTP server (RFC 1350, with the blksize and tsize options of RFC 2348/2349).
 struct TFTPSession {
@@ -37,7 +38,7 @@ extension NATEngine {
 
     func handleTFTP(_ payload: [UInt8], from guest: IPv4Endpoint, to destination: IPv4Endpoint) {
         guard payload.count >= 4 else { return counts.bump(.dropTFTPMalformed) }
-        let opcode = payload.u16(0)
+        let opcode = payload.bigEndian16(at: 0)
         if destination.port == Self.tftpPort {
             switch opcode {
             case TFTPOpcode.read: return startTFTP(payload, from: guest)
@@ -50,7 +51,7 @@ extension NATEngine {
         guard var session = tftpSessions[guest] else { return }
         switch opcode {
         case TFTPOpcode.ack:
-            let acknowledged = Int(payload.u16(2))
+            let acknowledged = Int(payload.bigEndian16(at: 2))
             guard acknowledged == session.block & 0xFFFF else { return }  // a duplicate or stale ACK
             if session.finished {
                 closeTFTP(guest)
@@ -126,7 +127,7 @@ extension NATEngine {
         if !acknowledged.isEmpty {
             session.block = 0
             var packet: [UInt8] = []
-            packet.append16(TFTPOpcode.optionAck)
+            packet.appendBigEndian16(TFTPOpcode.optionAck)
             packet += acknowledged
             session.lastPacket = packet
             tftpSessions[guest] = session
@@ -163,8 +164,8 @@ extension NATEngine {
             return closeTFTP(guest)
         }
         var packet: [UInt8] = []
-        packet.append16(TFTPOpcode.data)
-        packet.append16(UInt16(truncatingIfNeeded: session.block))
+        packet.appendBigEndian16(TFTPOpcode.data)
+        packet.appendBigEndian16(UInt16(truncatingIfNeeded: session.block))
         packet += data.prefix(count)
         session.finished = count < session.blockSize
         session.lastPacket = packet
@@ -183,8 +184,8 @@ extension NATEngine {
 
     private func sendTFTPError(_ code: UInt16, _ message: String, to guest: IPv4Endpoint, from port: UInt16) {
         var packet: [UInt8] = []
-        packet.append16(TFTPOpcode.error)
-        packet.append16(code)
+        packet.appendBigEndian16(TFTPOpcode.error)
+        packet.appendBigEndian16(code)
         packet += Array(message.utf8) + [0]
         sendUDPToGuest(from: IPv4Endpoint(config.gateway, port), to: guest, payload: packet)
     }

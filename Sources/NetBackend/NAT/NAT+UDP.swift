@@ -29,17 +29,17 @@ extension NATEngine {
     func handleUDP(_ packet: IPPacket, checksummed: Bool) {
         let segment = packet.payload
         guard segment.count >= 8 else { return counts.bump(.dropUDPMalformed) }
-        let length = Int(segment.u16(4))
+        let length = Int(segment.bigEndian16(at: 4))
         guard length >= 8, length <= segment.count else { return counts.bump(.dropUDPMalformed) }
         let datagram = length == segment.count ? segment : Array(segment[0..<length])
         // A zero checksum means none over IPv4; over IPv6 the checksum is mandatory (RFC 8200 8.1).
-        if datagram.u16(6) != 0 || packet.isIPv6, !checksummed {
+        if datagram.bigEndian16(at: 6) != 0 || packet.isIPv6, !checksummed {
             let sum = transportChecksum(
                 source: packet.source, destination: packet.destination, proto: IPProtocolNumber.udp, segment: datagram)
-            guard sum == 0, datagram.u16(6) != 0 else { return counts.bump(.dropUDPChecksum) }
+            guard sum == 0, datagram.bigEndian16(at: 6) != 0 else { return counts.bump(.dropUDPChecksum) }
         }
-        let sourcePort = datagram.u16(0)
-        let destinationPort = datagram.u16(2)
+        let sourcePort = datagram.bigEndian16(at: 0)
+        let destinationPort = datagram.bigEndian16(at: 2)
         let payload = Array(datagram[8...])
         switch packet {
         case .v4(let packet4):

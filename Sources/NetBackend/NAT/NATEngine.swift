@@ -97,14 +97,16 @@ final class NATEngine: @unchecked Sendable {
             return counts.bump(.dropIPMalformed)
         }
         currentFrameSegmented = metadata.segmentation != nil
-        let destination = MACAddress(rawValue: UInt64(bytes.u16(0)) << 32 | UInt64(bytes.u32(2)))
-        let type = bytes.u16(12)
+        let (destination, source, type) = bytes.withUnsafeBytes { raw in
+            let ethernet = EthernetHeader(raw, lookingThroughVLAN: false)
+            return (ethernet?.destination, ethernet?.source, ethernet?.etherType)
+        }
+        guard let destination, let source, let type else { return counts.bump(.dropShortFrame) }
         // IPv6 multicast (33:33:…) carries NDP and DHCPv6; which groups are ours is decided by the IPv6 address.
         let ipv6Multicast = type == EtherType.ipv6 && destination.rawValue >> 32 == 0x3333
         guard destination == config.gatewayMAC || destination.isBroadcast || ipv6Multicast else {
             return counts.bump(.dropNotForUs)
         }
-        let source = MACAddress(rawValue: UInt64(bytes.u16(6)) << 32 | UInt64(bytes.u32(8)))
         guard !source.isMulticast else { return counts.bump(.dropNotForUs) }
         switch type {
         case EtherType.arp: handleARP(bytes, from: source)

@@ -1,4 +1,5 @@
 import Glibc
+import NICCore
 
 extension NATTCPConnection {
     /// Reads from the host what the guest's window allows and sends the guest what it has room for.
@@ -100,7 +101,7 @@ extension NATTCPConnection {
         var options: [UInt8] = []
         if synOptions {
             options = [2, 4]
-            options.append16(UInt16(clamping: mtu - headerOverhead))
+            options.appendBigEndian16(UInt16(clamping: mtu - headerOverhead))
             if ourWindowShift > 0 || state == .synSent { options += [1, 3, 3, Self.ourWindowShift] }
         }
         host.emitSegment(

@@ -1,0 +1,113 @@
+/// A TCP header (RFC 9293) over borrowed bytes; the data offset is checked on creation.
+public struct TCPHeader {
+    /// The bytes from the start of the header.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// The size of a header without options.
+    public static let minimumSize = 20
+
+    /// Flag bits in ``flags``.
+    public static let fin: UInt8 = 0x01
+    public static let syn: UInt8 = 0x02
+    public static let rst: UInt8 = 0x04
+    public static let psh: UInt8 = 0x08
+    public static let ack: UInt8 = 0x10
+    public static let urg: UInt8 = 0x20
+    public static let ece: UInt8 = 0x40
+    public static let cwr: UInt8 = 0x80
+
+    /// The checksum field's offset in the header.
+    public static let checksumOffset = 16
+
+    /// Reads the header at the start of `bytes`; `nil` unless the data offset is at least 5 words and the header
+    /// with its options is all in `bytes`.
+    @inlinable
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.minimumSize else { return nil }
+        let length = Int(bytes[12] >> 4) &* 4
+        guard length >= Self.minimumSize, length <= bytes.count else { return nil }
+        self.bytes = bytes
+    }
+
+    @inlinable
+    func u16(_ offset: Int) -> UInt16 { bytes.load(bigEndian: UInt16.self, at: offset) ?? 0 }
+
+    /// The source port.
+    @inlinable public var sourcePort: UInt16 { u16(0) }
+    /// The destination port.
+    @inlinable public var destinationPort: UInt16 { u16(2) }
+    /// The sequence number.
+    @inlinable public var sequenceNumber: UInt32 { bytes.load(bigEndian: UInt32.self, at: 4) ?? 0 }
+    /// The acknowledgment number.
+    @inlinable public var acknowledgmentNumber: UInt32 { bytes.load(bigEndian: UInt32.self, at: 8) ?? 0 }
+    /// The header length in bytes, options included.
+    @inlinable public var headerLength: Int { Int(bytes[12] >> 4) &* 4 }
+    /// The flag byte (CWR ECE URG ACK PSH RST SYN FIN).
+    @inlinable public var flags: UInt8 { bytes[13] }
+    /// The receive window.
+    @inlinable public var window: UInt16 { u16(14) }
+    /// The checksum field.
+    @inlinable public var checksum: UInt16 { u16(16) }
+    /// The urgent pointer.
+    @inlinable public var urgentPointer: UInt16 { u16(18) }
+    /// The options.
+    @inlinable
+    public var options: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[20..<headerLength]) }
+}
+
+/// A UDP header (RFC 768) over borrowed bytes.
+public struct UDPHeader {
+    /// The bytes from the start of the header.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// The header size.
+    public static let size = 8
+    /// The checksum field's offset in the header.
+    public static let checksumOffset = 6
+
+    /// Reads the header at the start of `bytes`; `nil` when it is shorter than 8 bytes.
+    @inlinable
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.size else { return nil }
+        self.bytes = bytes
+    }
+
+    @inlinable
+    func u16(_ offset: Int) -> UInt16 { bytes.load(bigEndian: UInt16.self, at: offset) ?? 0 }
+
+    /// The source port.
+    @inlinable public var sourcePort: UInt16 { u16(0) }
+    /// The destination port.
+    @inlinable public var destinationPort: UInt16 { u16(2) }
+    /// The length field: header and payload.
+    @inlinable public var length: Int { Int(u16(4)) }
+    /// The checksum field (0: none, over IPv4).
+    @inlinable public var checksum: UInt16 { u16(6) }
+}
+
+/// An ICMP or ICMPv6 header over borrowed bytes: type, code, checksum and the 4 type-specific bytes.
+public struct ICMPHeader {
+    /// The bytes from the start of the header.
+    public let bytes: UnsafeRawBufferPointer
+
+    /// The header size.
+    public static let size = 8
+
+    /// Reads the header at the start of `bytes`; `nil` when it is shorter than 8 bytes.
+    @inlinable
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Self.size else { return nil }
+        self.bytes = bytes
+    }
+
+    /// The message type.
+    @inlinable public var type: UInt8 { bytes[0] }
+    /// The code.
+    @inlinable public var code: UInt8 { bytes[1] }
+    /// The checksum field.
+    @inlinable public var checksum: UInt16 { bytes.load(bigEndian: UInt16.self, at: 2) ?? 0 }
+    /// The echo identifier (bytes 4–5 of an echo request or reply).
+    @inlinable public var identifier: UInt16 { bytes.load(bigEndian: UInt16.self, at: 4) ?? 0 }
+    /// The echo sequence number (bytes 6–7 of an echo request or reply).
+    @inlinable public var sequenceNumber: UInt16 { bytes.load(bigEndian: UInt16.self, at: 6) ?? 0 }
+}
