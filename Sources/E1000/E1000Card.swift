@@ -31,6 +31,10 @@ public final class E1000Card: NetworkCard {
     public let chip: E1000Chip
     public let macAddress: MACAddress
     public let function: PCIFunction
+    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
+    /// reference costs no call or reference counting.
+    public let port: FramePort
+    public let config: PCIConfigSpace
 
     let dma: BusMaster
     let pin: INTxPin
@@ -98,6 +102,8 @@ public final class E1000Card: NetworkCard {
             id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
         try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
         function = PCIFunction(config: config, environment: environment)
+        port = function.port
+        self.config = config
         dma = function.dma
         pin = function.pin
         clock = environment.clock

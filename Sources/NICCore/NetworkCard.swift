@@ -46,6 +46,11 @@ public protocol NetworkCard: AnyObject {
     var macAddress: MACAddress { get }
     /// The card's PCI function: config space, BAR and DMA gates, INTx pin, frame port and cable.
     var function: PCIFunction { get }
+    /// The card's PCI configuration space (its function's; the default reads it from ``function``).
+    var config: PCIConfigSpace { get }
+    /// The card's frame port (its function's; the default reads it from ``function``). Cards store it, so a host
+    /// that reaches it per frame through `any NetworkCard` pays one witness call.
+    var port: FramePort { get }
     /// The card's counters, drops included.
     var counters: [Counter] { get }
 
@@ -56,40 +61,42 @@ public protocol NetworkCard: AnyObject {
 }
 
 extension NetworkCard {
-    /// The card's PCI configuration space.
-    public var config: PCIConfigSpace { function.config }
-    /// The card's frame port.
-    public var port: FramePort { function.port }
+    /// The function's configuration space.
+    @inlinable public var config: PCIConfigSpace { function.config }
+    /// The function's frame port.
+    @inlinable public var port: FramePort { function.port }
 
     /// Whether the virtual cable is plugged in.
-    public var cableConnected: Bool {
+    @inlinable public var cableConnected: Bool {
         get { function.cableConnected }
         set { function.cableConnected = newValue }
     }
 
     /// Whether the card sees a link: cable connected and the attachment offering carrier.
-    public var linkUp: Bool { function.linkUp }
+    @inlinable public var linkUp: Bool { function.linkUp }
 
     /// Reads a config register; illegal widths read all-ones.
-    public func configRead(offset: Int, width: Int) -> UInt32 { function.configRead(offset: offset, width: width) }
+    @inlinable public func configRead(offset: Int, width: Int) -> UInt32 {
+        function.configRead(offset: offset, width: width)
+    }
 
     /// Writes a config register through its masks.
-    public func configWrite(offset: Int, width: Int, value: UInt32) {
+    @inlinable public func configWrite(offset: Int, width: Int, value: UInt32) {
         function.configWrite(offset: offset, width: width, value: value)
     }
 
     /// Reads `width` bytes at `offset` of BAR `bar`. An undecoded BAR, an offset past its end or an illegal width
     /// reads all-ones and has no side effect.
-    public func barRead(_ bar: Int, offset: UInt64, width: Int) -> UInt64 {
+    @inlinable public func barRead(_ bar: Int, offset: UInt64, width: Int) -> UInt64 {
         function.barRead(bar, offset: offset, width: width)
     }
 
     /// Writes `width` bytes at `offset` of BAR `bar`. An undecoded BAR, an offset past its end or an illegal width
     /// is ignored.
-    public func barWrite(_ bar: Int, offset: UInt64, width: Int, value: UInt64) {
+    @inlinable public func barWrite(_ bar: Int, offset: UInt64, width: Int, value: UInt64) {
         function.barWrite(bar, offset: offset, width: width, value: value)
     }
 
     /// All-ones of `width` bytes (8 for anything illegal).
-    public static func allOnes(width: Int) -> UInt64 { PCIFunction.allOnes(width: width) }
+    @inlinable public static func allOnes(width: Int) -> UInt64 { PCIFunction.allOnes(width: width) }
 }

@@ -11,6 +11,10 @@ public final class PCNetCard: NetworkCard {
     public let chip: PCNetChip
     public let macAddress: MACAddress
     public let function: PCIFunction
+    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
+    /// reference costs no call or reference counting.
+    public let port: FramePort
+    public let config: PCIConfigSpace
 
     let dma: BusMaster
     let pin: INTxPin
@@ -55,6 +59,8 @@ public final class PCNetCard: NetworkCard {
             identity: chip.identity,
             bars: [0: BARLayout(.io, size: 32), 1: BARLayout(.memory32(prefetchable: false), size: 32)])
         function = PCIFunction(config: config, environment: environment)
+        port = function.port
+        self.config = config
         dma = function.dma
         pin = function.pin
         clock = environment.clock

@@ -19,6 +19,10 @@ import NICCore
 public final class VirtioNetCard: NetworkCard {
     public let macAddress: MACAddress
     public let function: PCIFunction
+    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
+    /// reference costs no call or reference counting.
+    public let port: FramePort
+    public let config: PCIConfigSpace
     /// The queue pairs the device offers (max_virtqueue_pairs).
     public let maximumQueuePairs: Int
     /// The MTU the device reports with VIRTIO_NET_F_MTU (the guest's initial and largest MTU).
@@ -109,6 +113,8 @@ public final class VirtioNetCard: NetworkCard {
         pciConfigAccessCapability = offsets.pciConfigAccess
         msix = MSIXTable(vectors: vectors)
         function = PCIFunction(config: config, environment: environment)
+        port = function.port
+        self.config = config
         dma = function.dma
         pin = function.pin
         msixSink = environment.msix

@@ -46,7 +46,7 @@ public final class PCIFunction {
     }
 
     /// Whether the card sees a link: cable connected and the attachment offering carrier.
-    public var linkUp: Bool { cableConnected && port.carrier }
+    @inlinable public var linkUp: Bool { cableConnected && port.carrier }
 
     /// Creates a function with `config`, whose DMA goes to `environment`'s memory and whose pin drives its line.
     package init(config: PCIConfigSpace, environment: CardEnvironment) {
@@ -83,7 +83,7 @@ public final class PCIFunction {
     // MARK: BARs
 
     /// All-ones of `width` bytes (8 for anything illegal).
-    public static func allOnes(width: Int) -> UInt64 {
+    @inlinable public static func allOnes(width: Int) -> UInt64 {
         (1...4).contains(width) ? (UInt64(1) << (8 * UInt64(width))) - 1 : UInt64.max
     }
 
