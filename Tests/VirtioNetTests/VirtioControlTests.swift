@@ -12,7 +12,7 @@ let controlFeatures: VirtioFeatures = [
 /// The driver side of the control queue.
 struct ControlDriver {
     let bench: VirtioBench
-    let ring: any DriverRing
+    let ring: VirtioDriverQueue
     let queueIndex: Int
 
     /// Sends class/command/data and returns the device's ack (nil if the chain did not come back).
@@ -28,10 +28,9 @@ struct ControlDriver {
             buffers.append((body, UInt32(data.count), false))
         }
         buffers.append((ack, 1, true))
-        let id = ring.add(buffers)
-        if let packed = ring as? PackedDriverRing { packed.slots[id] = buffers.count }
+        ring.add(buffers)
         bench.notifyModern(queueIndex)
-        guard ring.takeUsed().first?.length == 1 else { return nil }
+        guard ring.used().first?.length == 1 else { return nil }
         return bench.load(ack, 1)[0]
     }
 }
@@ -41,7 +40,7 @@ func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: 
 @Suite("virtio-net control queue")
 struct VirtioControlTests {
     func start(_ features: VirtioFeatures = controlFeatures, pairs: Int = 1) throws -> (
-        VirtioBench, ControlDriver, any DriverRing
+        VirtioBench, ControlDriver, VirtioDriverQueue
     ) {
         let bench = try VirtioBench(pairs: pairs)
         let rings = bench.startModern(features)
@@ -51,9 +50,9 @@ struct VirtioControlTests {
         return (bench, control, rings.rx)
     }
 
-    func delivered(_ bench: VirtioBench, _ rx: any DriverRing, _ frame: [UInt8]) -> Bool {
+    func delivered(_ bench: VirtioBench, _ rx: VirtioDriverQueue, _ frame: [UInt8]) -> Bool {
         bench.receive(frame)
-        return !rx.takeUsed().isEmpty
+        return !rx.used().isEmpty
     }
 
     @Test func promiscuousIsOnUntilTheDriverTurnsItOff() throws {

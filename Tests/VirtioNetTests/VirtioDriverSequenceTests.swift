@@ -48,7 +48,7 @@ struct VirtioDriverSequenceTests {
         #expect(bench.modernRead(common.offset + 0x10, 2) == 0)
         let queueCount = Int(bench.modernRead(common.offset + 0x12, 2))
         #expect(queueCount == 2 * pairs + 1)
-        var rings: [any DriverRing] = []
+        var rings: [VirtioDriverQueue] = []
         for queue in 0..<queueCount {
             bench.modernWrite(common.offset + 0x16, 2, UInt64(queue))
             let size = Int(bench.modernRead(common.offset + 0x18, 2))
@@ -72,7 +72,7 @@ struct VirtioDriverSequenceTests {
         for _ in 0..<8 { rings[2].add([(bench.allocate(2048), 2048, true)]) }
         let frame = makeFrame(to: bench.mac, length: 400)
         bench.receive(frame)
-        #expect(rings[0].takeUsed().count + rings[2].takeUsed().count == 1)
+        #expect(rings[0].used().count + rings[2].used().count == 1)
         let buffer = bench.allocate(12 + 60)
         bench.store(netHeader() + makeFrame(to: .broadcast, length: 60), at: buffer)
         rings[1].add([(buffer, 72, false)])
@@ -94,7 +94,7 @@ struct VirtioDriverSequenceTests {
         bench.legacyWrite(0x14, 2, 0)
         #expect(bench.legacyRead(0x14, 2) == 0)
         #expect((0..<6).map { UInt8(bench.legacyRead(24 + UInt64($0), 1)) } == bench.mac.bytes)
-        var rings: [SplitDriverRing] = []
+        var rings: [VirtioDriverQueue] = []
         for queue in 0..<3 {
             bench.legacyWrite(0x0E, 2, UInt64(queue))
             #expect(bench.legacyRead(0x08, 4) == 0, "queue not in use")
@@ -107,7 +107,7 @@ struct VirtioDriverSequenceTests {
         bench.legacyWrite(0x10, 2, 0)
         let frame = makeFrame(to: bench.mac, length: 1000)
         bench.receive(frame)
-        #expect(rings[0].takeUsed().first?.length == 1012)
+        #expect(rings[0].used().first?.length == 1012)
         #expect(bench.msix.total[1] == 1)
         let header = bench.allocate(2)
         let ack = bench.allocate(1)

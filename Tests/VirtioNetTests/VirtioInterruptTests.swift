@@ -5,7 +5,7 @@ import Testing
 @testable import VirtioNet
 
 /// Sends one frame through the transmit ring and rings the doorbell.
-private func transmitOne(_ bench: VirtioBench, _ ring: any DriverRing, notify: () -> Void) {
+private func transmitOne(_ bench: VirtioBench, _ ring: VirtioDriverQueue, notify: () -> Void) {
     let buffer = bench.allocate(76, alignment: 16)
     bench.store(netHeader() + makeFrame(to: .broadcast), at: buffer)
     ring.add([(buffer, 76, false)])
@@ -129,14 +129,14 @@ struct VirtioEventIndexTests {
     @Test func splitUsedEventSuppressesInterruptsExactly() throws {
         let bench = try VirtioBench()
         let rings = bench.startModern([.mac, .eventIndex])
-        let tx = try #require(rings.tx as? SplitDriverRing)
-        tx.setUsedEvent(0)
+        let tx = rings.tx
+        try tx.setUsedEvent(0)
         for _ in 0..<5 { transmitOne(bench, tx) { bench.notifyModern(1) } }
         #expect(bench.counter("used_interrupts_wanted") == 1)
         #expect(bench.counter("used_interrupts_suppressed") == 4)
         #expect(bench.line.assertions == 1)
         _ = bench.modernRead(0x1000, 1)
-        tx.setUsedEvent(6)
+        try tx.setUsedEvent(6)
         transmitOne(bench, tx) { bench.notifyModern(1) }  // used 5 -> 6: not yet
         #expect(bench.counter("used_interrupts_wanted") == 1)
         transmitOne(bench, tx) { bench.notifyModern(1) }  // used 6 -> 7: passes used_event 6
@@ -148,38 +148,38 @@ struct VirtioEventIndexTests {
     @Test func splitAvailEventSuppressesNotificationsExactly() throws {
         let bench = try VirtioBench()
         let rings = bench.startModern([.mac, .eventIndex])
-        let rx = try #require(rings.rx as? SplitDriverRing)
+        let rx = rings.rx
         var kicks = 0
         var avoided = 0
-        func addBuffer() {
+        func addBuffer() throws {
             let old = rx.availIndex
             rx.add([(bench.allocate(2048), 2048, true)])
-            if Self.driverNeedsKick(event: rx.availEvent, new: rx.availIndex, old: old) {
+            if Self.driverNeedsKick(event: try rx.availEvent, new: rx.availIndex, old: old) {
                 kicks += 1
                 bench.notifyModern(0)
             } else {
                 avoided += 1
             }
         }
-        for _ in 0..<16 { addBuffer() }
+        for _ in 0..<16 { try addBuffer() }
         #expect(kicks == 1)
         #expect(avoided == 15)
         #expect(bench.counter("notifications") == 1)
         bench.receive(makeFrame(to: bench.mac))
-        #expect(rx.availEvent == 1)
-        addBuffer()
+        #expect(try rx.availEvent == 1)
+        try addBuffer()
         #expect(kicks == 1 && avoided == 16)
     }
 
     @Test func splitNoInterruptFlagWithoutEventIndex() throws {
         let bench = try VirtioBench()
         let rings = bench.startModern([.mac])
-        let tx = try #require(rings.tx as? SplitDriverRing)
-        tx.setNoInterrupt(true)
+        let tx = rings.tx
+        try tx.suppressInterrupts(true)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(!bench.line.level)
         #expect(bench.counter("used_interrupts_suppressed") == 1)
-        tx.setNoInterrupt(false)
+        try tx.suppressInterrupts(false)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(bench.line.level)
     }
@@ -187,26 +187,26 @@ struct VirtioEventIndexTests {
     @Test func packedDriverEventSuppression() throws {
         let bench = try VirtioBench()
         let rings = bench.startModern([.mac, .eventIndex], size: 8, packed: true)
-        let tx = try #require(rings.tx as? PackedDriverRing)
+        let tx = rings.tx
         // The device asks for a doorbell at its next position.
         #expect(tx.deviceEvent.flags == 2)
         #expect(tx.deviceEvent.offWrap == 0x8000)
-        tx.setDriverEvent(flags: 1)
+        try tx.setDriverEvent(flags: 1)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(bench.counter("used_interrupts_suppressed") == 1)
         #expect(tx.deviceEvent.offWrap == 0x8001)
-        tx.setDriverEvent(flags: 0)
+        try tx.setDriverEvent(flags: 0)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(bench.counter("used_interrupts_wanted") == 1)
         // Interrupt only once the device writes the used descriptor at position 4 (this lap).
-        tx.setDriverEvent(flags: 2, offWrap: 0x8004)
+        try tx.setDriverEvent(flags: 2, offWrap: 0x8004)
         transmitOne(bench, tx) { bench.notifyModern(1) }  // position 2
         transmitOne(bench, tx) { bench.notifyModern(1) }  // position 3
         #expect(bench.counter("used_interrupts_wanted") == 1)
         transmitOne(bench, tx) { bench.notifyModern(1) }  // position 4
         #expect(bench.counter("used_interrupts_wanted") == 2)
         #expect(bench.counter("used_interrupts_suppressed") == 3)
-        #expect(tx.takeUsed().count == 5)
+        #expect(tx.used().count == 5)
     }
 
     @Test func packedRingWrapsAround() throws {
@@ -214,7 +214,7 @@ struct VirtioEventIndexTests {
         let rings = bench.startModern([.mac], size: 4, packed: true)
         for round in 0..<10 {
             transmitOne(bench, rings.tx) { bench.notifyModern(1) }
-            #expect(rings.tx.takeUsed().count == 1, "round \(round)")
+            #expect(rings.tx.used().count == 1, "round \(round)")
         }
         #expect(bench.sentFrames().count == 10)
         #expect(!bench.needsReset)
@@ -246,7 +246,7 @@ struct VirtioControlEventIndexTests {
     @Test(arguments: [false, true])
     func everyCommandIsKickedAndAnsweredUnderEventIndex(legacy: Bool) throws {
         let bench = try VirtioBench()
-        let control: SplitDriverRing
+        let control: VirtioDriverQueue
         if legacy {
             let features = (controlFeatures.union([.eventIndex])).rawValue
             _ = bench.startLegacy(UInt32(truncatingIfNeeded: features))
@@ -254,7 +254,7 @@ struct VirtioControlEventIndexTests {
             bench.legacyWrite(0x12, 1, 0x07)
         } else {
             let rings = bench.startModern(controlFeatures.union([.eventIndex]))
-            control = try #require(rings.control as? SplitDriverRing)
+            control = try #require(rings.control)
         }
         var kicks = 0
         for command: UInt8 in [0, 1, 0, 1] {  // promiscuous, all-multicast, on and off
@@ -266,11 +266,11 @@ struct VirtioControlEventIndexTests {
             bench.store([0xAA], at: ack)
             let old = control.availIndex
             control.add([(header, 2, false), (body, 1, false), (ack, 1, true)])
-            if VirtioEventIndexTests.driverNeedsKick(event: control.availEvent, new: control.availIndex, old: old) {
+            if VirtioEventIndexTests.driverNeedsKick(event: try control.availEvent, new: control.availIndex, old: old) {
                 kicks += 1
                 if legacy { bench.legacyWrite(0x10, 2, 2) } else { bench.notifyModern(2) }
             }
-            #expect(control.takeUsed().count == 1, "command \(command) was answered")
+            #expect(control.used().count == 1, "command \(command) was answered")
             #expect(bench.load(ack, 1)[0] == 0)
         }
         #expect(kicks == 4)

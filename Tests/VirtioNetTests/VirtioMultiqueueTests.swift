@@ -17,12 +17,12 @@ func udpFlowFrame(to mac: MACAddress, sourcePort: UInt16) -> [UInt8] {
 @Suite("virtio-net multiqueue")
 struct VirtioMultiqueueTests {
     /// Four pairs, MQ negotiated, every receive queue stocked.
-    func start(pairs: Int = 4) throws -> (VirtioBench, [any DriverRing], [any DriverRing], ControlDriver) {
+    func start(pairs: Int = 4) throws -> (VirtioBench, [VirtioDriverQueue], [VirtioDriverQueue], ControlDriver) {
         let bench = try VirtioBench(pairs: pairs)
         bench.enableMSIX()
         #expect(bench.negotiateModern([.version1, .mac, .controlQueue, .multiqueue, .controlReceive]))
-        var rx: [any DriverRing] = []
-        var tx: [any DriverRing] = []
+        var rx: [VirtioDriverQueue] = []
+        var tx: [VirtioDriverQueue] = []
         for pair in 0..<pairs {
             rx.append(bench.setupModernQueue(2 * pair, size: 64, vector: UInt16(2 * pair)))
             tx.append(bench.setupModernQueue(2 * pair + 1, size: 64, vector: UInt16(2 * pair + 1)))
@@ -37,8 +37,8 @@ struct VirtioMultiqueueTests {
     @Test func onlyPairZeroUntilThePairsAreSet() throws {
         let (bench, rx, _, _) = try start()
         for port in 0..<16 { bench.receive(udpFlowFrame(to: bench.mac, sourcePort: UInt16(1000 + port))) }
-        #expect(rx[0].takeUsed().count == 16)
-        for ring in rx.dropFirst() { #expect(ring.takeUsed().isEmpty) }
+        #expect(rx[0].used().count == 16)
+        for ring in rx.dropFirst() { #expect(ring.used().isEmpty) }
     }
 
     @Test func flowsSpreadOverThePairsInUseAndStayPut() throws {
@@ -47,7 +47,7 @@ struct VirtioMultiqueueTests {
         var pairOfFlow: [UInt16: Int] = [:]
         for port in 0..<24 {
             bench.receive(udpFlowFrame(to: bench.mac, sourcePort: UInt16(2000 + port)))
-            for (pair, ring) in rx.enumerated() where !ring.takeUsed().isEmpty {
+            for (pair, ring) in rx.enumerated() where !ring.used().isEmpty {
                 pairOfFlow[UInt16(2000 + port)] = pair
             }
         }
@@ -56,7 +56,7 @@ struct VirtioMultiqueueTests {
         for (port, pair) in pairOfFlow.prefix(4) {
             for _ in 0..<3 {
                 bench.receive(udpFlowFrame(to: bench.mac, sourcePort: port))
-                #expect(rx[pair].takeUsed().count == 1, "flow \(port) stays on pair \(pair)")
+                #expect(rx[pair].used().count == 1, "flow \(port) stays on pair \(pair)")
             }
         }
         #expect(bench.msix.total[0] != nil && bench.msix.total[6] != nil, "per-queue vectors")
@@ -69,7 +69,7 @@ struct VirtioMultiqueueTests {
             bench.store(netHeader() + makeFrame(to: .broadcast, seed: UInt8(pair)), at: buffer)
             ring.add([(buffer, 76, false)])
             bench.notifyModern(2 * pair + 1)
-            #expect(ring.takeUsed().count == 1)
+            #expect(ring.used().count == 1)
         }
         #expect(bench.sentFrames().count == 4)
         #expect(bench.card.pairs.map { $0.statistics.transmittedFrames } == [1, 1, 1, 1])
@@ -78,7 +78,7 @@ struct VirtioMultiqueueTests {
     @Test func pairsCanBeServicedConcurrently() async throws {
         let (bench, _, tx, _) = try start()
         for (pair, ring) in tx.enumerated() {
-            (ring as! SplitDriverRing).setNoInterrupt(true)
+            try ring.suppressInterrupts(true)
             for i in 0..<48 {
                 let buffer = bench.allocate(76, alignment: 16)
                 bench.store(netHeader() + makeFrame(to: .broadcast, seed: UInt8(i)), at: buffer)
@@ -95,7 +95,7 @@ struct VirtioMultiqueueTests {
         }
         #expect(handles.map(\.statistics.transmittedFrames) == [48, 48, 48, 48])
         #expect(bench.recorder.count == 4 * 48)
-        for ring in tx { #expect(ring.takeUsed().count == 48) }
+        for ring in tx { #expect(ring.used().count == 48) }
     }
 
     /// Four pairs transmit 2000 frames each, every pair on its own thread driven by its own doorbells at the same
@@ -106,7 +106,7 @@ struct VirtioMultiqueueTests {
         bench.card.port.attach(sink)
         var buffers: [[UInt64]] = []
         for ring in tx {
-            (ring as! SplitDriverRing).setNoInterrupt(true)
+            try ring.suppressInterrupts(true)
             buffers.append((0..<Self.inFlight).map { _ in bench.allocate(76, alignment: 16) })
         }
         nonisolated(unsafe) let shared = (bench: bench, rings: tx, buffers: buffers)
@@ -125,7 +125,7 @@ struct VirtioMultiqueueTests {
                     sent += 1
                 }
                 bench.notifyModern(2 * pair + 1)
-                done += ring.takeUsed().count
+                done += ring.used().count
             }
             completed.withLock { $0[pair] = done }
         }

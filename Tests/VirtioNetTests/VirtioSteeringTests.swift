@@ -16,7 +16,7 @@ struct VirtioSteeringTests {
         var perPair = [Int](repeating: 0, count: pairs)
         for flow in 0..<64 {
             bench.receive(udpFlowFrame(to: bench.mac, sourcePort: UInt16(40_000 + 2 * flow)))
-            for (pair, ring) in rx.enumerated() { perPair[pair] += ring.takeUsed().count }
+            for (pair, ring) in rx.enumerated() { perPair[pair] += ring.used().count }
             if flow % 16 == 15 { for ring in rx { for _ in 0..<16 { ring.add([(bench.allocate(2048), 2048, true)]) } } }
         }
         #expect(perPair.reduce(0, +) == 64)

@@ -133,12 +133,11 @@ final class VirtioBench {
     }
 
     /// Programs queue `index` with a fresh ring of `size` entries and enables it.
-    func setupModernQueue(_ index: Int, size: Int, packed: Bool = false, vector: UInt16? = nil) -> any DriverRing {
+    func setupModernQueue(_ index: Int, size: Int, packed: Bool = false, vector: UInt16? = nil) -> VirtioDriverQueue {
         modernWrite(0x16, 2, UInt64(index))
         modernWrite(0x18, 2, UInt64(size))
         if let vector { modernWrite(0x1A, 2, UInt64(vector)) }
-        let ring: any DriverRing =
-            packed ? PackedDriverRing(bench: self, size: size) : SplitDriverRing(bench: self, size: size)
+        let ring = VirtioDriverQueue(bench: self, index: index, size: size, packed: packed)
         // The driver writes 64-bit addresses as two 32-bit halves, as Linux's vp_iowrite64_twopart does.
         for (offset, address) in [(0x20, ring.descriptorArea), (0x28, ring.driverArea), (0x30, ring.deviceArea)] {
             modernWrite(UInt64(offset), 4, address & 0xFFFF_FFFF)
@@ -155,7 +154,7 @@ final class VirtioBench {
     /// A running modern device with one pair of split (or packed) rings and, with CTRL_VQ, the control queue.
     func startModern(
         _ features: VirtioFeatures, size: Int = 64, packed: Bool = false
-    ) -> (rx: any DriverRing, tx: any DriverRing, control: (any DriverRing)?) {
+    ) -> (rx: VirtioDriverQueue, tx: VirtioDriverQueue, control: VirtioDriverQueue?) {
         var features = features
         features.insert(.version1)
         if packed { features.insert(.packedRing) }
@@ -163,7 +162,7 @@ final class VirtioBench {
         precondition(accepted, "features refused")
         let rx = setupModernQueue(0, size: size, packed: packed)
         let tx = setupModernQueue(1, size: size, packed: packed)
-        var control: (any DriverRing)?
+        var control: VirtioDriverQueue?
         if features.contains(.controlQueue) {
             let index = features.contains(.multiqueue) ? 2 * card.maximumQueuePairs : 2
             control = setupModernQueue(index, size: 16, packed: packed)
@@ -175,7 +174,7 @@ final class VirtioBench {
     // MARK: Legacy driver
 
     /// A running legacy device: features written through BAR0, rings by page frame number.
-    func startLegacy(_ features: UInt32) -> (rx: SplitDriverRing, tx: SplitDriverRing) {
+    func startLegacy(_ features: UInt32) -> (rx: VirtioDriverQueue, tx: VirtioDriverQueue) {
         legacyWrite(0x12, 1, 0)
         legacyWrite(0x12, 1, 1)
         legacyWrite(0x12, 1, 3)
@@ -186,10 +185,10 @@ final class VirtioBench {
         return (rx, tx)
     }
 
-    func setupLegacyQueue(_ index: Int) -> SplitDriverRing {
+    func setupLegacyQueue(_ index: Int) -> VirtioDriverQueue {
         legacyWrite(0x0E, 2, UInt64(index))
         let size = Int(legacyRead(0x0C, 2))
-        let ring = SplitDriverRing(bench: self, size: size, legacy: true)
+        let ring = VirtioDriverQueue(bench: self, index: index, size: size, legacy: true)
         legacyWrite(0x08, 4, ring.descriptorArea >> 12)
         return ring
     }
@@ -219,215 +218,52 @@ final class VirtioBench {
     var needsReset: Bool { card.status.contains(.needsReset) }
 }
 
-/// The driver's side of a virtqueue, in either format.
-protocol DriverRing: AnyObject {
-    var size: Int { get }
-    var descriptorArea: UInt64 { get }
-    var driverArea: UInt64 { get }
-    var deviceArea: UInt64 { get }
-    /// Makes a chain of buffers available (without notifying); returns its ID.
-    @discardableResult func add(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int
-    /// Makes an indirect chain available; returns its ID.
-    @discardableResult func addIndirect(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int
-    /// The used entries the device returned since the last call.
-    func takeUsed() -> [(id: Int, length: Int)]
-}
-
-/// A split ring as a driver keeps it.
-final class SplitDriverRing: DriverRing {
-    let bench: VirtioBench
-    let size: Int
-    let descriptorArea: UInt64
-    let driverArea: UInt64
-    let deviceArea: UInt64
-    var nextDescriptor = 0
-    var availIndex: UInt16 = 0
-    var lastUsed: UInt16 = 0
-
-    init(bench: VirtioBench, size: Int, legacy: Bool = false) {
-        self.bench = bench
-        self.size = size
+/// The card's tests drive their rings with the package's one driver-side virtqueue (``VirtioDriverQueue``) in the
+/// bench's RAM; these are their shorthands: buffers as tuples, chains that must fit, memory errors as test failures.
+extension VirtioDriverQueue {
+    /// A split or packed ring of `size` entries for queue `index`, its three areas allocated apart (as the modern
+    /// transport allows) or, for the legacy transport, in one block by page frame.
+    convenience init(bench: VirtioBench, index: Int, size: Int, packed: Bool = false, legacy: Bool = false) {
         if legacy {
-            let bytes = 16 * size + 6 + 2 * size
-            let used = 6 + 8 * size
-            descriptorArea = bench.allocate(((bytes + 4095) & ~4095) + used)
-            let areas = SplitLayout.legacyAreas(pageFrame: UInt32(descriptorArea >> 12), size: UInt16(size))
-            driverArea = areas.driver
-            deviceArea = areas.device
+            let base = bench.allocate(Self.footprint(size: size, packed: false))
+            try! self.init(memory: bench.ram, index: index, size: size, packed: false, base: base)
         } else {
-            descriptorArea = bench.allocate(16 * size)
-            driverArea = bench.allocate(6 + 2 * size)
-            deviceArea = bench.allocate(6 + 8 * size)
+            let areas = (
+                bench.allocate(16 * size), bench.allocate(packed ? 4 : 6 + 2 * size),
+                bench.allocate(packed ? 4 : 6 + 8 * size)
+            )
+            try! self.init(memory: bench.ram, index: index, size: size, packed: packed, areas: areas)
         }
     }
 
-    func writeDescriptor(_ index: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16) {
-        let at = descriptorArea + 16 * UInt64(index)
-        bench.store64(address, at: at)
-        bench.store32(length, at: at + 8)
-        bench.store16(flags, at: at + 12)
-        bench.store16(next, at: at + 14)
-    }
-
-    /// Puts `head` in the available ring and publishes the index.
-    func publish(_ head: Int) {
-        bench.store16(UInt16(head), at: driverArea + 4 + 2 * UInt64(Int(availIndex) % size))
-        availIndex &+= 1
-        bench.store16(availIndex, at: driverArea + 2)
-    }
-
+    /// Makes a chain of buffers available (without notifying); returns its token. The ring must have room.
     @discardableResult
     func add(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int {
-        let head = nextDescriptor
-        for (i, buffer) in buffers.enumerated() {
-            let index = (head + i) % size
-            let last = i == buffers.count - 1
-            writeDescriptor(
-                index, address: buffer.address, length: buffer.length,
-                flags: (last ? 0 : 1) | (buffer.writable ? 2 : 0), next: UInt16((index + 1) % size))
+        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, writable: $0.writable) }
+        guard let token = try! add(chain) else {
+            fatalError("the test's ring has no room for \(buffers.count) buffers")
         }
-        nextDescriptor = (head + buffers.count) % size
-        publish(head)
-        return head
+        return token
     }
 
+    /// Makes an indirect chain available, its table at `table`; returns its token. The ring must have room.
     @discardableResult
-    func addIndirect(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int {
-        let table = bench.allocate(16 * buffers.count, alignment: 16)
-        for (i, buffer) in buffers.enumerated() {
-            let at = table + 16 * UInt64(i)
-            let last = i == buffers.count - 1
-            bench.store64(buffer.address, at: at)
-            bench.store32(buffer.length, at: at + 8)
-            bench.store16((last ? 0 : 1) | (buffer.writable ? 2 : 0), at: at + 12)
-            bench.store16(UInt16(i + 1), at: at + 14)
+    func addIndirect(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)], table: UInt64) -> Int {
+        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, writable: $0.writable) }
+        guard let token = try! addIndirect(chain, table: table) else { fatalError("the test's ring has no room") }
+        return token
+    }
+
+    /// The used entries the device returned since the last call; a used entry naming no chain the test made
+    /// available is recorded as a failure.
+    func used() -> [(id: Int, length: Int)] {
+        do throws(HarnessError) {
+            return try takeUsed().map { ($0.token, $0.length) }
+        } catch {
+            Issue.record("\(error)")
+            return []
         }
-        let head = nextDescriptor
-        writeDescriptor(head, address: table, length: UInt32(16 * buffers.count), flags: 4, next: 0)
-        nextDescriptor = (head + 1) % size
-        publish(head)
-        return head
     }
-
-    var usedIndex: UInt16 { bench.load16(deviceArea + 2) }
-    var availEvent: UInt16 { bench.load16(deviceArea + 4 + 8 * UInt64(size)) }
-    func setUsedEvent(_ value: UInt16) { bench.store16(value, at: driverArea + 4 + 2 * UInt64(size)) }
-    func setNoInterrupt(_ on: Bool) { bench.store16(on ? 1 : 0, at: driverArea) }
-
-    func takeUsed() -> [(id: Int, length: Int)] {
-        var entries: [(id: Int, length: Int)] = []
-        let index = usedIndex
-        while lastUsed != index {
-            let at = deviceArea + 4 + 8 * UInt64(Int(lastUsed) % size)
-            entries.append((Int(bench.load32(at)), Int(bench.load32(at + 4))))
-            lastUsed &+= 1
-        }
-        return entries
-    }
-}
-
-/// A packed ring as a driver keeps it.
-final class PackedDriverRing: DriverRing {
-    let bench: VirtioBench
-    let size: Int
-    let descriptorArea: UInt64
-    let driverArea: UInt64
-    let deviceArea: UInt64
-    var next = 0
-    var wrap = true
-    var usedPosition = 0
-    var usedWrap = true
-    var nextID = 0
-
-    init(bench: VirtioBench, size: Int) {
-        self.bench = bench
-        self.size = size
-        descriptorArea = bench.allocate(16 * size)
-        driverArea = bench.allocate(4)
-        deviceArea = bench.allocate(4)
-    }
-
-    private func availFlags(_ wrap: Bool) -> UInt16 { wrap ? 0x0080 : 0x8000 }
-
-    @discardableResult
-    func add(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int {
-        let id = nextID
-        nextID = (nextID + 1) % 0x8000
-        var headFlags: (UInt64, UInt16)?
-        for (i, buffer) in buffers.enumerated() {
-            let at = descriptorArea + 16 * UInt64(next)
-            let last = i == buffers.count - 1
-            let flags = (last ? 0 : 1) | (buffer.writable ? 2 : 0) | availFlags(wrap)
-            bench.store64(buffer.address, at: at)
-            bench.store32(buffer.length, at: at + 8)
-            bench.store16(UInt16(id), at: at + 12)
-            if i == 0 { headFlags = (at + 14, flags) } else { bench.store16(flags, at: at + 14) }
-            next += 1
-            if next == size {
-                next = 0
-                wrap.toggle()
-            }
-        }
-        if let (at, flags) = headFlags { bench.store16(flags, at: at) }
-        return id
-    }
-
-    @discardableResult
-    func addIndirect(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int {
-        let table = bench.allocate(16 * buffers.count, alignment: 16)
-        for (i, buffer) in buffers.enumerated() {
-            let at = table + 16 * UInt64(i)
-            bench.store64(buffer.address, at: at)
-            bench.store32(buffer.length, at: at + 8)
-            bench.store16(0, at: at + 12)
-            bench.store16(buffer.writable ? 2 : 0, at: at + 14)
-        }
-        let id = nextID
-        nextID += 1
-        let at = descriptorArea + 16 * UInt64(next)
-        bench.store64(table, at: at)
-        bench.store32(UInt32(16 * buffers.count), at: at + 8)
-        bench.store16(UInt16(id), at: at + 12)
-        bench.store16(4 | availFlags(wrap), at: at + 14)
-        next += 1
-        if next == size {
-            next = 0
-            wrap.toggle()
-        }
-        return id
-    }
-
-    /// Driver event suppression: flags 0 enable, 1 disable, 2 at `offWrap`.
-    func setDriverEvent(flags: UInt16, offWrap: UInt16 = 0) {
-        bench.store16(offWrap, at: driverArea)
-        bench.store16(flags, at: driverArea + 2)
-    }
-
-    var deviceEvent: (offWrap: UInt16, flags: UInt16) { (bench.load16(deviceArea), bench.load16(deviceArea + 2)) }
-
-    func takeUsed() -> [(id: Int, length: Int)] {
-        var entries: [(id: Int, length: Int)] = []
-        var steps = 0
-        while steps < size {
-            steps += 1
-            let at = descriptorArea + 16 * UInt64(usedPosition)
-            let flags = bench.load16(at + 14)
-            let avail = flags & 0x80 != 0
-            let used = flags & 0x8000 != 0
-            guard avail == usedWrap, used == usedWrap else { break }
-            entries.append((Int(bench.load16(at + 12)), Int(bench.load32(at + 8))))
-            // Chains here are as long as the driver made them; tests use one slot per used entry unless told.
-            usedPosition += slots[Int(bench.load16(at + 12))] ?? 1
-            if usedPosition >= size {
-                usedPosition -= size
-                usedWrap.toggle()
-            }
-        }
-        return entries
-    }
-
-    /// Ring slots per buffer ID, for chains longer than one descriptor.
-    var slots: [Int: Int] = [:]
 }
 
 // MARK: Frames

@@ -60,7 +60,7 @@ extension VirtioDriver {
             guard harness.read(bar: 0, offset: 0x08, width: 4, comment: "PFN: not yet active") == 0 else {
                 throw HarnessError("virtio: queue \(index) is already active")
             }
-            let queue = try VirtioDriverQueue(harness: harness, index: index, size: size, packed: false, base: base)
+            let queue = try VirtioDriverQueue(memory: harness, index: index, size: size, packed: false, base: base)
             if msixEnabled {
                 let vector = UInt64(Self.vector(forQueue: index))
                 harness.write(bar: 0, offset: 0x16, width: 2, value: vector, comment: "queue vector")
@@ -81,7 +81,7 @@ extension VirtioDriver {
         if !features.contains(.packedRing) { while size & (size - 1) != 0 { size &= size - 1 } }
         if size != offered { setCommon(0x18, 2, UInt64(size), comment: "queue_size") }
         let queue = try VirtioDriverQueue(
-            harness: harness, index: index, size: size, packed: features.contains(.packedRing), base: base)
+            memory: harness, index: index, size: size, packed: features.contains(.packedRing), base: base)
         if msixEnabled {
             let vector = UInt64(Self.vector(forQueue: index))
             setCommon(0x1A, 2, vector, comment: "queue_msix_vector")

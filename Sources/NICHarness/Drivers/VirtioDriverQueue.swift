@@ -1,178 +1,285 @@
 import NICCore
 
-/// The driver's side of one virtqueue, as Linux's virtio_ring keeps it: the ring in guest RAM, written and read
-/// through the harness (so a session records as trace lines), and the free list, ring positions and outstanding
-/// chains in the driver. Split rings (free list of descriptors, avail ring, used ring) and packed rings (descriptors
-/// in ring order with AVAIL/USED wrap bits, buffer IDs) both; a token names a chain until the device returns it:
-/// the head descriptor's index (split) or the buffer ID (packed).
-final class VirtioDriverQueue {
-    /// One buffer of a chain: guest address, length, and whether the device writes it.
-    struct Buffer {
-        var address: UInt64
-        var length: UInt32
-        var writable: Bool
+/// Guest memory as a driver-side virtqueue writes and reads it: through the harness (every access a trace line) or
+/// straight in a test's RAM.
+public protocol VirtqueueMemory: AnyObject {
+    /// Stores `bytes` at `address` as the guest.
+    func store(_ bytes: [UInt8], at address: UInt64, comment: String?) throws(HarnessError)
+    /// Loads `count` bytes at `address` as the guest.
+    func load(at address: UInt64, count: Int, comment: String?) throws(HarnessError) -> [UInt8]
+    /// Fills `count` bytes at `address` with `byte` as the guest.
+    func fill(_ byte: UInt8, count: Int, at address: UInt64) throws(HarnessError)
+}
+
+extension CardHarness: VirtqueueMemory {}
+
+extension GuestRAM: VirtqueueMemory {
+    public func store(_ bytes: [UInt8], at address: UInt64, comment: String?) throws(HarnessError) {
+        try store(bytes, at: address)
     }
 
-    let harness: CardHarness
+    public func load(at address: UInt64, count: Int, comment: String?) throws(HarnessError) -> [UInt8] {
+        try load(at: address, count: count)
+    }
+}
+
+/// The driver's side of one virtqueue, as Linux's virtio_ring keeps it: the ring in guest RAM, and the free list,
+/// ring positions and outstanding chains in the driver. Split rings (free list of descriptors, avail ring, used
+/// ring) and packed rings (descriptors in ring order with AVAIL/USED wrap bits, buffer IDs) both; a token names a
+/// chain until the device returns it: the head descriptor's index (split) or the buffer ID (packed).
+///
+/// The one driver-side ring of the package: ``VirtioDriver`` drives it through the harness (so a session records as
+/// trace lines), the card's tests drive it in their RAM (with ``writeDescriptor(_:address:length:flags:next:)`` and
+/// ``publish(_:)`` for hostile rings), and the benchmark drives its batch operations (`VirtioDriverQueue+Batch.swift`)
+/// straight in guest memory.
+public final class VirtioDriverQueue {
+    /// One buffer of a chain: guest address, length, and whether the device writes it.
+    public struct Buffer {
+        public var address: UInt64
+        public var length: UInt32
+        public var writable: Bool
+
+        public init(address: UInt64, length: UInt32, writable: Bool) {
+            self.address = address
+            self.length = length
+            self.writable = writable
+        }
+    }
+
+    /// Descriptor flags (split and packed) and the packed ring's wrap bits, as the virtio spec numbers them.
+    enum Flag {
+        static let next: UInt16 = 1
+        static let write: UInt16 = 2
+        static let indirect: UInt16 = 4
+        static let avail: UInt16 = 1 << 7
+        static let used: UInt16 = 1 << 15
+    }
+
+    /// Where the ring lives.
+    public let memory: any VirtqueueMemory
     /// The queue's index on the device (rx 2n, tx 2n+1, control after the pairs).
-    let index: Int
-    let size: Int
-    let packed: Bool
-    let descriptorArea: UInt64
-    let driverArea: UInt64
-    let deviceArea: UInt64
+    public let index: Int
+    public let size: Int
+    public let packed: Bool
+    public let descriptorArea: UInt64
+    public let driverArea: UInt64
+    public let deviceArea: UInt64
 
     /// Split: free descriptor indices. Packed: free buffer IDs.
-    private var free: [UInt16]
+    var free: [UInt16]
     /// Descriptors each outstanding token holds (split: the chain's indices; packed: its slot count in `counts`).
-    private var chains: [[UInt16]]
-    private var counts: [Int]
-    private var outstanding: [Bool]
+    var chains: [[UInt16]]
+    var counts: [Int]
+    var outstanding: [Bool]
     /// Descriptors not in use.
-    private(set) var freeDescriptors: Int
-    private var availIndex: UInt16 = 0
-    private var lastUsed: UInt16 = 0
-    private var nextSlot = 0
-    private var availWrap = true
-    private var usedSlot = 0
-    private var usedWrap = true
+    public internal(set) var freeDescriptors: Int
+    /// The split ring's avail index as last published.
+    public internal(set) var availIndex: UInt16 = 0
+    var lastUsed: UInt16 = 0
+    var nextSlot = 0
+    var availWrap = true
+    var usedSlot = 0
+    var usedWrap = true
 
     /// Bytes of guest RAM a ring of `size` entries takes at `base` (the legacy layout: descriptors and avail ring,
     /// then the used ring on the next 4096-byte boundary; packed: descriptors, then the two event areas).
-    static func footprint(size: Int, packed: Bool) -> Int {
+    public static func footprint(size: Int, packed: Bool) -> Int {
         if packed { return 16 * size + 8 }
         return (16 * size + 6 + 2 * size + 4095) & ~4095 + 6 + 8 * size
     }
 
     /// Where the descriptor, driver and device areas of a ring of `size` entries at `base` are (see
     /// ``footprint(size:packed:)``).
-    static func areas(base: UInt64, size: Int, packed: Bool) -> (descriptor: UInt64, driver: UInt64, device: UInt64) {
+    public static func areas(
+        base: UInt64, size: Int, packed: Bool
+    ) -> (descriptor: UInt64, driver: UInt64, device: UInt64) {
         let driver = base + 16 * UInt64(size)
         return (base, driver, packed ? driver + 4 : (driver + 6 + 2 * UInt64(size) + 4095) & ~4095)
     }
 
     /// A zeroed ring of `size` entries at `base` (4096-aligned), as vring_create_virtqueue allocates it.
-    init(harness: CardHarness, index: Int, size: Int, packed: Bool, base: UInt64) throws(HarnessError) {
-        self.harness = harness
+    public convenience init(
+        memory: any VirtqueueMemory, index: Int, size: Int, packed: Bool, base: UInt64
+    ) throws(HarnessError) {
+        try self.init(
+            memory: memory, index: index, size: size, packed: packed,
+            areas: Self.areas(base: base, size: size, packed: packed),
+            zeroed: [(base, Self.footprint(size: size, packed: packed))])
+    }
+
+    /// A zeroed ring of `size` entries whose three areas the caller placed (the modern transport lets a driver put
+    /// them anywhere).
+    public convenience init(
+        memory: any VirtqueueMemory, index: Int, size: Int, packed: Bool,
+        areas: (descriptor: UInt64, driver: UInt64, device: UInt64)
+    ) throws(HarnessError) {
+        let events = packed ? 4 : 6
+        try self.init(
+            memory: memory, index: index, size: size, packed: packed, areas: areas,
+            zeroed: [
+                (areas.descriptor, 16 * size), (areas.driver, events + (packed ? 0 : 2 * size)),
+                (areas.device, events + (packed ? 0 : 8 * size)),
+            ])
+    }
+
+    private init(
+        memory: any VirtqueueMemory, index: Int, size: Int, packed: Bool,
+        areas: (descriptor: UInt64, driver: UInt64, device: UInt64), zeroed: [(UInt64, Int)]
+    ) throws(HarnessError) {
+        guard size > 0, size <= 0x8000 else { throw HarnessError("queue \(index): size \(size) is not 1...32768") }
+        self.memory = memory
         self.index = index
         self.size = size
         self.packed = packed
-        (descriptorArea, driverArea, deviceArea) = Self.areas(base: base, size: size, packed: packed)
+        (descriptorArea, driverArea, deviceArea) = areas
         free = (0..<size).reversed().map { UInt16($0) }
         chains = [[UInt16]](repeating: [], count: size)
         counts = [Int](repeating: 0, count: size)
         outstanding = [Bool](repeating: false, count: size)
         freeDescriptors = size
-        try harness.fill(0, count: Self.footprint(size: size, packed: packed), at: base)
-    }
-
-    private func le(_ value: UInt64, _ count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+        for (address, count) in zeroed { try memory.fill(0, count: count, at: address) }
     }
 
     /// 16 descriptor bytes: address, length, then two 16-bit words (split: flags, next; packed: ID, flags).
-    private func descriptor(_ buffer: Buffer, word: UInt16, flags: UInt16) -> [UInt8] {
-        le(buffer.address, 8) + le(UInt64(buffer.length), 4) + le(UInt64(word), 2) + le(UInt64(flags), 2)
+    static func descriptor(address: UInt64, length: UInt32, word: UInt16, flags: UInt16) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        _ = bytes.store(littleEndian: address, at: 0)
+        _ = bytes.store(littleEndian: length, at: 8)
+        _ = bytes.store(littleEndian: word, at: 12)
+        _ = bytes.store(littleEndian: flags, at: 14)
+        return bytes
     }
+
+    func storeLE<T: FixedWidthInteger>(_ value: T, at address: UInt64, comment: String? = nil) throws(HarnessError) {
+        var bytes = [UInt8](repeating: 0, count: MemoryLayout<T>.size)
+        _ = bytes.store(littleEndian: value, at: 0)
+        try memory.store(bytes, at: address, comment: comment)
+    }
+
+    func loadLE<T: FixedWidthInteger>(_: T.Type, at address: UInt64) throws(HarnessError) -> T {
+        let bytes = try memory.load(at: address, count: MemoryLayout<T>.size, comment: nil)
+        return bytes.load(littleEndian: T.self, at: 0) ?? 0
+    }
+
+    // MARK: Adding chains
 
     /// Makes a chain available (virtqueue_add): returns its token, or `nil` when the ring has no room.
-    func add(_ buffers: [Buffer]) throws(HarnessError) -> Int? {
-        guard !buffers.isEmpty, buffers.count <= freeDescriptors, let token = free.last else { return nil }
-        return packed ? try addPacked(buffers, id: token) : try addSplit(buffers)
+    public func add(_ buffers: [Buffer]) throws(HarnessError) -> Int? {
+        guard !buffers.isEmpty, buffers.count <= freeDescriptors, free.last != nil else { return nil }
+        return packed ? try addPacked(buffers) : try addSplit(buffers)
     }
 
-    private func addSplit(_ buffers: [Buffer]) throws(HarnessError) -> Int {
+    /// Makes a chain available through an indirect table the driver writes at `table` (16 bytes a buffer): one ring
+    /// descriptor for the whole chain, as Linux does when VIRTIO_RING_F_INDIRECT_DESC was negotiated.
+    public func addIndirect(_ buffers: [Buffer], table: UInt64) throws(HarnessError) -> Int? {
+        guard !buffers.isEmpty, buffers.count <= 0xFFFF / 16, freeDescriptors > 0, free.last != nil else { return nil }
+        var entries: [UInt8] = []
+        for (position, buffer) in buffers.enumerated() {
+            let write = buffer.writable ? Flag.write : 0
+            // Split tables chain by `next`; a packed table's order is the chain.
+            entries +=
+                packed
+                ? Self.descriptor(address: buffer.address, length: buffer.length, word: 0, flags: write)
+                : Self.descriptor(
+                    address: buffer.address, length: buffer.length,
+                    word: (position == buffers.count - 1 ? 0 : Flag.next) | write, flags: UInt16(position + 1))
+        }
+        try memory.store(entries, at: table, comment: "indirect table")
+        let whole = [Buffer(address: table, length: UInt32(entries.count), writable: false)]
+        return packed ? try addPacked(whole, headFlags: Flag.indirect) : try addSplit(whole, headFlags: Flag.indirect)
+    }
+
+    private func addSplit(_ buffers: [Buffer], headFlags: UInt16 = 0) throws(HarnessError) -> Int {
         var indices: [UInt16] = []
         for _ in buffers { indices.append(free.removeLast()) }
         for (position, buffer) in buffers.enumerated() {
             let last = position == buffers.count - 1
-            let flags: UInt16 = (last ? 0 : 1) | (buffer.writable ? 2 : 0)
+            let flags = (last ? 0 : Flag.next) | (buffer.writable ? Flag.write : 0) | (position == 0 ? headFlags : 0)
             let next = last ? 0 : indices[position + 1]
-            try harness.store(
-                descriptor(buffer, word: flags, flags: next),
-                at: descriptorArea + 16 * UInt64(indices[position]))
+            try memory.store(
+                Self.descriptor(address: buffer.address, length: buffer.length, word: flags, flags: next),
+                at: descriptorArea + 16 * UInt64(indices[position]), comment: nil)
         }
         let head = Int(indices[0])
         chains[head] = indices
         outstanding[head] = true
         freeDescriptors -= buffers.count
-        try harness.store(le(UInt64(head), 2), at: driverArea + 4 + 2 * UInt64(Int(availIndex) % size))
-        availIndex &+= 1
-        try harness.store(le(UInt64(availIndex), 2), at: driverArea + 2, comment: "avail idx \(availIndex)")
+        try publish(head)
         return head
     }
 
-    private func addPacked(_ buffers: [Buffer], id: UInt16) throws(HarnessError) -> Int {
-        free.removeLast()
+    private func addPacked(_ buffers: [Buffer], headFlags: UInt16 = 0) throws(HarnessError) -> Int {
+        let id = free.removeLast()
         let headSlot = nextSlot
-        var headFlags: UInt16 = 0
+        var head: UInt16 = 0
         for (position, buffer) in buffers.enumerated() {
             let last = position == buffers.count - 1
-            let flags: UInt16 = (last ? 0 : 1) | (buffer.writable ? 2 : 0) | (availWrap ? 0x0080 : 0x8000)
+            let flags =
+                (last ? 0 : Flag.next) | (buffer.writable ? Flag.write : 0) | (availWrap ? Flag.avail : Flag.used)
+            let at = descriptorArea + 16 * UInt64(nextSlot)
             if position == 0 {
-                headFlags = flags
+                head = flags | headFlags
                 // The head's flags go last, so the device never sees a half-written chain.
-                try harness.store(
-                    Array(descriptor(buffer, word: id, flags: 0).prefix(14)),
-                    at: descriptorArea + 16 * UInt64(nextSlot))
+                let bytes = Self.descriptor(address: buffer.address, length: buffer.length, word: id, flags: 0)
+                try memory.store(Array(bytes.prefix(14)), at: at, comment: nil)
             } else {
-                try harness.store(
-                    descriptor(buffer, word: id, flags: flags), at: descriptorArea + 16 * UInt64(nextSlot))
+                try memory.store(
+                    Self.descriptor(address: buffer.address, length: buffer.length, word: id, flags: flags),
+                    at: at, comment: nil)
             }
-            nextSlot += 1
-            if nextSlot == size {
-                nextSlot = 0
-                availWrap.toggle()
-            }
+            advance(&nextSlot, &availWrap, by: 1)
         }
-        try harness.store(
-            le(UInt64(headFlags), 2), at: descriptorArea + 16 * UInt64(headSlot) + 14,
-            comment: "make id \(id) available")
+        try storeLE(head, at: descriptorArea + 16 * UInt64(headSlot) + 14, comment: "make id \(id) available")
         counts[Int(id)] = buffers.count
         outstanding[Int(id)] = true
         freeDescriptors -= buffers.count
         return Int(id)
     }
 
-    /// Whether the device wants a notification (split: VRING_USED_F_NO_NOTIFY clear; packed: device events not
-    /// disabled).
-    func needsKick() throws(HarnessError) -> Bool {
-        if packed {
-            let flags = try harness.load(at: deviceArea + 2, count: 2)
-            return flags[0] & 0x3 != 1
+    /// Moves a packed ring position `by` slots, toggling its wrap counter when it passes the end.
+    func advance(_ slot: inout Int, _ wrap: inout Bool, by count: Int) {
+        slot += count
+        while slot >= size {
+            slot -= size
+            wrap.toggle()
         }
-        return try harness.load(at: deviceArea, count: 2)[0] & 1 == 0
     }
 
-    /// Asks the device not to interrupt for this queue (or to interrupt again).
-    func suppressInterrupts(_ suppress: Bool) throws(HarnessError) {
-        if packed {
-            try harness.store(le(suppress ? 1 : 0, 2), at: driverArea + 2)
-        } else {
-            try harness.store(le(suppress ? 1 : 0, 2), at: driverArea)
-        }
+    /// Writes split descriptor `slot` as given, outside the free list: for tests that build rings a driver never
+    /// would (loops, bad indirect tables, out-of-range `next`).
+    public func writeDescriptor(
+        _ slot: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16
+    ) throws(HarnessError) {
+        try memory.store(
+            Self.descriptor(address: address, length: length, word: flags, flags: next),
+            at: descriptorArea + 16 * UInt64(slot), comment: nil)
     }
+
+    /// Puts `head` in the split ring's avail ring and publishes the new avail index. A head the driver did not add
+    /// through ``add(_:)`` counts as outstanding from here (hostile tests publish descriptors they wrote raw).
+    public func publish(_ head: Int) throws(HarnessError) {
+        if head >= 0, head < size { outstanding[head] = true }
+        try storeLE(
+            UInt16(truncatingIfNeeded: head), at: driverArea + 4 + 2 * UInt64(Int(availIndex) % size))
+        availIndex &+= 1
+        try storeLE(availIndex, at: driverArea + 2, comment: "avail idx \(availIndex)")
+    }
+
+    // MARK: Used chains
 
     /// The chains the device returned since the last call (virtqueue_get_buf), at most a ring's worth: token and the
     /// length the device wrote. A used entry naming no outstanding chain is the device's bug: an error.
-    func takeUsed() throws(HarnessError) -> [(token: Int, length: Int)] {
+    public func takeUsed() throws(HarnessError) -> [(token: Int, length: Int)] {
         packed ? try takeUsedPacked() : try takeUsedSplit()
     }
 
-    private func loadLE(_ address: UInt64, _ count: Int) throws(HarnessError) -> UInt64 {
-        let bytes = try harness.load(at: address, count: count)
-        var value: UInt64 = 0
-        for (position, byte) in bytes.enumerated() { value |= UInt64(byte) << (8 * UInt64(position)) }
-        return value
-    }
-
     private func takeUsedSplit() throws(HarnessError) -> [(token: Int, length: Int)] {
-        let usedIndex = UInt16(truncatingIfNeeded: try loadLE(deviceArea + 2, 2))
+        let usedIndex = try self.usedIndex
         let pending = Int(usedIndex &- lastUsed)
         guard pending <= size else { throw HarnessError("queue \(index): used idx \(usedIndex) runs \(pending) ahead") }
         var entries: [(token: Int, length: Int)] = []
         for _ in 0..<pending {
-            let entry = try loadLE(deviceArea + 4 + 8 * UInt64(Int(lastUsed) % size), 8)
+            let entry = try loadLE(UInt64.self, at: deviceArea + 4 + 8 * UInt64(Int(lastUsed) % size))
             lastUsed &+= 1
             let head = Int(entry & 0xFFFF_FFFF)
             guard head < size, outstanding[head] else {
@@ -191,23 +298,59 @@ final class VirtioDriverQueue {
         var entries: [(token: Int, length: Int)] = []
         for _ in 0..<size {
             let at = descriptorArea + 16 * UInt64(usedSlot)
-            let flags = UInt16(truncatingIfNeeded: try loadLE(at + 14, 2))
-            guard (flags & 0x0080 != 0) == usedWrap, (flags & 0x8000 != 0) == usedWrap else { break }
-            let id = Int(try loadLE(at + 12, 2))
+            let flags = try loadLE(UInt16.self, at: at + 14)
+            guard (flags & Flag.avail != 0) == usedWrap, (flags & Flag.used != 0) == usedWrap else { break }
+            let id = Int(try loadLE(UInt16.self, at: at + 12))
             guard id < size, outstanding[id] else {
                 throw HarnessError("queue \(index): used id \(id) was not available")
             }
-            let length = Int(try loadLE(at + 8, 4))
+            let length = Int(try loadLE(UInt32.self, at: at + 8))
             outstanding[id] = false
             free.append(UInt16(id))
             freeDescriptors += counts[id]
-            usedSlot += counts[id]
-            if usedSlot >= size {
-                usedSlot -= size
-                usedWrap.toggle()
-            }
+            advance(&usedSlot, &usedWrap, by: max(counts[id], 1))
             entries.append((id, length))
         }
         return entries
+    }
+
+    // MARK: Notifications
+
+    /// Whether the device wants a notification (split: VRING_USED_F_NO_NOTIFY clear; packed: device events not
+    /// disabled).
+    public func needsKick() throws(HarnessError) -> Bool {
+        if packed { return try loadLE(UInt16.self, at: deviceArea + 2) & 0x3 != 1 }
+        return try loadLE(UInt16.self, at: deviceArea) & 1 == 0
+    }
+
+    /// Asks the device not to interrupt for this queue (or to interrupt again).
+    public func suppressInterrupts(_ suppress: Bool) throws(HarnessError) {
+        try storeLE(UInt16(suppress ? 1 : 0), at: packed ? driverArea + 2 : driverArea)
+    }
+
+    /// The split ring's used index as the device last wrote it.
+    public var usedIndex: UInt16 { get throws(HarnessError) { try loadLE(UInt16.self, at: deviceArea + 2) } }
+
+    /// The split ring's avail event (VIRTIO_RING_F_EVENT_IDX): the avail index after which the device wants a kick.
+    public var availEvent: UInt16 {
+        get throws(HarnessError) { try loadLE(UInt16.self, at: deviceArea + 4 + 8 * UInt64(size)) }
+    }
+
+    /// Sets the split ring's used event: the used index after which the driver wants an interrupt.
+    public func setUsedEvent(_ value: UInt16) throws(HarnessError) {
+        try storeLE(value, at: driverArea + 4 + 2 * UInt64(size))
+    }
+
+    /// Packed driver event suppression: flags 0 enable, 1 disable, 2 at `offWrap`.
+    public func setDriverEvent(flags: UInt16, offWrap: UInt16 = 0) throws(HarnessError) {
+        try storeLE(offWrap, at: driverArea)
+        try storeLE(flags, at: driverArea + 2)
+    }
+
+    /// The packed ring's device event suppression area.
+    public var deviceEvent: (offWrap: UInt16, flags: UInt16) {
+        get throws(HarnessError) {
+            (try loadLE(UInt16.self, at: deviceArea), try loadLE(UInt16.self, at: deviceArea + 2))
+        }
     }
 }
