@@ -376,7 +376,7 @@ struct VirtioRegisterSoupTests {
             state ^= state << 17
             return state
         }
-        let bench = try VirtioBench(pairs: 2, queueSize: 16, ramSize: 1 << 20)
+        let bench = try VirtioBench(pairs: 2, queueSize: 16, ramSize: 2 << 20)
         // Give the guest a plausible start half the time, so the soup reaches the data path.
         if seed % 2 == 0 {
             _ = bench.startModern([.mac, .indirectDescriptors, .eventIndex, .mergeableReceiveBuffers], size: 16)

@@ -189,12 +189,12 @@ struct VirtioEventIndexTests {
         let rings = bench.startModern([.mac, .eventIndex], size: 8, packed: true)
         let tx = rings.tx
         // The device asks for a doorbell at its next position.
-        #expect(tx.deviceEvent.flags == 2)
-        #expect(tx.deviceEvent.offWrap == 0x8000)
+        #expect(try tx.deviceEvent.flags == 2)
+        #expect(try tx.deviceEvent.offWrap == 0x8000)
         try tx.setDriverEvent(flags: 1)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(bench.counter("used_interrupts_suppressed") == 1)
-        #expect(tx.deviceEvent.offWrap == 0x8001)
+        #expect(try tx.deviceEvent.offWrap == 0x8001)
         try tx.setDriverEvent(flags: 0)
         transmitOne(bench, tx) { bench.notifyModern(1) }
         #expect(bench.counter("used_interrupts_wanted") == 1)

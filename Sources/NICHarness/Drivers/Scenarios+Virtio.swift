@@ -54,39 +54,19 @@ extension Scenario {
             make("modern-split-transmit", "split ring: send a broadcast frame, take the interrupt, reclaim the buffer")
             {
                 driver in
-                try driver.open()
-                try driver.transmit(broadcast(from: driver.harness.card.macAddress))
-                _ = driver.harness.nextTransmitted()
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                try driver.close()
+                try oneFrame(driver, transmit: true)
             },
             make("modern-split-receive", "split ring: receive a unicast frame into a small buffer, refill") { driver in
-                try driver.open()
-                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 98))
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                try driver.close()
+                try oneFrame(driver, transmit: false)
             },
             make(
                 "modern-packed-transmit", "packed ring: send a broadcast frame, the used descriptor comes back",
                 options: packed
             ) { driver in
-                try driver.open()
-                try driver.transmit(broadcast(from: driver.harness.card.macAddress))
-                _ = driver.harness.nextTransmitted()
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                try driver.close()
+                try oneFrame(driver, transmit: true, levelAfter: false)
             },
             make("modern-packed-receive", "packed ring: receive a unicast frame, refill", options: packed) { driver in
-                try driver.open()
-                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 98))
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                try driver.close()
+                try oneFrame(driver, transmit: false, levelAfter: false)
             },
             make("gso-transmit", "HOST_TSO4: a 4000-byte TCP payload leaves as three 1460-byte-MSS segments") {
                 driver in

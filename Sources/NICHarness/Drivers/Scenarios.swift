@@ -75,21 +75,10 @@ public struct Scenario: Sendable {
         }
         scenarios += [
             make("transmit", "open, send a broadcast frame, take the TINT interrupt") { driver in
-                try driver.open()
-                try driver.transmit(broadcast(from: driver.harness.card.macAddress))
-                _ = driver.harness.nextTransmitted()
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                driver.close()
+                try oneFrame(driver, transmit: true)
             },
             make("receive", "open, receive a unicast frame, take the RINT interrupt and read it") { driver in
-                try driver.open()
-                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 98))
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                driver.close()
+                try oneFrame(driver, transmit: false)
             },
             make("miss", "open with no receive buffer owned: a frame is missed (MISS, CSR112 = 1)") { driver in
                 try driver.open(receiveOwned: 0)
@@ -157,14 +146,7 @@ public struct Scenario: Sendable {
             },
             make("transmit", "open, send a broadcast frame, take the TXDW interrupt and reap the descriptor") {
                 driver in
-                try driver.open()
-                try driver.transmit(broadcast(from: driver.harness.card.macAddress))
-                _ = driver.harness.nextTransmitted()
-                driver.harness.advance(nanoseconds: 200_000)
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                driver.close()
+                try oneFrame(driver, transmit: true, settle: true)
             },
             make("transmit-tso", "TCP segmentation offload: a 4000-byte payload leaves as three 1460-byte-MSS segments")
             {
@@ -178,13 +160,7 @@ public struct Scenario: Sendable {
                 driver.close()
             },
             make("receive", "open, receive a unicast frame, take the RXT0 interrupt and read it") { driver in
-                try driver.open()
-                driver.harness.receive(unicast(to: driver.harness.card.macAddress, length: 98))
-                driver.harness.advance(nanoseconds: 200_000)
-                _ = driver.harness.interruptLevel()
-                try driver.handleInterrupt()
-                _ = driver.harness.interruptLevel()
-                driver.close()
+                try oneFrame(driver, transmit: false, settle: true)
             },
             make(
                 "receive-jumbo", "MTU 9000: RCTL.LPE with 4096-byte buffers; a 9014-byte frame spans three descriptors"
@@ -233,6 +209,27 @@ public struct Scenario: Sendable {
             },
         ]
         return scenarios
+    }
+
+    /// The steps every card's frame scenarios share, through its ``GuestDriver``: open, one frame, the interrupt
+    /// (the line's level read before it and, with `levelAfter`, after it), close. `settle` runs the chip's interrupt
+    /// delay timers first (the e1000's RDTR/TIDV, 200 µs).
+    static func oneFrame(
+        _ driver: any GuestDriver, transmit: Bool, settle: Bool = false, levelAfter: Bool = true
+    ) throws {
+        let harness = driver.harness
+        try driver.start(jumbo: false)
+        if transmit {
+            _ = try driver.send(broadcast(from: harness.card.macAddress))
+            _ = harness.nextTransmitted()
+        } else {
+            harness.receive(unicast(to: harness.card.macAddress, length: 98))
+        }
+        if settle { harness.advance(nanoseconds: 200_000) }
+        _ = harness.interruptLevel()
+        try driver.serviceInterrupt()
+        if levelAfter { _ = harness.interruptLevel() }
+        _ = driver.stop()
     }
 
     /// An Ethernet/IPv4/TCP frame from `source` to ``peer`` carrying `payload` bytes (10.0.0.1:40000 to
