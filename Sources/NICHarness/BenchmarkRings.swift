@@ -58,25 +58,30 @@ final class PCNetRings: BenchmarkRings {
     }
 
     func transmit(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
-        let ring = Int(PCNetDriver.Layout.transmitRing)
-        for _ in 0..<count {
-            memory.storeBytes(
-                of: UInt16(0x8300).littleEndian, toByteOffset: ring + nextTransmit * 16 + 6, as: UInt16.self)
-            nextTransmit = (nextTransmit + 1) % ringSize
-        }
-        let card = harness.card
-        card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
-        let csr0 = card.barRead(0, offset: 0x10, width: 2)
-        card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)
+        // OWN | STP | ENP; TDMD with INEA kept, then the interrupt acknowledged.
+        handBack(count, ring: PCNetDriver.Layout.transmitRing, status: 0x8300, next: &nextTransmit, memory: memory)
+        harness.card.barWrite(0, offset: 0x10, width: 2, value: 0x0048)
+        acknowledgeInterrupt()
     }
 
     func recycleReceive(_ count: Int, memory: UnsafeMutableRawBufferPointer) {
-        let ring = Int(PCNetDriver.Layout.receiveRing)
+        handBack(count, ring: PCNetDriver.Layout.receiveRing, status: 0x8000, next: &nextReceive, memory: memory)
+        acknowledgeInterrupt()
+    }
+
+    /// Gives `count` descriptors from `next` on back to the chip: their status word (bits 31:16 of the second
+    /// double word, software style 2) set to `status`.
+    private func handBack(
+        _ count: Int, ring: UInt64, status: UInt16, next: inout Int, memory: UnsafeMutableRawBufferPointer
+    ) {
         for _ in 0..<count {
-            memory.storeBytes(
-                of: UInt16(0x8000).littleEndian, toByteOffset: ring + nextReceive * 16 + 6, as: UInt16.self)
-            nextReceive = (nextReceive + 1) % ringSize
+            memory.store(littleEndian: status, at: Int(ring) + next * 16 + 6)
+            next = (next + 1) % ringSize
         }
+    }
+
+    /// Clears CSR0's interrupt causes, as pcnet32's handler does.
+    private func acknowledgeInterrupt() {
         let card = harness.card
         let csr0 = card.barRead(0, offset: 0x10, width: 2)
         card.barWrite(0, offset: 0x10, width: 2, value: csr0 & ~0x004F)

@@ -30,14 +30,10 @@ public final class CardHarness {
         self.clock = clock
         interruptLine = RecordingInterruptLine()
         msix = RecordingMSIX()
+        let environment = CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock)
         do throws(CardError) {
-            card = try model.make(
-                macAddress: macAddress,
-                environment: CardEnvironment(memory: ram, interruptLine: interruptLine, msix: msix, clock: clock),
-                options: options)
-        } catch {
-            throw HarnessError(error.message)
-        }
+            card = try model.make(macAddress: macAddress, environment: environment, options: options)
+        } catch { throw HarnessError(error.message) }
         transmitted = TransmitRecorder()
         card.port.attach(transmitted)
         card.service()

@@ -25,6 +25,16 @@ private func idleSession(_ card: OpaquePointer?, _ what: String) -> (CardSession
 
 private func status(_ value: vnic_status) -> Int32 { Int32(value.rawValue) }
 
+/// Runs `body` on `session`: `VNIC_OK`, or the error's status with its message kept for `vnic_card_last_error`.
+private func perform(_ session: CardSession, _ body: () throws(BridgeError) -> Void) -> Int32 {
+    do throws(BridgeError) {
+        try body()
+        return status(VNIC_OK)
+    } catch {
+        return session.fail(error)
+    }
+}
+
 private let nullCard = status(VNIC_ERR_NULL_ARGUMENT)
 
 /// The card model a VirtualBox adapter type names (case-insensitive), if vnic implements it.
@@ -262,12 +272,7 @@ public func vnic_card_service(_ card: OpaquePointer?) -> Int32 {
 public func vnic_card_reset(_ card: OpaquePointer?) -> Int32 {
     let (idle, refusal) = idleSession(card, "vnic_card_reset")
     guard let session = idle else { return refusal }
-    do throws(BridgeError) {
-        try session.reset()
-        return status(VNIC_OK)
-    } catch {
-        return session.fail(error)
-    }
+    return perform(session) { () throws(BridgeError) in try session.reset() }
 }
 
 // MARK: Network
@@ -314,22 +319,13 @@ public func vnic_card_attach(_ card: OpaquePointer?, _ settings: UnsafePointer<C
     let (idle, refusal) = idleSession(card, "vnic_card_attach")
     guard let session = idle else { return refusal }
     guard let settings else { return nullCard }
-    do throws(BridgeError) {
-        try session.attach(String(cString: settings))
-        return status(VNIC_OK)
-    } catch {
-        return session.fail(error)
-    }
+    return perform(session) { () throws(BridgeError) in try session.attach(String(cString: settings)) }
 }
 
 @c @implementation
 public func vnic_card_capture(_ card: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let session = session(card) else { return nullCard }
-    do throws(BridgeError) {
-        try session.startCapture(path: path.map { String(cString: $0) })
-        return status(VNIC_OK)
-    } catch {
-        return session.fail(error)
+    return perform(session) { () throws(BridgeError) in try session.startCapture(path: path.map { String(cString: $0) })
     }
 }
 
@@ -378,22 +374,12 @@ public func vnic_card_record(_ card: OpaquePointer?, _ path: UnsafePointer<CChar
     let (idle, refusal) = idleSession(card, "vnic_card_record")
     guard let session = idle else { return refusal }
     guard let path else { return nullCard }
-    do throws(BridgeError) {
-        try session.startRecording(path: String(cString: path))
-        return status(VNIC_OK)
-    } catch {
-        return session.fail(error)
-    }
+    return perform(session) { () throws(BridgeError) in try session.startRecording(path: String(cString: path)) }
 }
 
 @c @implementation
 public func vnic_card_record_stop(_ card: OpaquePointer?) -> Int32 {
     let (idle, refusal) = idleSession(card, "vnic_card_record_stop")
     guard let session = idle else { return refusal }
-    do throws(BridgeError) {
-        try session.stopRecording()
-        return status(VNIC_OK)
-    } catch {
-        return session.fail(error)
-    }
+    return perform(session) { () throws(BridgeError) in try session.stopRecording() }
 }
