@@ -98,13 +98,7 @@ public struct Scenario: Sendable {
                 driver.close()
             },
             make("link", "cable unplugged and plugged back: the link check follows") { driver in
-                try driver.open()
-                _ = driver.linkUp()
-                driver.harness.setLink(up: false)
-                _ = driver.linkUp()
-                driver.harness.setLink(up: true)
-                _ = driver.linkUp()
-                driver.close()
+                try cableCycle(driver, serviceEach: false)
             },
         ]
         return scenarios
@@ -197,15 +191,7 @@ public struct Scenario: Sendable {
                 driver.close()
             },
             make("link", "cable unplugged and plugged back: LSC each time, STATUS.LU follows") { driver in
-                try driver.open()
-                _ = driver.linkUp()
-                driver.harness.setLink(up: false)
-                try driver.handleInterrupt()
-                _ = driver.linkUp()
-                driver.harness.setLink(up: true)
-                try driver.handleInterrupt()
-                _ = driver.linkUp()
-                driver.close()
+                try cableCycle(driver, serviceEach: true)
             },
         ]
         return scenarios
@@ -229,6 +215,19 @@ public struct Scenario: Sendable {
         _ = harness.interruptLevel()
         try driver.serviceInterrupt()
         if levelAfter { _ = harness.interruptLevel() }
+        _ = driver.stop()
+    }
+
+    /// The cable pulled and plugged back while the interface is open, the driver checking the link after each (and
+    /// first taking the link-change interrupt, with `serviceEach`).
+    static func cableCycle(_ driver: any GuestDriver, serviceEach: Bool) throws {
+        try driver.start(jumbo: false)
+        _ = driver.linkUp()
+        for up in [false, true] {
+            driver.harness.setLink(up: up)
+            if serviceEach { try driver.serviceInterrupt() }
+            _ = driver.linkUp()
+        }
         _ = driver.stop()
     }
 
