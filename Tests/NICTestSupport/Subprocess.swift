@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// What a finished process left: its exit status and what it printed.
 public struct ProcessResult: Sendable {
@@ -43,4 +44,73 @@ public func runFromPath(_ name: String, _ arguments: [String], timeout: Double =
         }
     }
     return nil
+}
+
+/// A long-running child process whose output goes to a file, stopped by its pid with bounded waits.
+public final class ChildProcess {
+    public let process = Process()
+    public let outputPath = NSTemporaryDirectory() + "vnic-child-\(UUID().uuidString).out"
+
+    public init(_ executable: URL, _ arguments: [String]) throws {
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    deinit {
+        _ = stop(signal: SIGKILL)
+        try? FileManager.default.removeItem(atPath: outputPath)
+    }
+
+    public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Waits up to `timeout` seconds for `text` in the output; `false` if the child exits or time runs out first.
+    public func waitForOutput(_ text: String, timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if output.contains(text) { return true }
+            if !process.isRunning { return output.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Sends `signal` to the child's pid and waits up to `timeout` seconds (then SIGKILL); the exit status, or -1 if
+    /// it had to be killed.
+    public func stop(signal: Int32 = SIGTERM, timeout: Double = 5) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+}
+
+/// Runs a command through `env`, bounded by `timeout`; its status and output together.
+@discardableResult
+public func shell(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
+    do {
+        let result = try run(URL(fileURLWithPath: "/usr/bin/env"), arguments, timeout: timeout)
+        return (result.status, result.output + result.error)
+    } catch {
+        return (-1, "\(error)")
+    }
+}
+
+/// `arguments` run with an empty signal mask. A child of a test thread inherits the thread's blocked signals, and
+/// programs that wait for SIGALRM (busybox ping's second echo) or SIGCHLD (a shell's `wait`) then hang.
+public func unmasked(_ arguments: [String]) -> [String] {
+    [
+        "python3", "-c",
+        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])",
+    ] + arguments
 }

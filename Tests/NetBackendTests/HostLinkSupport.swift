@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 
 @testable import NetBackend
 
@@ -18,21 +19,8 @@ final class StreamTestClient {
                 return nil
             }
         case .unix(let path):
-            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-            }
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard result == 0 else {
-                close(fd)
-                return nil
-            }
+            fd = connectSocket(path: path)
+            guard fd >= 0 else { return nil }
         }
     }
 
@@ -52,10 +40,10 @@ final class StreamTestClient {
 
     /// The next frame, or `nil` when none arrives within `timeout` or the server closed the connection.
     func receiveFrame(timeout: Double = 3) -> [UInt8]? {
-        let header = readBytes(fd, count: 4, timeout: timeout)
+        let header = receiveBytes(fd, count: 4, timeout: timeout)
         guard header.count == 4 else { return nil }
         let length = Int(header.bigEndian32(at: 0))
-        let frame = readBytes(fd, count: length, timeout: timeout)
+        let frame = receiveBytes(fd, count: length, timeout: timeout)
         return frame.count == length ? frame : nil
     }
 

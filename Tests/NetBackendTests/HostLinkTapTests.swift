@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -45,13 +46,12 @@ struct HostLinkTapTests {
             print("SKIP namespace entry test: \(reason)")
             return
         }
-        let namespace = "vnic-test-hl-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test-hl")
+        defer { namespace.remove() }
         let home = Self.currentNamespace()
         var inside = ""
         #expect(throws: HostLinkError.invalid("planned")) {
-            try NetworkNamespace.perform(in: "/run/netns/\(namespace)") { () throws(HostLinkError) in
+            try NetworkNamespace.perform(in: namespace.path) { () throws(HostLinkError) in
                 inside = Self.currentNamespace()
                 throw .invalid("planned")
             }
@@ -66,20 +66,19 @@ struct HostLinkTapTests {
             print("SKIP /proc/PID/ns/net test: \(reason)")
             return
         }
-        let namespace = "vnic-test-hl-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test-hl")
+        defer { namespace.remove() }
         // `ip netns exec` execs the command, so the child's pid is the sleeper's, inside the namespace.
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        sleeper.arguments = ["ip", "netns", "exec", namespace, "sleep", "20"]
+        sleeper.arguments = ["ip", "netns", "exec", namespace.name, "sleep", "20"]
         try sleeper.run()
         defer {
             kill(sleeper.processIdentifier, SIGKILL)
             sleeper.waitUntilExit()
         }
         let path = "/proc/\(sleeper.processIdentifier)/ns/net"
-        let target = "/run/netns/\(namespace)"
+        let target = namespace.path
         var entered = false
         for _ in 0..<200 where !entered {
             var own = stat()
@@ -90,8 +89,8 @@ struct HostLinkTapTests {
         #expect(entered)
         let device = try TapDevice(name: "vnicq1", networkNamespace: path)
         defer { device.close() }
-        #expect(runCommand(["ip", "-n", namespace, "link", "show", "vnicq1"]).status == 0)
-        #expect(runCommand(["ip", "link", "show", "vnicq1"]).status != 0)
+        #expect(shell(["ip", "-n", namespace.name, "link", "show", "vnicq1"]).status == 0)
+        #expect(shell(["ip", "link", "show", "vnicq1"]).status != 0)
     }
 
     @Test("a TAP made in a namespace lives there, down; a TapLink carries the namespace's pings to the NAT gateway")
@@ -100,18 +99,17 @@ struct HostLinkTapTests {
             print("SKIP TAP link test: \(reason)")
             return
         }
-        let namespace = "vnic-test-hl-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test-hl")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 10) -> (status: Int32, output: String) {
-            runCommand(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
 
-        let device = try TapDevice(name: "vnicq0", networkNamespace: "/run/netns/\(namespace)")
+        let device = try TapDevice(name: "vnicq0", networkNamespace: namespace.path)
         #expect(device.name == "vnicq0")
         let shown = inside(["ip", "link", "show", "vnicq0"])
         #expect(shown.status == 0 && shown.output.contains("state DOWN"), "\(shown.output)")
-        #expect(runCommand(["ip", "link", "show", "vnicq0"]).status != 0)
+        #expect(shell(["ip", "link", "show", "vnicq0"]).status != 0)
 
         let nat = try NATAttachment(configuration: loopbackNATConfiguration())
         defer { nat.close() }

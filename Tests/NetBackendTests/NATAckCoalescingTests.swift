@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -37,7 +38,7 @@ struct NATAckCoalescingTests {
         let acks = guest.segments(timeout: 0.3, until: { _ in false }).filter { $0.has(TCPFlag.ack) }
         #expect(acks.count == 1)
         #expect(acks.first?.acknowledgment == guest.sequence)
-        #expect(readBytes(server, count: sent.count) == sent)
+        #expect(receiveBytes(server, count: sent.count) == sent)
         // Outside a burst each segment is acknowledged as it comes, and a FIN inside one is not held back.
         guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: [7])
         guest.sequence &+= 1
@@ -61,7 +62,7 @@ struct NATAckCoalescingTests {
                 guest.sequence &+= 1000
             }
         }
-        _ = readBytes(server, count: 70_000)
+        _ = receiveBytes(server, count: 70_000)
         let acks = guest.segments(timeout: 0.3, until: { _ in false }).map(\.acknowledgment)
         #expect(acks == [start &+ 66_000, start &+ 70_000])
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -117,7 +118,7 @@ struct NATIPv6ServiceTests {
             guestTCP6(
                 from: 80, to: remote, sequence: 701, acknowledgment: syn.sequence &+ 1,
                 flags: TCPFlag.ack | TCPFlag.psh, payload: Array("HTTP/1.0 200\r\n".utf8)))
-        #expect(readBytes(client, count: 14) == Array("HTTP/1.0 200\r\n".utf8))
+        #expect(receiveBytes(client, count: 14) == Array("HTTP/1.0 200\r\n".utf8))
         #expect(bench.counter("forward_accepted") == 1)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -243,7 +244,7 @@ struct NATIPv6TransportTests {
                 from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment,
                 flags: TCPFlag.ack | TCPFlag.psh, payload: request))
         sequence &+= UInt32(request.count)
-        #expect(readBytes(server, count: request.count) == request)
+        #expect(receiveBytes(server, count: request.count) == request)
         let answer = (0..<3000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         _ = answer.withUnsafeBytes { Glibc.send(server, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         Glibc.shutdown(server, Int32(SHUT_WR))
@@ -272,7 +273,7 @@ struct NATIPv6TransportTests {
             guestTCP6(
                 from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment,
                 flags: TCPFlag.fin | TCPFlag.ack))
-        #expect(readBytes(server, count: 1, timeout: 1).isEmpty)
+        #expect(receiveBytes(server, count: 1, timeout: 1).isEmpty)
         for _ in 0..<200 where bench.nat.flowCounts.tcp != 0 { usleep(5000) }
         #expect(bench.nat.flowCounts.tcp == 0)
     }

@@ -7,28 +7,6 @@ import Testing
 
 @testable import NetBackend
 
-/// Runs a command, bounded by `timeout` (then terminated by its pid); its exit status and standard output.
-@discardableResult
-func runCommand(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    do { try process.run() } catch { return (-1, "\(error)") }
-    let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning, Date() < deadline { usleep(10_000) }
-    if process.isRunning {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        let partial = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (-2, "timed out: \(arguments.joined(separator: " ")): \(partial)")
-    }
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
 /// A one-shot HTTP server on 127.0.0.1 (or `[::1]`) that answers every request with `body`, on a bounded thread.
 final class LoopbackHTTPServer: @unchecked Sendable {
     private let running = Atomic<Bool>(true)
@@ -56,7 +34,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
                 // Read the whole request: closing with unread bytes would reset the connection.
                 var request: [UInt8] = []
                 for _ in 0..<100 where !request.suffix(4).elementsEqual([13, 10, 13, 10]) {
-                    let got = readBytes(client, count: 1, timeout: 2)
+                    let got = receiveBytes(client, count: 1, timeout: 2)
                     if got.isEmpty { break }
                     request += got
                 }
@@ -71,7 +49,7 @@ final class LoopbackHTTPServer: @unchecked Sendable {
                     sent += result
                 }
                 Glibc.shutdown(client, Int32(SHUT_WR))
-                _ = readBytes(client, count: 1, timeout: 2)
+                _ = receiveBytes(client, count: 1, timeout: 2)
                 close(client)
             }
         }
@@ -87,8 +65,8 @@ struct NATNamespaceTests {
     static var missingPrerequisite: String? {
         if geteuid() != 0 { return "needs root (ip netns, TAP)" }
         if access("/dev/net/tun", R_OK | W_OK) != 0 { return "no /dev/net/tun" }
-        if runCommand(["ip", "-V"]).status != 0 { return "no 'ip' (iproute2)" }
-        if runCommand(["busybox", "true"]).status != 0 { return "no busybox" }
+        if shell(["ip", "-V"]).status != 0 { return "no 'ip' (iproute2)" }
+        if shell(["busybox", "true"]).status != 0 { return "no busybox" }
         return nil
     }
 
@@ -98,11 +76,10 @@ struct NATNamespaceTests {
             print("SKIP NAT namespace test: \(reason)")
             return
         }
-        let namespace = "vnic-nat-test-\(getpid())"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-nat-test")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
-            runCommand(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
 
         let blob = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
@@ -116,7 +93,7 @@ struct NATNamespaceTests {
         ]
         let nat = try NATAttachment(configuration: configuration)
         defer { nat.close() }
-        let device = try TapDevice(name: "vnictap0", networkNamespace: "/run/netns/\(namespace)")
+        let device = try TapDevice(name: "vnictap0", networkNamespace: namespace.path)
         #expect(device.name == "vnictap0")
         let tap = try TapLink(device: device, attachment: nat)
         defer { tap.close() }
@@ -153,7 +130,7 @@ struct NATNamespaceTests {
         // A port forward from host loopback into the namespace: nc listens inside, the host connects.
         let listenerProcess = Process()
         listenerProcess.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        listenerProcess.arguments = ["ip", "netns", "exec", namespace, "busybox", "nc", "-l", "-p", "8022"]
+        listenerProcess.arguments = ["ip", "netns", "exec", namespace.name, "busybox", "nc", "-l", "-p", "8022"]
         let output = Pipe()
         listenerProcess.standardOutput = output
         try listenerProcess.run()
@@ -192,15 +169,14 @@ struct NATNamespaceIPv6Tests {
             return
         }
         defer { http.stop() }
-        let namespace = "vnic-nat6-test-\(getpid())"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-nat6-test")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
-            runCommand(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
         let nat = try NATAttachment(configuration: loopbackNATConfiguration())
         defer { nat.close() }
-        let device = try TapDevice(name: "vnictap6", networkNamespace: "/run/netns/\(namespace)")
+        let device = try TapDevice(name: "vnictap6", networkNamespace: namespace.path)
         let tap = try TapLink(device: device, attachment: nat)
         defer { tap.close() }
         // Accept router advertisements (the namespace does not forward anyway) and skip the DAD delay.
@@ -248,12 +224,12 @@ struct NATPingSocketTests {
             return
         }
         // ping_group_range is per namespace: allow ping sockets in a namespace of our own, not on the host.
-        let namespace = "vnic-nat-ping-\(getpid())"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
-        #expect(runCommand(["ip", "-n", namespace, "link", "set", "lo", "up"]).status == 0)
-        let allow = runCommand([
-            "ip", "netns", "exec", namespace, "sh", "-c", "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+        let namespace = try TestNamespace(prefix: "vnic-nat-ping")
+        defer { namespace.remove() }
+        #expect(shell(["ip", "-n", namespace.name, "link", "set", "lo", "up"]).status == 0)
+        let allow = shell([
+            "ip", "netns", "exec", namespace.name, "sh", "-c",
+            "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
         ])
         #expect(allow.status == 0, "\(allow.output)")
 
@@ -264,7 +240,7 @@ struct NATPingSocketTests {
         let done = Shared<String?>(nil)
         let card = Thread {
             do {
-                try NetworkNamespace.perform(in: "/run/netns/\(namespace)") {
+                try NetworkNamespace.perform(in: namespace.path) {
                     bench.sendIP(
                         guestPacket(to: .loopback, proto: 1, payload: echoRequest(identifier: 0x4242, sequence: 9)))
                 }
@@ -292,12 +268,12 @@ struct NATPingSocketTests {
             print("SKIP ICMPv6 ping socket test: \(reason)")
             return
         }
-        let namespace = "vnic-nat-ping6-\(getpid())"
-        #expect(runCommand(["ip", "netns", "add", namespace]).status == 0)
-        defer { runCommand(["ip", "netns", "del", namespace]) }
-        #expect(runCommand(["ip", "-n", namespace, "link", "set", "lo", "up"]).status == 0)
-        let allow = runCommand([
-            "ip", "netns", "exec", namespace, "sh", "-c", "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
+        let namespace = try TestNamespace(prefix: "vnic-nat-ping6")
+        defer { namespace.remove() }
+        #expect(shell(["ip", "-n", namespace.name, "link", "set", "lo", "up"]).status == 0)
+        let allow = shell([
+            "ip", "netns", "exec", namespace.name, "sh", "-c",
+            "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range",
         ])
         #expect(allow.status == 0, "\(allow.output)")
         var configuration = loopbackNATConfiguration()
@@ -306,7 +282,7 @@ struct NATPingSocketTests {
         let done = Shared<String?>(nil)
         let card = Thread {
             do {
-                try NetworkNamespace.perform(in: "/run/netns/\(namespace)") {
+                try NetworkNamespace.perform(in: namespace.path) {
                     bench.sendIP6(
                         guestICMPv6(to: .loopback, echoRequest6(identifier: 0x6666, sequence: 2), hopLimit: 64))
                 }

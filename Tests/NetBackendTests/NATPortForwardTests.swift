@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -122,7 +123,7 @@ struct NATPortForwardTests {
             guestTCP(
                 from: 22, to: remote, sequence: 5001, acknowledgment: syn.sequence &+ 1,
                 flags: TCPFlag.ack | TCPFlag.psh, payload: Array("SSH-2.0-vnic\r\n".utf8)))
-        #expect(readBytes(client, count: 14) == Array("SSH-2.0-vnic\r\n".utf8))
+        #expect(receiveBytes(client, count: 14) == Array("SSH-2.0-vnic\r\n".utf8))
         #expect(bench.counter("forward_accepted") == 1)
     }
 
@@ -172,6 +173,6 @@ struct NATPortForwardTests {
         #expect(inbound.payload.bigEndian16(at: 0) == clientPort && inbound.payload.bigEndian16(at: 2) == 53)
         #expect(Array(inbound.payload[8...]) == [1, 2, 3])
         bench.sendIP(guestUDP(from: 53, to: IPv4Endpoint(natGateway, clientPort), payload: [4, 5]))
-        #expect(readBytes(client, count: 2) == [4, 5])
+        #expect(receiveBytes(client, count: 2) == [4, 5])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -29,7 +30,7 @@ struct NATSegmentationTests {
             checksum: ChecksumRequest(start: 34, offset: 16),
             segmentation: SegmentationRequest(kind: .tcpIPv4, segmentSize: 1460, headerLength: 54))
         bench.sendIP(packet, metadata: metadata)
-        #expect(readBytes(server, count: blob.count) == blob)
+        #expect(receiveBytes(server, count: blob.count) == blob)
         let acknowledged = guest.segments(until: { $0.acknowledgment == guest.sequence &+ UInt32(blob.count) })
         #expect(acknowledged.contains { $0.acknowledgment == guest.sequence &+ UInt32(blob.count) })
         #expect(bench.counter("drop_ip_too_big") == 0)

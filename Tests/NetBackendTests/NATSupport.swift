@@ -200,18 +200,3 @@ final class LoopbackTCPListener: Sendable {
 
     deinit { close(fd) }
 }
-
-/// Reads from a blocking socket until `count` bytes arrived or `timeout` passed.
-func readBytes(_ fd: Int32, count: Int, timeout: Double = 3) -> [UInt8] {
-    var result: [UInt8] = []
-    let deadline = Date().addingTimeInterval(timeout)
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while result.count < count, Date() < deadline {
-        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard Glibc.poll(&poll, 1, 50) == 1 else { continue }
-        let got = recv(fd, &buffer, min(buffer.count, count - result.count), 0)
-        if got <= 0 { break }
-        result += buffer[0..<got]
-    }
-    return result
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NICCore
+import NICTestSupport
 import Testing
 
 @testable import NetBackend
@@ -75,7 +76,7 @@ struct NATTCPTests {
         defer { close(server) }
 
         guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: Array("GET / HTTP/1.0\r\n\r\n".utf8))
-        #expect(readBytes(server, count: 18) == Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        #expect(receiveBytes(server, count: 18) == Array("GET / HTTP/1.0\r\n\r\n".utf8))
         let ack = guest.segments { $0.acknowledgment == 1019 }
         #expect(ack.contains { $0.acknowledgment == 1019 })
         guest.sequence &+= 18
@@ -102,7 +103,7 @@ struct NATTCPTests {
         guest.send(flags: TCPFlag.ack)
         // The guest can still send after the host's FIN (half-close), then closes too.
         guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: [1, 2, 3])
-        #expect(readBytes(server, count: 3) == [1, 2, 3])
+        #expect(receiveBytes(server, count: 3) == [1, 2, 3])
         guest.sequence &+= 3
         guest.send(flags: TCPFlag.ack | TCPFlag.fin)
         #expect(
@@ -126,7 +127,7 @@ struct NATTCPTests {
         defer { close(server) }
         let query: [UInt8] = [0, 4, 0xAB, 0xCD, 1, 0]
         guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: query)
-        #expect(readBytes(server, count: query.count) == query)
+        #expect(receiveBytes(server, count: query.count) == query)
         let response: [UInt8] = [0, 2, 0xAB, 0xCD]
         _ = Glibc.send(server, response, response.count, Int32(MSG_NOSIGNAL))
         let answer = guest.segments { !$0.payload.isEmpty }.first { !$0.payload.isEmpty }
@@ -174,7 +175,7 @@ struct NATTCPTests {
                     from: port, to: remote, sequence: 2, acknowledgment: theirs &+ 1,
                     flags: TCPFlag.ack | TCPFlag.psh | TCPFlag.fin, payload: [0x2A]))
         }
-        for fd in accepted { #expect(readBytes(fd, count: 2, timeout: 2) == [0x2A]) }
+        for fd in accepted { #expect(receiveBytes(fd, count: 2, timeout: 2) == [0x2A]) }
         for fd in accepted { Glibc.shutdown(fd, Int32(SHUT_WR)) }
         // Each host FIN reaches the guest; the guest acknowledges it and the connection is gone.
         var finished = 0
@@ -326,7 +327,7 @@ struct NATTCPTests {
         // The guest finishes while bytes may still be pending: the host sees them all, then the end of the stream.
         guest.send(flags: TCPFlag.ack | TCPFlag.fin)
         // Everything acknowledged reaches the server, in order, and nothing more.
-        let available = readBytes(server, count: accepted, timeout: 10)
+        let available = receiveBytes(server, count: accepted, timeout: 10)
         #expect(available.count == accepted)
         var end: UInt8 = 0
         #expect(recv(server, &end, 1, 0) == 0)

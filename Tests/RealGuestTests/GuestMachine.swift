@@ -193,22 +193,11 @@ final class GuestMachine {
 
     /// Sets the NIC's link through QMP (`set_link net0`), as a user pulling the cable.
     func setLink(up: Bool) throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw GuestError("socket: errno \(errno)") }
+        let fd = connectSocket(path: qmpPath)
+        guard fd >= 0 else { throw GuestError("QMP connect to \(qmpPath): errno \(errno)") }
         defer { close(fd) }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in qmpPath.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else { throw GuestError("QMP connect to \(qmpPath): errno \(errno)") }
         func exchange(_ command: String?) throws -> String {
             if let command {
                 let bytes = Array((command + "\n").utf8)

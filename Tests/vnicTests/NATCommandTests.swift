@@ -109,11 +109,10 @@ struct NATCommandTests {
             print("SKIP vnic nat namespace test: \(reason)")
             return
         }
-        let namespace = "vnic-test-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(shell(["ip", "netns", "add", namespace]).status == 0)
-        defer { shell(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
-            shell(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
         let scratch = NSTemporaryDirectory() + "vnic-nat-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch + "/www", withIntermediateDirectories: true)
@@ -140,7 +139,7 @@ struct NATCommandTests {
         let nat = try ChildProcess(
             vnic,
             [
-                "nat", "--tap", "tap0", "--netns", "/run/netns/\(namespace)", "--localhost-reachable",
+                "nat", "--tap", "tap0", "--netns", namespace.path, "--localhost-reachable",
                 "--forward", "echo,tcp,127.0.0.1,\(forwardPort),,8080",
                 "--forward", "echo-udp,udp,127.0.0.1,\(udpForwardPort),,8081", "--dns", "127.0.0.1:\(dnsPort)",
             ])
@@ -220,7 +219,7 @@ struct NATCommandTests {
         let echo = try ChildProcess(
             URL(fileURLWithPath: "/usr/bin/env"),
             [
-                "ip", "netns", "exec", namespace, "python3", "-c",
+                "ip", "netns", "exec", namespace.name, "python3", "-c",
                 "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
                     + "s.bind(('0.0.0.0',8080))\ns.listen(1)\ns.settimeout(20)\nprint('listening',flush=True)\n"
                     + "c,_=s.accept()\nc.settimeout(10)\nc.sendall(c.recv(100).upper())\nc.close()",
@@ -241,7 +240,7 @@ struct NATCommandTests {
         let udpEcho = try ChildProcess(
             URL(fileURLWithPath: "/usr/bin/env"),
             [
-                "ip", "netns", "exec", namespace, "python3", "-c",
+                "ip", "netns", "exec", namespace.name, "python3", "-c",
                 "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',8081))\n"
                     + "s.settimeout(20)\nprint('listening',flush=True)\nd,a=s.recvfrom(100)\ns.sendto(d.upper(),a)",
             ])
@@ -270,11 +269,10 @@ struct NATCommandTests {
             print("SKIP vnic nat jumbo test: \(reason)")
             return
         }
-        let namespace = "vnic-test-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(shell(["ip", "netns", "add", namespace]).status == 0)
-        defer { shell(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 15) -> (status: Int32, output: String) {
-            shell(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
         let scratch = NSTemporaryDirectory() + "vnic-nat-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch + "/www", withIntermediateDirectories: true)
@@ -289,7 +287,7 @@ struct NATCommandTests {
         let nat = try ChildProcess(
             vnic,
             [
-                "nat", "--tap", "tap0", "--netns", "/run/netns/\(namespace)", "--localhost-reachable", "--mtu", "65520",
+                "nat", "--tap", "tap0", "--netns", namespace.path, "--localhost-reachable", "--mtu", "65520",
                 "--dns", "127.0.0.1",
             ])
         defer { _ = nat.stop(signal: SIGKILL) }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import NICTestSupport
 import Testing
 
 @Suite("vnic nat --tap: checksum and segmentation offload", .serialized)
@@ -21,11 +22,10 @@ struct NATOffloadTests {
             print("SKIP vnic nat offload test: \(reason)")
             return
         }
-        let namespace = "vnic-test-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        #expect(shell(["ip", "netns", "add", namespace]).status == 0)
-        defer { shell(["ip", "netns", "del", namespace]) }
+        let namespace = try TestNamespace(prefix: "vnic-test")
+        defer { namespace.remove() }
         func inside(_ arguments: [String], timeout: Double = 30) -> (status: Int32, output: String) {
-            shell(["ip", "netns", "exec", namespace] + arguments, timeout: timeout)
+            namespace.run(arguments, timeout: timeout)
         }
         let scratch = NSTemporaryDirectory() + "vnic-offload-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch + "/www", withIntermediateDirectories: true)
@@ -56,7 +56,7 @@ struct NATOffloadTests {
         let nat = try ChildProcess(
             vnic,
             [
-                "nat", "--tap", "tap0", "--netns", "/run/netns/\(namespace)", "--localhost-reachable", "--dns",
+                "nat", "--tap", "tap0", "--netns", namespace.path, "--localhost-reachable", "--dns",
                 "127.0.0.1",
             ]
                 + (offloads ? [] : ["--no-offload"]))
