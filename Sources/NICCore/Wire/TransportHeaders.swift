@@ -6,16 +6,6 @@ public struct TCPHeader {
     /// The size of a header without options.
     public static let minimumSize = 20
 
-    /// Flag bits in ``flags``.
-    public static let fin: UInt8 = 0x01
-    public static let syn: UInt8 = 0x02
-    public static let rst: UInt8 = 0x04
-    public static let psh: UInt8 = 0x08
-    public static let ack: UInt8 = 0x10
-    public static let urg: UInt8 = 0x20
-    public static let ece: UInt8 = 0x40
-    public static let cwr: UInt8 = 0x80
-
     /// The checksum field's offset in the header.
     public static let checksumOffset = 16
 
@@ -42,8 +32,8 @@ public struct TCPHeader {
     @inlinable public var acknowledgmentNumber: UInt32 { bytes.load(bigEndian: UInt32.self, at: 8) ?? 0 }
     /// The header length in bytes, options included.
     @inlinable public var headerLength: Int { Int(bytes[12] >> 4) &* 4 }
-    /// The flag byte (CWR ECE URG ACK PSH RST SYN FIN).
-    @inlinable public var flags: UInt8 { bytes[13] }
+    /// The flags (CWR ECE URG ACK PSH RST SYN FIN).
+    @inlinable public var flags: TCPFlags { TCPFlags(rawValue: bytes[13]) }
     /// The receive window.
     @inlinable public var window: UInt16 { u16(14) }
     /// The checksum field.
@@ -53,6 +43,33 @@ public struct TCPHeader {
     /// The options.
     @inlinable
     public var options: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[20..<headerLength]) }
+}
+
+/// The flag byte of a TCP header.
+public struct TCPFlags: OptionSet, Hashable, Sendable {
+    /// The byte as it stands in the header.
+    public var rawValue: UInt8
+
+    /// The flags in `rawValue`.
+    @inlinable
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// No more data from the sender.
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x01) }
+    /// Synchronize sequence numbers.
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x02) }
+    /// Reset the connection.
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x04) }
+    /// Push.
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x08) }
+    /// The acknowledgment field is significant.
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x10) }
+    /// The urgent pointer is significant.
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x20) }
+    /// ECN echo.
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
+    /// Congestion window reduced.
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
 }
 
 /// A UDP header (RFC 768) over borrowed bytes.
@@ -110,4 +127,17 @@ public struct ICMPHeader {
     @inlinable public var identifier: UInt16 { bytes.load(bigEndian: UInt16.self, at: 4) ?? 0 }
     /// The echo sequence number (bytes 6–7 of an echo request or reply).
     @inlinable public var sequenceNumber: UInt16 { bytes.load(bigEndian: UInt16.self, at: 6) ?? 0 }
+}
+
+/// ICMPv6 message types (RFC 4443, RFC 4861) the cards and backends look at.
+public enum ICMPv6Type: UInt8, Sendable {
+    /// Destination unreachable (errors 1 to 4).
+    case destinationUnreachable = 1
+    case packetTooBig, timeExceeded, parameterProblem
+    /// Echo request (informational 128 and 129).
+    case echoRequest = 128
+    case echoReply
+    /// Router solicitation (NDP, 133 to 136).
+    case routerSolicitation = 133
+    case routerAdvertisement, neighborSolicitation, neighborAdvertisement
 }

@@ -118,7 +118,7 @@ extension NATEngine {
             }
             var reply = Array(buffer[0..<count])
             let ipv6 = key.guest.isIPv6
-            guard reply[0] == (ipv6 ? ICMPv6Type.echoReply : 0) else { continue }
+            guard reply[0] == (ipv6 ? ICMPv6Type.echoReply.rawValue : 0) else { continue }
             reply.storeBigEndian16(key.identifier, at: 4)
             reply.storeBigEndian16(0, at: 2)
             let proto = ipv6 ? IPProtocolNumber.icmpv6 : IPProtocolNumber.icmp
@@ -159,10 +159,10 @@ extension NATEngine {
             if case .v6(let address) = source { from = address }
             if reason == .tooBig {
                 sendICMPv6Error(
-                    type: ICMPv6Type.packetTooBig, code: 0, extra: UInt32(truncatingIfNeeded: config.mtu),
+                    type: .packetTooBig, code: 0, extra: UInt32(truncatingIfNeeded: config.mtu),
                     about: packet6, from: from)
             } else {
-                sendICMPv6Error(type: ICMPv6Type.unreachable, code: reason.code6, about: packet6, from: from)
+                sendICMPv6Error(type: .destinationUnreachable, code: reason.code6, about: packet6, from: from)
             }
         }
     }

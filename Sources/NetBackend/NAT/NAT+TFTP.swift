@@ -16,13 +16,10 @@ struct TFTPSession {
     var deadline: UInt64
 }
 
-enum TFTPOpcode {
-    static let read: UInt16 = 1
-    static let write: UInt16 = 2
-    static let data: UInt16 = 3
-    static let ack: UInt16 = 4
-    static let error: UInt16 = 5
-    static let optionAck: UInt16 = 6
+/// TFTP opcodes (RFC 1350, RFC 2347).
+enum TFTPOpcode: UInt16 {
+    case read = 1
+    case write, data, ack, error, optionAck
 }
 
 extension NATEngine {
@@ -38,11 +35,11 @@ extension NATEngine {
 
     func handleTFTP(_ payload: [UInt8], from guest: IPv4Endpoint, to destination: IPv4Endpoint) {
         guard payload.count >= 4 else { return counts.bump(.dropTFTPMalformed) }
-        let opcode = payload.bigEndian16(at: 0)
+        let opcode = TFTPOpcode(rawValue: payload.bigEndian16(at: 0))
         if destination.port == Self.tftpPort {
             switch opcode {
-            case TFTPOpcode.read: return startTFTP(payload, from: guest)
-            case TFTPOpcode.write:
+            case .read: return startTFTP(payload, from: guest)
+            case .write:
                 counts.bump(.tftpRefused)
                 return sendTFTPError(2, "read-only server", to: guest, from: Self.tftpPort)
             default: return counts.bump(.dropTFTPMalformed)
@@ -50,7 +47,7 @@ extension NATEngine {
         }
         guard var session = tftpSessions[guest] else { return }
         switch opcode {
-        case TFTPOpcode.ack:
+        case .ack:
             let acknowledged = Int(payload.bigEndian16(at: 2))
             guard acknowledged == session.block & 0xFFFF else { return }  // a duplicate or stale ACK
             if session.finished {
@@ -61,7 +58,7 @@ extension NATEngine {
             session.tries = 0
             tftpSessions[guest] = session
             sendTFTPBlock(to: guest)
-        case TFTPOpcode.error:
+        case .error:
             closeTFTP(guest)
         default:
             counts.bump(.dropTFTPMalformed)
@@ -127,7 +124,7 @@ extension NATEngine {
         if !acknowledged.isEmpty {
             session.block = 0
             var packet: [UInt8] = []
-            packet.appendBigEndian16(TFTPOpcode.optionAck)
+            packet.appendBigEndian16(TFTPOpcode.optionAck.rawValue)
             packet += acknowledged
             session.lastPacket = packet
             tftpSessions[guest] = session
@@ -164,7 +161,7 @@ extension NATEngine {
             return closeTFTP(guest)
         }
         var packet: [UInt8] = []
-        packet.appendBigEndian16(TFTPOpcode.data)
+        packet.appendBigEndian16(TFTPOpcode.data.rawValue)
         packet.appendBigEndian16(UInt16(truncatingIfNeeded: session.block))
         packet += data.prefix(count)
         session.finished = count < session.blockSize
@@ -184,7 +181,7 @@ extension NATEngine {
 
     private func sendTFTPError(_ code: UInt16, _ message: String, to guest: IPv4Endpoint, from port: UInt16) {
         var packet: [UInt8] = []
-        packet.appendBigEndian16(TFTPOpcode.error)
+        packet.appendBigEndian16(TFTPOpcode.error.rawValue)
         packet.appendBigEndian16(code)
         packet += Array(message.utf8) + [0]
         sendUDPToGuest(from: IPv4Endpoint(config.gateway, port), to: guest, payload: packet)

@@ -100,7 +100,7 @@ enum TransportSegment {
     /// A TCP segment from `source` to `destination` with `options` padded to 32 bits and its checksum filled.
     static func tcp(
         from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+        flags: TCPFlags, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         tcp(
             from: IPEndpoint(source), to: IPEndpoint(destination), sequence: sequence, acknowledgment: acknowledgment,
@@ -110,7 +110,7 @@ enum TransportSegment {
     /// A TCP segment between endpoints of either family (both the same) with its checksum filled.
     static func tcp(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+        flags: TCPFlags, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         var padded = options
         while padded.count % 4 != 0 { padded.append(0) }
@@ -121,7 +121,7 @@ enum TransportSegment {
         segment.appendBigEndian32(sequence)
         segment.appendBigEndian32(acknowledgment)
         segment.append(UInt8((20 + padded.count) / 4) << 4)
-        segment.append(flags)
+        segment.append(flags.rawValue)
         segment.appendBigEndian16(window)
         segment.appendBigEndian16(0)
         segment.appendBigEndian16(0)
