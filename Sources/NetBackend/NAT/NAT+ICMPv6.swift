@@ -40,7 +40,7 @@ extension NATEngine {
         }
         guard isGuestPrefixAddress(packet.source) else { return counts.bump(.dropIpv6Source) }
         let target: IPEndpoint
-        switch route6(to: packet.destination, port: 0, proto: IPProtocolNumber.icmpv6) {
+        switch route(to: .v6(packet.destination), port: 0, proto: IPProtocolNumber.icmpv6) {
         case .host(let endpoint): target = endpoint
         case .deny(let counter):
             counts.bump(counter)
