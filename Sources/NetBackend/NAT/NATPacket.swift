@@ -1,21 +1,35 @@
 import NICCore
 
-/// A parsed IPv4 header with its payload.
+/// An IPv4 packet from the guest: its header as received, read through the wire layer's ``IPv4Header``, and its
+/// payload.
 struct IPv4Packet {
     var source: IPv4Address
     var destination: IPv4Address
-    var proto: UInt8
-    var ttl: UInt8
-    var tos: UInt8
-    var identification: UInt16
-    var dontFragment: Bool
-    var moreFragments: Bool
-    /// Fragment offset in bytes.
-    var fragmentOffset: Int
-    /// The header as received, options included.
+    /// The header as received, options included (a valid IPv4 header: the parse checked it).
     var header: [UInt8]
     /// The payload, trimmed to the header's total length.
     var payload: [UInt8]
+    /// Whether this is a datagram reassembled from fragments (``header`` is the first fragment's).
+    var reassembled = false
+
+    /// A field of ``header`` through the wire view.
+    @inline(__always)
+    private func field<Value>(_ read: (IPv4Header) -> Value, else fallback: Value) -> Value {
+        header.withUnsafeBytes { raw in IPv4Header(raw).map(read) ?? fallback }
+    }
+
+    /// The payload's protocol.
+    var proto: UInt8 { field({ $0.protocolNumber }, else: 0) }
+    /// Time to live.
+    var ttl: UInt8 { field({ $0.timeToLive }, else: 0) }
+    /// The identification field.
+    var identification: UInt16 { field({ $0.identification }, else: 0) }
+    /// Don't fragment.
+    var dontFragment: Bool { field({ $0.dontFragment }, else: false) }
+    /// More fragments (never for a reassembled datagram).
+    var moreFragments: Bool { !reassembled && field({ $0.moreFragments }, else: false) }
+    /// Fragment offset in bytes.
+    var fragmentOffset: Int { field({ $0.fragmentOffset }, else: 0) }
 
     var isFragment: Bool { moreFragments || fragmentOffset != 0 }
 
@@ -42,8 +56,6 @@ struct IPv4Packet {
     private init(_ ip: IPv4Header) {
         header = Array(ip.header)
         payload = Array(ip.bytes[ip.headerLength..<ip.totalLength])
-        (tos, identification, ttl, proto) = (ip.typeOfService, ip.identification, ip.timeToLive, ip.protocolNumber)
-        (dontFragment, moreFragments, fragmentOffset) = (ip.dontFragment, ip.moreFragments, ip.fragmentOffset)
         (source, destination) = (IPv4Address(rawValue: ip.source), IPv4Address(rawValue: ip.destination))
     }
 
