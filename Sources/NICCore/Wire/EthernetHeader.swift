@@ -85,7 +85,9 @@ public enum ARPHeaderKind: FixedSizeHeaderKind {
 
 /// ARP operations (RFC 826).
 public enum ARPOperation: UInt16, Sendable {
+    /// Who has this address?
     case request = 1
+    /// This address is at this MAC.
     case reply
 }
 

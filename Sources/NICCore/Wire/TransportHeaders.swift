@@ -114,13 +114,30 @@ extension HeaderView where Kind == ICMPHeaderKind {
 
 /// ICMPv6 message types (RFC 4443, RFC 4861) the cards and backends look at.
 public enum ICMPv6Type: UInt8, Sendable {
-    /// Destination unreachable (errors 1 to 4).
+    /// Destination unreachable: the first error type.
     case destinationUnreachable = 1
+    /// The other errors: packet too big, time exceeded, parameter problem.
     case packetTooBig, timeExceeded, parameterProblem
-    /// Echo request (informational 128 and 129).
+    /// Echo request.
     case echoRequest = 128
+    /// Echo reply.
     case echoReply
-    /// Router solicitation (NDP, 133 to 136).
+    /// Router solicitation: the first NDP message.
     case routerSolicitation = 133
+    /// The other NDP messages: router advertisement, neighbor solicitation, neighbor advertisement.
     case routerAdvertisement, neighborSolicitation, neighborAdvertisement
+}
+
+/// Well-known UDP and TCP ports the backends serve or look for.
+public enum WellKnownPort: UInt16, Sendable {
+    /// DNS.
+    case dns = 53
+    /// DHCP (BOOTP) server.
+    case dhcpServer = 67
+    /// DHCP client, TFTP.
+    case dhcpClient, tftp
+    /// DHCPv6 client.
+    case dhcpv6Client = 546
+    /// DHCPv6 server.
+    case dhcpv6Server
 }

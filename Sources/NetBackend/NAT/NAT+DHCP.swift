@@ -152,7 +152,8 @@ extension NATEngine {
             || address == .any && ciaddr == .any
         let destination = broadcast ? IPv4Address.broadcast : (ciaddr != .any ? ciaddr : address)
         sendUDPToGuest(
-            from: IPv4Endpoint(config.gateway, 67), to: IPv4Endpoint(destination, 68), payload: reply,
+            from: IPv4Endpoint(config.gateway, WellKnownPort.dhcpServer.rawValue),
+            to: IPv4Endpoint(destination, WellKnownPort.dhcpClient.rawValue), payload: reply,
             mac: broadcast ? .broadcast : client)
     }
 }

@@ -2,9 +2,6 @@ import NICCore
 
 /// DHCPv6 constants (RFC 8415).
 enum DHCPv6 {
-    static let clientPort: UInt16 = 546
-    static let serverPort: UInt16 = 547
-
     /// Message types (RFC 8415 7.3).
     enum Message: UInt8 {
         case solicit = 1
@@ -99,7 +96,8 @@ extension NATEngine {
         }
         let source = packet.source.isLinkLocal ? config.gatewayLinkLocal : config.gateway6
         sendUDPToGuest(
-            from: IPEndpoint(.v6(source), DHCPv6.serverPort), to: IPEndpoint(.v6(packet.source), DHCPv6.clientPort),
+            from: IPEndpoint(.v6(source), WellKnownPort.dhcpv6Server.rawValue),
+            to: IPEndpoint(.v6(packet.source), WellKnownPort.dhcpv6Client.rawValue),
             payload: reply)
     }
 }

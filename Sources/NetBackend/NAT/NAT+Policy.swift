@@ -64,7 +64,7 @@ extension NATEngine {
 
     /// The DNS proxy: port 53 only, to the first configured resolver.
     private func routeToResolver(port: UInt16, proto: UInt8) -> Route {
-        guard port == 53, proto == IPProtocolNumber.udp || proto == IPProtocolNumber.tcp else {
+        guard port == WellKnownPort.dns.rawValue, proto == IPProtocolNumber.udp || proto == IPProtocolNumber.tcp else {
             return .deny(.dropPortClosed)
         }
         guard let server = config.dnsServers.first else { return .deny(.dnsNoServer) }

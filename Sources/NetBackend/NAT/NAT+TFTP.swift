@@ -23,25 +23,24 @@ enum TFTPOpcode: UInt16 {
 }
 
 extension NATEngine {
-    static let tftpPort: UInt16 = 69
     static let tftpTimeout: Double = 1
     static let tftpMaxTries = 5
 
     /// Whether a datagram from the guest to `destination` belongs to the TFTP server.
     func isTFTP(_ destination: IPv4Endpoint, from guest: IPv4Endpoint) -> Bool {
         guard config.tftpRoot != nil, destination.address == config.gateway else { return false }
-        return destination.port == Self.tftpPort || tftpSessions[guest]?.serverPort == destination.port
+        return destination.port == WellKnownPort.tftp.rawValue || tftpSessions[guest]?.serverPort == destination.port
     }
 
     func handleTFTP(_ payload: [UInt8], from guest: IPv4Endpoint, to destination: IPv4Endpoint) {
         guard payload.count >= 4 else { return counts.bump(.dropTFTPMalformed) }
         let opcode = TFTPOpcode(rawValue: payload.bigEndian16(at: 0))
-        if destination.port == Self.tftpPort {
+        if destination.port == WellKnownPort.tftp.rawValue {
             switch opcode {
             case .read: return startTFTP(payload, from: guest)
             case .write:
                 counts.bump(.tftpRefused)
-                return sendTFTPError(2, "read-only server", to: guest, from: Self.tftpPort)
+                return sendTFTPError(2, "read-only server", to: guest, from: WellKnownPort.tftp.rawValue)
             default: return counts.bump(.dropTFTPMalformed)
             }
         }
@@ -80,28 +79,28 @@ extension NATEngine {
         let mode = fields[1].lowercased()
         guard mode == "octet" || mode == "netascii" else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(0, "unsupported mode \(fields[1])", to: guest, from: Self.tftpPort)
+            return sendTFTPError(0, "unsupported mode \(fields[1])", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         guard let path = tftpPath(fields[0]) else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(2, "access violation", to: guest, from: Self.tftpPort)
+            return sendTFTPError(2, "access violation", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(1, "file not found", to: guest, from: Self.tftpPort)
+            return sendTFTPError(1, "file not found", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
             counts.bump(.tftpRefused)
-            return sendTFTPError(1, "file not found", to: guest, from: Self.tftpPort)
+            return sendTFTPError(1, "file not found", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         if let old = tftpSessions[guest] { close(old.fd) }
         guard tftpSessions.count < config.limits.tftpSessions || tftpSessions[guest] != nil else {
             close(fd)
             counts.bump(.dropTFTPSessionLimit)
-            return sendTFTPError(0, "too many transfers", to: guest, from: Self.tftpPort)
+            return sendTFTPError(0, "too many transfers", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         var session = TFTPSession(
             fd: fd, serverPort: UInt16.random(in: 49_152...65_535), blockSize: 512, size: Int(info.st_size), block: 1,

@@ -43,7 +43,7 @@ extension NATEngine {
         let payload = Array(datagram[8...])
         switch packet {
         case .v4(let packet4):
-            if destinationPort == 67, sourcePort == 68,
+            if destinationPort == WellKnownPort.dhcpServer.rawValue, sourcePort == WellKnownPort.dhcpClient.rawValue,
                 packet4.destination == .broadcast || packet4.destination == config.gateway
             {
                 return handleDHCP(payload, from: packet4)
@@ -55,7 +55,8 @@ extension NATEngine {
                 return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
             }
         case .v6(let packet6):
-            if destinationPort == DHCPv6.serverPort, sourcePort == DHCPv6.clientPort {
+            if destinationPort == WellKnownPort.dhcpv6Server.rawValue, sourcePort == WellKnownPort.dhcpv6Client.rawValue
+            {
                 return handleDHCPv6(payload, from: packet6)
             }
             guard isGuestPrefixAddress(packet6.source) else { return counts.bump(.dropIpv6Source) }

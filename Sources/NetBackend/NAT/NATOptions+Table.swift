@@ -51,7 +51,7 @@ extension NATOptions {
                 "resolver for the DNS proxy, IPv4 or IPv6 ([::1]:53) (repeatable;", "default: /etc/resolv.conf)",
             ],
             example: "127.0.0.53", rejecting: ["localhost", "10.0.0.1:99999"],
-            parse: { text -> IPEndpoint? in IPEndpoint(text, defaultPort: 53) },
+            parse: { text -> IPEndpoint? in IPEndpoint(text, defaultPort: WellKnownPort.dns.rawValue) },
             error: "not IP, IP:PORT, IPV6 or [IPV6]:PORT"
         ) { $0.dnsServers.append($1) },
         NATOption(
