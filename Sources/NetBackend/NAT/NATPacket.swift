@@ -30,7 +30,7 @@ struct IPv4Packet {
     var moreFragments: Bool { !reassembled && field({ $0.moreFragments }, else: false) }
     /// Fragment offset in bytes.
     var fragmentOffset: Int { field({ $0.fragmentOffset }, else: 0) }
-
+    /// Whether this is a fragment (more fragments, or an offset).
     var isFragment: Bool { moreFragments || fragmentOffset != 0 }
 
     /// Why a packet did not parse.
