@@ -87,7 +87,7 @@ private func tcpFrame(payload: [UInt8] = [1, 2, 3], tagged: Bool = false) -> [UI
                 let segment = UnsafeRawBufferPointer(rebasing: ip.bytes[ip.headerLength..<ip.totalLength])
                 let tcp = try #require(TCPHeader(segment))
                 #expect(tcp.sourcePort == 40_000 && tcp.destinationPort == 80 && tcp.sequenceNumber == 1)
-                #expect(tcp.acknowledgmentNumber == 2 && tcp.flags == TCPHeader.psh | TCPHeader.ack)
+                #expect(tcp.acknowledgmentNumber == 2 && tcp.flags == [.psh, .ack])
                 #expect(tcp.headerLength == 20 && tcp.options.isEmpty)
                 var sum = InternetChecksum.pseudoHeader(
                     addresses: ip.addressBytes, protocolNumber: 6, length: segment.count)

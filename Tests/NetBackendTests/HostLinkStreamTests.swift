@@ -41,7 +41,7 @@ struct HostLinkStreamTests {
         client.send(frame: dhcpDiscover())
         let offer = try #require(client.receiveFrame { dhcpMessage(in: $0) != nil }.flatMap { dhcpMessage(in: $0) })
         #expect(Array(offer[16..<20]) == natGuestIP.bytes)
-        #expect(DHCPOptions(offer, from: 240)?[53] == [DHCPMessageType.offer])
+        #expect(DHCPOptions(offer, from: 240)?[53] == [DHCPMessageType.offer.rawValue])
         #expect(link.isConnected)
         #expect(Self.counter(link, "stream_connections") == 1)
         #expect(Self.counter(link, "stream_frames_in") == 2)

@@ -85,7 +85,7 @@ func arpRequest(for target: IPv4Address) -> [UInt8] {
 
 /// A DHCP DISCOVER from the test guest, broadcast.
 func dhcpDiscover() -> [UInt8] {
-    let message = NATAddressingTests.dhcpMessage(type: DHCPMessageType.discover)
+    let message = NATAddressingTests.dhcpMessage(type: .discover)
     let datagram = udpDatagram(from: IPv4Endpoint(.any, 68), to: IPv4Endpoint(.broadcast, 67), payload: message)
     let packet = guestPacket(to: .broadcast, proto: IPProtocolNumber.udp, payload: datagram, from: .any)
     return ethernetFrame(to: .broadcast, from: natGuestMAC, type: EtherType.ipv4, payload: packet)

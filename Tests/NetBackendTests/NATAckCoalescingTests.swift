@@ -28,23 +28,23 @@ struct NATAckCoalescingTests {
         bench.nat.runtime.guestBurst {
             for index in 0..<5 {
                 let payload = [UInt8](repeating: UInt8(index), count: 1000)
-                guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: payload)
+                guest.send(flags: [.ack, .psh], payload: payload)
                 guest.sequence &+= 1000
                 sent += payload
             }
             // Nothing is acknowledged while the burst lasts.
             #expect(bench.port.queuedFrames == 0)
         }
-        let acks = guest.segments(timeout: 0.3, until: { _ in false }).filter { $0.has(TCPFlag.ack) }
+        let acks = guest.segments(timeout: 0.3, until: { _ in false }).filter { $0.has(.ack) }
         #expect(acks.count == 1)
         #expect(acks.first?.acknowledgment == guest.sequence)
         #expect(receiveBytes(server, count: sent.count) == sent)
         // Outside a burst each segment is acknowledged as it comes, and a FIN inside one is not held back.
-        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: [7])
+        guest.send(flags: [.ack, .psh], payload: [7])
         guest.sequence &+= 1
         #expect(guest.segments(until: { $0.acknowledgment == guest.sequence }).count == 1)
         bench.nat.runtime.guestBurst {
-            guest.send(flags: TCPFlag.ack | TCPFlag.fin, payload: [8])
+            guest.send(flags: [.ack, .fin], payload: [8])
             guest.sequence &+= 2
             #expect(bench.port.queuedFrames == 1)
         }
@@ -58,7 +58,7 @@ struct NATAckCoalescingTests {
         let start = guest.sequence
         bench.nat.runtime.guestBurst {
             for _ in 0..<70 {
-                guest.send(flags: TCPFlag.ack, payload: [UInt8](repeating: 1, count: 1000))
+                guest.send(flags: .ack, payload: [UInt8](repeating: 1, count: 1000))
                 guest.sequence &+= 1000
             }
         }

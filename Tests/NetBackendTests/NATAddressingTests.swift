@@ -105,7 +105,7 @@ struct NATAddressingTests {
     // MARK: DHCP
 
     static func dhcpMessage(
-        type: UInt8, mac: MACAddress = natGuestMAC, xid: UInt32 = 0x1234_5678, requested: IPv4Address? = nil,
+        type: DHCPMessageType, mac: MACAddress = natGuestMAC, xid: UInt32 = 0x1234_5678, requested: IPv4Address? = nil,
         broadcast: Bool = false, extra: [UInt8] = [], end: Bool = true
     ) -> [UInt8] {
         var message = [UInt8](repeating: 0, count: 236)
@@ -116,7 +116,7 @@ struct NATAddressingTests {
         if broadcast { message.storeBigEndian16(0x8000, at: 10) }
         for (index, byte) in mac.bytes.enumerated() { message[28 + index] = byte }
         message.appendBigEndian32(0x6382_5363)
-        message += [53, 1, type]
+        message += [53, 1, type.rawValue]
         if let requested { message += [50, 4] + requested.bytes }
         message += extra
         if end { message.append(255) }
@@ -152,9 +152,9 @@ struct NATAddressingTests {
         configuration.tftpServer = natGateway
         configuration.bootFile = "pxelinux.0"
         let bench = try NATBench(configuration)
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover))
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .discover))
         let offer = try Self.dhcpReply(bench)
-        #expect(offer.options[53] == [DHCPMessageType.offer])
+        #expect(offer.options[53] == [DHCPMessageType.offer.rawValue])
         #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 16)) == natGuestIP)
         #expect(offer.message.bigEndian32(at: 4) == 0x1234_5678)
         #expect(offer.options[1] == [255, 255, 255, 0])
@@ -169,9 +169,9 @@ struct NATAddressingTests {
         #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 20)) == natGateway)
         #expect(Array(offer.message[108..<118]) == Array("pxelinux.0".utf8))
 
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.request, requested: natGuestIP))
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .request, requested: natGuestIP))
         let ack = try Self.dhcpReply(bench)
-        #expect(ack.options[53] == [DHCPMessageType.ack])
+        #expect(ack.options[53] == [DHCPMessageType.ack.rawValue])
         #expect(IPv4Address(rawValue: ack.message.bigEndian32(at: 16)) == natGuestIP)
         #expect(bench.nat.guestAddress == natGuestIP)
         #expect(bench.counter("dhcp_offers") == 1 && bench.counter("dhcp_acks") == 1)
@@ -180,15 +180,15 @@ struct NATAddressingTests {
     @Test("a second card MAC gets .16; a REQUEST for someone else's address gets a NAK")
     func dhcpSecondClientAndNak() throws {
         let bench = try NATBench()
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover))
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .discover))
         _ = try Self.dhcpReply(bench)
         let other = MACAddress("52:54:00:00:00:02")!
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover, mac: other))
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .discover, mac: other))
         let offer = try Self.dhcpReply(bench)
         #expect(IPv4Address(rawValue: offer.message.bigEndian32(at: 16)) == IPv4Address(10, 0, 2, 16))
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.request, mac: other, requested: natGuestIP))
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .request, mac: other, requested: natGuestIP))
         let nak = try Self.dhcpReply(bench)
-        #expect(nak.options[53] == [DHCPMessageType.nak])
+        #expect(nak.options[53] == [DHCPMessageType.nak.rawValue])
         #expect(nak.packet.destination == .broadcast)
         #expect(bench.counter("dhcp_naks") == 1)
     }
@@ -196,14 +196,14 @@ struct NATAddressingTests {
     @Test("DHCP with options running past the packet, no message type, or a short header is dropped and counted")
     func dhcpHostile() throws {
         let bench = try NATBench()
-        var overrun = Self.dhcpMessage(type: DHCPMessageType.discover, end: false)
+        var overrun = Self.dhcpMessage(type: .discover, end: false)
         overrun += [12, 200, 0x41, 0x42]
         Self.sendDHCP(bench, overrun)
-        Self.sendDHCP(bench, Array(Self.dhcpMessage(type: DHCPMessageType.discover).prefix(200)))
-        var noType = Self.dhcpMessage(type: 0)
+        Self.sendDHCP(bench, Array(Self.dhcpMessage(type: .discover).prefix(200)))
+        var noType = Self.dhcpMessage(type: .discover)
         noType.removeSubrange(240..<243)
         Self.sendDHCP(bench, noType)
-        Self.sendDHCP(bench, Self.dhcpMessage(type: DHCPMessageType.discover, extra: [61]))  // code without length
+        Self.sendDHCP(bench, Self.dhcpMessage(type: .discover, extra: [61]))  // code without length
         #expect(bench.port.drain().isEmpty)
         #expect(bench.counter("drop_dhcp_malformed") == 4)
     }
@@ -215,7 +215,7 @@ struct NATAddressingTests {
             Self.sendDHCP(
                 bench,
                 Self.dhcpMessage(
-                    type: DHCPMessageType.discover, mac: MACAddress(rawValue: 0x5254_0000_1000 + UInt64(index))))
+                    type: .discover, mac: MACAddress(rawValue: 0x5254_0000_1000 + UInt64(index))))
         }
         #expect(bench.port.drain().count == 16)
         #expect(bench.counter("drop_dhcp_no_lease") == 1)

@@ -88,7 +88,7 @@ struct NATHostileTests {
         bench.port.send(Self.frame(guestPacket(to: natGateway, proto: 1, payload: [8, 0, 0, 0])))
         #expect(bench.counter("drop_icmp_malformed") == 1)
 
-        let syn = guestTCP(from: 1, to: IPv4Endpoint(natGateway, 9), sequence: 1, flags: TCPFlag.syn)
+        let syn = guestTCP(from: 1, to: IPv4Endpoint(natGateway, 9), sequence: 1, flags: .syn)
         bench.port.send(Self.frame(guestPacket(to: natGateway, proto: 6, payload: Array(syn[20..<30]))))
         #expect(bench.counter("drop_tcp_checksum") + bench.counter("drop_tcp_malformed") == 1)
         // Data offsets that lie, and options that run past the header: correct checksums, bad structure.
@@ -238,7 +238,7 @@ struct NATHostileTests {
                         type: DHCPMessageType.discover))),
             Self.frame(
                 guestTCP(
-                    from: 1, to: IPv4Endpoint(natGateway, 80), sequence: 1, flags: TCPFlag.syn,
+                    from: 1, to: IPv4Endpoint(natGateway, 80), sequence: 1, flags: .syn,
                     options: [2, 4, 5, 0xB4, 1, 3, 3, 7])),
             Self.frame(guestUDP(from: 5, to: IPv4Endpoint(natDNS, 53), payload: [1, 2, 3, 4, 5, 6, 7, 8])),
             Self.fragments(
@@ -298,7 +298,8 @@ struct NATHostileTests {
             let payload = [UInt8](repeating: 0x55, count: [0, 1, 100, 1460, 9000].randomElement(using: &generator)!)
             bench.sendIP(
                 guestTCP(
-                    from: port, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
+                    from: port, to: remote, sequence: sequence, acknowledgment: acknowledgment,
+                    flags: TCPFlags(rawValue: flags),
                     window: UInt16.random(in: 0...0xFFFF, using: &generator), options: options, payload: payload))
             for packet in bench.queuedPackets() {
                 if let segment = TCPSegment(packet.payload) { known.append(segment.sequence &+ 1) }

@@ -103,21 +103,21 @@ struct NATIPv6ServiceTests {
         let synPacket = try #require(bench.receivePackets6 { $0.nextHeader == 6 }.first?.packet)
         #expect(synPacket.source == natGateway6 && synPacket.destination == natGuestIP6)
         let syn = try #require(TCPSegment(synPacket.payload))
-        #expect(syn.has(TCPFlag.syn) && syn.destinationPort == 80 && syn.mss == 1440)
+        #expect(syn.has(.syn) && syn.destinationPort == 80 && syn.mss == 1440)
         let remote = IPEndpoint(.v6(natGateway6), syn.sourcePort)
         bench.sendIP6(
             guestTCP6(
                 from: 80, to: remote, sequence: 700, acknowledgment: syn.sequence &+ 1,
-                flags: TCPFlag.syn | TCPFlag.ack, options: [2, 4, 0x05, 0xA0]))
+                flags: [.syn, .ack], options: [2, 4, 0x05, 0xA0]))
         let ack = try #require(
             bench.receivePackets6 { $0.nextHeader == 6 }.compactMap { TCPSegment($0.packet.payload) }.first)
-        #expect(ack.has(TCPFlag.ack) && ack.acknowledgment == 701)
+        #expect(ack.has(.ack) && ack.acknowledgment == 701)
         for _ in 0..<200 where connected.value != 0 { usleep(5000) }
         #expect(connected.value == 0)
         bench.sendIP6(
             guestTCP6(
                 from: 80, to: remote, sequence: 701, acknowledgment: syn.sequence &+ 1,
-                flags: TCPFlag.ack | TCPFlag.psh, payload: Array("HTTP/1.0 200\r\n".utf8)))
+                flags: [.ack, .psh], payload: Array("HTTP/1.0 200\r\n".utf8)))
         #expect(receiveBytes(client, count: 14) == Array("HTTP/1.0 200\r\n".utf8))
         #expect(bench.counter("forward_accepted") == 1)
     }
@@ -206,7 +206,7 @@ struct NATIPv6ServiceTests {
             guestICMPv6(
                 to: .allRouters, [133, 0, 0, 0, 0, 0, 0, 0, 1, 1] + natGuestMAC.bytes, from: natGuestLinkLocal),
             guestUDP6(from: 546, to: IPEndpoint(.v6(.allDHCPServers), 547), payload: [11, 1, 2, 3, 0, 1, 0, 2, 9, 9]),
-            guestTCP6(from: 1, to: IPEndpoint(.v6(natGateway6), 9), sequence: 1, flags: TCPFlag.syn),
+            guestTCP6(from: 1, to: IPEndpoint(.v6(natGateway6), 9), sequence: 1, flags: .syn),
         ]
         for index in 0..<400 {
             var frame = templates[index % templates.count]

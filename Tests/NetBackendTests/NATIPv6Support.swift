@@ -95,7 +95,7 @@ func guestUDP6(from sourcePort: UInt16, to destination: IPEndpoint, payload: [UI
 /// A TCP segment from the guest over IPv6.
 func guestTCP6(
     from sourcePort: UInt16, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32 = 0,
-    flags: UInt8, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []
+    flags: TCPFlags, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []
 ) -> [UInt8] {
     guard case .v6(let address) = destination.address else { return [] }
     let segment = TransportSegment.tcp(

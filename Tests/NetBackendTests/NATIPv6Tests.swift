@@ -221,9 +221,10 @@ struct NATIPv6TransportTests {
         let remote = IPEndpoint(.v6(natGateway6), listener.port)
         var sequence: UInt32 = 5000
         bench.sendIP6(
-            guestTCP6(from: 40_600, to: remote, sequence: sequence, flags: TCPFlag.syn, options: [2, 4, 0x05, 0xA0]))
+            guestTCP6(from: 40_600, to: remote, sequence: sequence, flags: .syn, options: [2, 4, 0x05, 0xA0]))
         let synAckPacket = try #require(
-            bench.receivePackets6 { $0.nextHeader == 6 && ($0.payload.byte(at: 13) & TCPFlag.syn) != 0 }.first)
+            bench.receivePackets6 { $0.nextHeader == 6 && TCPFlags(rawValue: $0.payload.byte(at: 13)).contains(.syn) }
+                .first)
         #expect(
             transportChecksum(
                 source: synAckPacket.packet.source, destination: synAckPacket.packet.destination, proto: 6,
@@ -234,7 +235,7 @@ struct NATIPv6TransportTests {
         sequence += 1
         var acknowledgment = synAck.sequence &+ 1
         bench.sendIP6(
-            guestTCP6(from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: TCPFlag.ack))
+            guestTCP6(from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: .ack))
         let server = listener.accept()
         try #require(server >= 0)
         defer { close(server) }
@@ -242,7 +243,7 @@ struct NATIPv6TransportTests {
         bench.sendIP6(
             guestTCP6(
                 from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment,
-                flags: TCPFlag.ack | TCPFlag.psh, payload: request))
+                flags: [.ack, .psh], payload: request))
         sequence &+= UInt32(request.count)
         #expect(receiveBytes(server, count: request.count) == request)
         let answer = (0..<3000).map { UInt8(truncatingIfNeeded: $0 * 7) }
@@ -259,20 +260,20 @@ struct NATIPv6TransportTests {
                     received += segment.payload
                     acknowledgment &+= UInt32(segment.payload.count)
                 }
-                if segment.has(TCPFlag.fin), segment.sequence == acknowledgment {
+                if segment.has(.fin), segment.sequence == acknowledgment {
                     sawFin = true
                     acknowledgment &+= 1
                 }
             }
             bench.sendIP6(
                 guestTCP6(
-                    from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: TCPFlag.ack))
+                    from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: .ack))
         }
         #expect(received == answer && sawFin)
         bench.sendIP6(
             guestTCP6(
                 from: 40_600, to: remote, sequence: sequence, acknowledgment: acknowledgment,
-                flags: TCPFlag.fin | TCPFlag.ack))
+                flags: [.fin, .ack]))
         #expect(receiveBytes(server, count: 1, timeout: 1).isEmpty)
         for _ in 0..<200 where bench.nat.flowCounts.tcp != 0 { usleep(5000) }
         #expect(bench.nat.flowCounts.tcp == 0)
@@ -288,10 +289,10 @@ struct NATIPv6TransportTests {
         close(listener.fd)
         let bench = try NATBench()
         bench.sendIP6(
-            guestTCP6(from: 40_601, to: IPEndpoint(.v6(natGateway6), closedPort), sequence: 9, flags: TCPFlag.syn))
+            guestTCP6(from: 40_601, to: IPEndpoint(.v6(natGateway6), closedPort), sequence: 9, flags: .syn))
         let reset = try #require(bench.receivePackets6 { $0.nextHeader == 6 }.first)
         let segment = try #require(TCPSegment(reset.packet.payload))
-        #expect(segment.has(TCPFlag.rst) && segment.acknowledgment == 10)
+        #expect(segment.has(.rst) && segment.acknowledgment == 10)
         #expect(bench.counter("tcp_refused") == 1)
     }
 
@@ -341,7 +342,7 @@ struct NATIPv6TransportTests {
         #expect(prohibited.payload[1] == 1)  // administratively prohibited
         #expect(bench.counter("drop_policy_denied") == 1)
         for target in [IPv6Address.loopback, IPv6Address("::ffff:127.0.0.1")!, natGateway6] {
-            bench.sendIP6(guestTCP6(from: 40_700, to: IPEndpoint(.v6(target), 22), sequence: 1, flags: TCPFlag.syn))
+            bench.sendIP6(guestTCP6(from: 40_700, to: IPEndpoint(.v6(target), 22), sequence: 1, flags: .syn))
         }
         let resets = bench.receivePackets6(atLeast: 2, where: { $0.nextHeader == 6 })
         #expect(resets.count == 2)  // ::1 and ::2 get resets; the IPv4-mapped address is silently not routed

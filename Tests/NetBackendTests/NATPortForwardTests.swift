@@ -104,25 +104,25 @@ struct NATPortForwardTests {
         connector.start()
         let syn = try #require(
             bench.receivePackets { $0.proto == 6 }.compactMap { TCPSegment($0.payload) }.first)
-        #expect(syn.has(TCPFlag.syn) && !syn.has(TCPFlag.ack) && syn.destinationPort == 22)
+        #expect(syn.has(.syn) && !syn.has(.ack) && syn.destinationPort == 22)
         #expect(syn.mss == 1460 && syn.windowShift == 7)
         let remote = IPv4Endpoint(natGateway, syn.sourcePort)
         // The guest accepts: SYN-ACK, then the NAT's ACK.
         var synAck: [UInt8] = []
         synAck = guestTCP(
-            from: 22, to: remote, sequence: 5000, acknowledgment: syn.sequence &+ 1, flags: TCPFlag.syn | TCPFlag.ack,
+            from: 22, to: remote, sequence: 5000, acknowledgment: syn.sequence &+ 1, flags: [.syn, .ack],
             options: [2, 4, 0x05, 0xB4])
         bench.sendIP(synAck)
         let ack = try #require(
             bench.receivePackets { $0.proto == 6 }.compactMap { TCPSegment($0.payload) }.first)
-        #expect(ack.has(TCPFlag.ack) && ack.acknowledgment == 5001)
+        #expect(ack.has(.ack) && ack.acknowledgment == 5001)
         for _ in 0..<200 where connected.value != 0 { usleep(5000) }
         #expect(connected.value == 0)
         // Data from the guest reaches the host client.
         bench.sendIP(
             guestTCP(
                 from: 22, to: remote, sequence: 5001, acknowledgment: syn.sequence &+ 1,
-                flags: TCPFlag.ack | TCPFlag.psh, payload: Array("SSH-2.0-vnic\r\n".utf8)))
+                flags: [.ack, .psh], payload: Array("SSH-2.0-vnic\r\n".utf8)))
         #expect(receiveBytes(client, count: 14) == Array("SSH-2.0-vnic\r\n".utf8))
         #expect(bench.counter("forward_accepted") == 1)
     }
@@ -145,7 +145,7 @@ struct NATPortForwardTests {
         bench.sendIP(
             guestTCP(
                 from: 23, to: IPv4Endpoint(natGateway, syn.sourcePort), sequence: 0,
-                acknowledgment: syn.sequence &+ 1, flags: TCPFlag.rst | TCPFlag.ack))
+                acknowledgment: syn.sequence &+ 1, flags: [.rst, .ack]))
         var byte: UInt8 = 0
         var poll = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
         _ = Glibc.poll(&poll, 1, 2000)

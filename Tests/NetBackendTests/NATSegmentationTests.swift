@@ -23,7 +23,7 @@ struct NATSegmentationTests {
         let blob = (0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 11) }
         var segment = TransportSegment.tcp(
             from: IPv4Endpoint(natGuestIP, guest.sourcePort), to: guest.remote, sequence: guest.sequence,
-            acknowledgment: guest.acknowledgment, flags: TCPFlag.ack | TCPFlag.psh, window: 65_535, payload: blob)
+            acknowledgment: guest.acknowledgment, flags: [.ack, .psh], window: 65_535, payload: blob)
         segment.storeBigEndian16(0x1234, at: 16)  // what a stack leaves for the offload: not a valid checksum
         let packet = guestPacket(to: .loopback, proto: IPProtocolNumber.tcp, payload: segment, dontFragment: true)
         let metadata = FrameMetadata(
@@ -91,7 +91,7 @@ struct NATSegmentationTests {
                     progressed = true
                 }
             }
-            if progressed { guest.send(flags: TCPFlag.ack) } else { usleep(2000) }
+            if progressed { guest.send(flags: .ack) } else { usleep(2000) }
         }
         #expect(received == blob)
         #expect(large > 0)

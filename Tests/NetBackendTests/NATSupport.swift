@@ -124,7 +124,7 @@ func echoRequest(identifier: UInt16, sequence: UInt16, data: [UInt8] = Array("vn
 /// A TCP segment from the guest with a correct checksum.
 func guestTCP(
     from sourcePort: UInt16, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32 = 0,
-    flags: UInt8, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []
+    flags: TCPFlags, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []
 ) -> [UInt8] {
     let segment = TransportSegment.tcp(
         from: IPv4Endpoint(natGuestIP, sourcePort), to: destination, sequence: sequence, acknowledgment: acknowledgment,

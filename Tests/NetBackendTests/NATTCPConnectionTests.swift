@@ -49,12 +49,12 @@ final class FakeTCPHost: NATTCPHost {
     struct Segment {
         var sequence: UInt32
         var acknowledgment: UInt32
-        var flags: UInt8
+        var flags: TCPFlags
         var window: UInt16
         var options: [UInt8]
         var payload: [UInt8]
 
-        func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
+        func has(_ flag: TCPFlags) -> Bool { flags.contains(flag) }
     }
 
     var now: UInt64 = 1_000_000_000
@@ -74,7 +74,7 @@ final class FakeTCPHost: NATTCPHost {
 
     func emitSegment(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8], payload: [UInt8]
+        flags: TCPFlags, window: UInt16, options: [UInt8], payload: [UInt8]
     ) {
         segments.append(
             Segment(
@@ -83,7 +83,7 @@ final class FakeTCPHost: NATTCPHost {
     }
 
     func sendOffloadedData(
-        _ connection: NATTCPConnection, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
+        _ connection: NATTCPConnection, flags: TCPFlags, sequence: UInt32, range: Range<Int>, window: Int?,
         segmentSize: Int
     ) {
         Issue.record("no offloads here")
@@ -135,7 +135,7 @@ struct NATTCPConnectionTests {
 
     /// A segment from the guest.
     static func guest(
-        _ flags: UInt8, sequence: UInt32, acknowledgment: UInt32 = 0, window: UInt16 = 65_535, payload: [UInt8] = []
+        _ flags: TCPFlags, sequence: UInt32, acknowledgment: UInt32 = 0, window: UInt16 = 65_535, payload: [UInt8] = []
     ) -> TCPSegment {
         var segment = TCPSegment(
             sourcePort: key.guest.port, destinationPort: key.remote.port, sequence: sequence, flags: flags)
@@ -147,7 +147,7 @@ struct NATTCPConnectionTests {
 
     /// The guest's SYN (MSS 1000, window scaling by `shift`).
     static func syn(window: UInt16 = 65_535, shift: UInt8? = 0) -> TCPSegment {
-        var segment = guest(TCPFlag.syn, sequence: guestISN, window: window)
+        var segment = guest(.syn, sequence: guestISN, window: window)
         segment.mss = mss
         segment.windowShift = shift
         return segment
@@ -159,7 +159,7 @@ struct NATTCPConnectionTests {
         connection.socketEvent(EventLoop.writable)
         _ = host.take()
         connection.handle(
-            Self.guest(TCPFlag.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1, window: window))
+            Self.guest(.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1, window: window))
         _ = host.take()
     }
 
@@ -171,12 +171,12 @@ struct NATTCPConnectionTests {
         let answer = host.take()
         #expect(answer.count == 1)
         guard let synAck = answer.first else { return }
-        #expect(synAck.has(TCPFlag.syn) && synAck.has(TCPFlag.ack))
+        #expect(synAck.has(.syn) && synAck.has(.ack))
         #expect(synAck.sequence == Self.ourISN && synAck.acknowledgment == Self.guestISN + 1)
         #expect(Array(synAck.options.prefix(2)) == [2, 4], "our MSS")
         #expect(synAck.options.suffix(4) == [1, 3, 3, NATTCPConnection.ourWindowShift], "window scaling offered back")
         #expect(connection.state == .established)
-        connection.handle(Self.guest(TCPFlag.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1))
+        connection.handle(Self.guest(.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1))
         #expect(host.take().isEmpty && host.closed.isEmpty)
     }
 
@@ -186,7 +186,7 @@ struct NATTCPConnectionTests {
         connection.socketEvent(EventLoop.writable | EventLoop.error)
         let answer = host.take()
         #expect(answer.count == 1)
-        #expect(answer.first.map { $0.has(TCPFlag.rst) && $0.acknowledgment == Self.guestISN + 1 } == true)
+        #expect(answer.first.map { $0.has(.rst) && $0.acknowledgment == Self.guestISN + 1 } == true)
         #expect(host.counts[.tcpRefused] == 1 && host.counts[.tcpResetsSent] == 1)
         #expect(host.closed.count == 1 && socket.closed && connection.isClosed)
     }
@@ -197,13 +197,13 @@ struct NATTCPConnectionTests {
         let connection = Self.makeConnection(host: host, socket: socket) { $0.limits.tcpGuestSlackPerFlow = 0 }
         connection.accept(syn: Self.syn(), packet: nil)
         connection.socketEvent(EventLoop.writable)
-        connection.handle(Self.guest(TCPFlag.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1))
+        connection.handle(Self.guest(.ack, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1))
         _ = host.take()
         socket.room = 600
         let data = (0..<1500).map { UInt8(truncatingIfNeeded: $0) }
         connection.handle(
             Self.guest(
-                TCPFlag.ack | TCPFlag.psh, sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1, payload: data))
+                [.ack, .psh], sequence: Self.guestISN + 1, acknowledgment: Self.ourISN + 1, payload: data))
         let ack = host.take()
         #expect(ack.count == 1 && ack.first?.acknowledgment == Self.guestISN + 1 + 600, "only the 600 bytes taken")
         #expect(socket.sent == Array(data[0..<600]))
@@ -214,7 +214,7 @@ struct NATTCPConnectionTests {
         #expect(host.take().count == 1, "a window update")
         connection.handle(
             Self.guest(
-                TCPFlag.ack, sequence: Self.guestISN + 1 + 600, acknowledgment: Self.ourISN + 1,
+                .ack, sequence: Self.guestISN + 1 + 600, acknowledgment: Self.ourISN + 1,
                 payload: Array(data[600...])))
         #expect(host.take().first?.acknowledgment == Self.guestISN + 1 + 1500)
         #expect(socket.sent == data)
@@ -238,11 +238,11 @@ struct NATTCPConnectionTests {
         #expect(burst.count == 10 && burst.allSatisfy { $0.payload.count == Self.mss }, "ten segments")
         // The first segment is acknowledged: slow start opens the window by one segment per acknowledged one.
         let first = Self.ourISN + 1
-        connection.handle(Self.guest(TCPFlag.ack, sequence: Self.guestISN + 1, acknowledgment: first + 1000))
+        connection.handle(Self.guest(.ack, sequence: Self.guestISN + 1, acknowledgment: first + 1000))
         #expect(host.take().count == 2 && connection.congestionWindow == 11)
         // The second is lost: three duplicate acknowledgments halve the window and resend from it.
         for _ in 0..<3 {
-            connection.handle(Self.guest(TCPFlag.ack, sequence: Self.guestISN + 1, acknowledgment: first + 1000))
+            connection.handle(Self.guest(.ack, sequence: Self.guestISN + 1, acknowledgment: first + 1000))
         }
         let resent = host.take()
         #expect(host.counts[.tcpRetransmits] == 1)
@@ -271,13 +271,13 @@ struct NATTCPConnectionTests {
             _ = connection.runTimers()
         }
         #expect(connection.isClosed && host.counts[.tcpFlowsTimedOut] == 1)
-        #expect(host.take().last.map { $0.has(TCPFlag.rst) } == true && socket.aborted)
+        #expect(host.take().last.map { $0.has(.rst) } == true && socket.aborted)
     }
 
     @Test func finBothWays() {
         establish()
         let next = Self.guestISN + 1
-        connection.handle(Self.guest(TCPFlag.fin | TCPFlag.ack, sequence: next, acknowledgment: Self.ourISN + 1))
+        connection.handle(Self.guest([.fin, .ack], sequence: next, acknowledgment: Self.ourISN + 1))
         #expect(socket.shutDown, "the guest's FIN shuts the socket's write side")
         #expect(host.take().last?.acknowledgment == next + 1, "the FIN is acknowledged")
         socket.incoming = [1, 2, 3]
@@ -285,9 +285,9 @@ struct NATTCPConnectionTests {
         connection.socketEvent(EventLoop.readable)
         #expect(host.take().map(\.payload.count) == [3], "the host's last bytes")
         connection.socketEvent(EventLoop.readable)  // still readable: the end of the stream
-        #expect(host.take().map { $0.has(TCPFlag.fin) } == [true], "then our FIN")
+        #expect(host.take().map { $0.has(.fin) } == [true], "then our FIN")
         #expect(!connection.isClosed, "until the guest acknowledges our FIN")
-        connection.handle(Self.guest(TCPFlag.ack, sequence: next + 1, acknowledgment: Self.ourISN + 1 + 3 + 1))
+        connection.handle(Self.guest(.ack, sequence: next + 1, acknowledgment: Self.ourISN + 1 + 3 + 1))
         #expect(connection.isClosed && host.closed.count == 1 && socket.closed && !socket.aborted)
         #expect(host.tcpBuffered == 0)
     }

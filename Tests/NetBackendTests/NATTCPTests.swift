@@ -20,7 +20,7 @@ final class GuestConnection {
         self.remote = remote
     }
 
-    func send(flags: UInt8, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []) {
+    func send(flags: TCPFlags, window: UInt16 = 65_535, options: [UInt8] = [], payload: [UInt8] = []) {
         bench.sendIP(
             guestTCP(
                 from: sourcePort, to: remote, sequence: sequence, acknowledgment: acknowledgment, flags: flags,
@@ -49,13 +49,13 @@ final class GuestConnection {
     func open(window: UInt16 = 65_535, shift: UInt8? = 7) -> TCPSegment? {
         var options: [UInt8] = [2, 4, 0x05, 0xB4]
         if let shift { options += [1, 3, 3, shift] }
-        send(flags: TCPFlag.syn, window: window, options: options)
-        guard let synAck = segments(until: { $0.has(TCPFlag.syn) }).first(where: { $0.has(TCPFlag.syn) }) else {
+        send(flags: .syn, window: window, options: options)
+        guard let synAck = segments(until: { $0.has(.syn) }).first(where: { $0.has(.syn) }) else {
             return nil
         }
         sequence &+= 1
         acknowledgment = synAck.sequence &+ 1
-        send(flags: TCPFlag.ack, window: window)
+        send(flags: .ack, window: window)
         return synAck
     }
 }
@@ -68,14 +68,14 @@ struct NATTCPTests {
         let bench = try NATBench()
         let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, listener.port))
         let synAck = try #require(guest.open())
-        #expect(synAck.has(TCPFlag.ack) && synAck.acknowledgment == 1001)
+        #expect(synAck.has(.ack) && synAck.acknowledgment == 1001)
         #expect(synAck.mss == 1460)
         #expect(synAck.windowShift == 7)
         let server = listener.accept()
         try #require(server >= 0)
         defer { close(server) }
 
-        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        guest.send(flags: [.ack, .psh], payload: Array("GET / HTTP/1.0\r\n\r\n".utf8))
         #expect(receiveBytes(server, count: 18) == Array("GET / HTTP/1.0\r\n\r\n".utf8))
         let ack = guest.segments { $0.acknowledgment == 1019 }
         #expect(ack.contains { $0.acknowledgment == 1019 })
@@ -91,21 +91,21 @@ struct NATTCPTests {
                 received += segment.payload
                 guest.acknowledgment &+= UInt32(segment.payload.count)
             }
-            guest.send(flags: TCPFlag.ack)
+            guest.send(flags: .ack)
         }
         #expect(received == body)
 
         // The server closes its side: the guest sees a FIN after the data.
         Glibc.shutdown(server, Int32(SHUT_WR))
-        let fin = guest.segments { $0.has(TCPFlag.fin) }
-        #expect(fin.contains { $0.has(TCPFlag.fin) && $0.sequence == guest.acknowledgment })
+        let fin = guest.segments { $0.has(.fin) }
+        #expect(fin.contains { $0.has(.fin) && $0.sequence == guest.acknowledgment })
         guest.acknowledgment &+= 1
-        guest.send(flags: TCPFlag.ack)
+        guest.send(flags: .ack)
         // The guest can still send after the host's FIN (half-close), then closes too.
-        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: [1, 2, 3])
+        guest.send(flags: [.ack, .psh], payload: [1, 2, 3])
         #expect(receiveBytes(server, count: 3) == [1, 2, 3])
         guest.sequence &+= 3
-        guest.send(flags: TCPFlag.ack | TCPFlag.fin)
+        guest.send(flags: [.ack, .fin])
         #expect(
             guest.segments { $0.acknowledgment == guest.sequence &+ 1 }.contains {
                 $0.acknowledgment == guest.sequence &+ 1
@@ -126,7 +126,7 @@ struct NATTCPTests {
         try #require(server >= 0)
         defer { close(server) }
         let query: [UInt8] = [0, 4, 0xAB, 0xCD, 1, 0]
-        guest.send(flags: TCPFlag.ack | TCPFlag.psh, payload: query)
+        guest.send(flags: [.ack, .psh], payload: query)
         #expect(receiveBytes(server, count: query.count) == query)
         let response: [UInt8] = [0, 2, 0xAB, 0xCD]
         _ = Glibc.send(server, response, response.count, Int32(MSG_NOSIGNAL))
@@ -145,7 +145,7 @@ struct NATTCPTests {
         for index in 0..<count {
             bench.sendIP(
                 guestTCP(
-                    from: UInt16(20_000 + index), to: remote, sequence: 1, flags: TCPFlag.syn,
+                    from: UInt16(20_000 + index), to: remote, sequence: 1, flags: .syn,
                     options: [2, 4, 0x05, 0xB4]))
             if index % 8 == 7 {
                 for _ in 0..<8 {
@@ -162,7 +162,7 @@ struct NATTCPTests {
         var synAcks: [UInt16: UInt32] = [:]
         for _ in 0..<300 where synAcks.count < count {
             for packet in bench.receivePackets(timeout: 0.01, where: { $0.proto == 6 }) {
-                if let segment = TCPSegment(packet.payload), segment.has(TCPFlag.syn) {
+                if let segment = TCPSegment(packet.payload), segment.has(.syn) {
                     synAcks[segment.destinationPort] = segment.sequence
                 }
             }
@@ -173,7 +173,7 @@ struct NATTCPTests {
             bench.sendIP(
                 guestTCP(
                     from: port, to: remote, sequence: 2, acknowledgment: theirs &+ 1,
-                    flags: TCPFlag.ack | TCPFlag.psh | TCPFlag.fin, payload: [0x2A]))
+                    flags: [.ack, .psh, .fin], payload: [0x2A]))
         }
         for fd in accepted { #expect(receiveBytes(fd, count: 2, timeout: 2) == [0x2A]) }
         for fd in accepted { Glibc.shutdown(fd, Int32(SHUT_WR)) }
@@ -181,11 +181,11 @@ struct NATTCPTests {
         var finished = 0
         for _ in 0..<300 where finished < count {
             for packet in bench.receivePackets(timeout: 0.01, where: { $0.proto == 6 }) {
-                guard let segment = TCPSegment(packet.payload), segment.has(TCPFlag.fin) else { continue }
+                guard let segment = TCPSegment(packet.payload), segment.has(.fin) else { continue }
                 bench.sendIP(
                     guestTCP(
                         from: segment.destinationPort, to: remote, sequence: 4, acknowledgment: segment.sequence &+ 1,
-                        flags: TCPFlag.ack))
+                        flags: .ack))
                 finished += 1
             }
         }
@@ -206,10 +206,10 @@ struct NATTCPTests {
         defer { close(server) }
         _ = bench.port.drain()
         guest.sequence &-= 1
-        guest.send(flags: TCPFlag.ack)
+        guest.send(flags: .ack)
         guest.sequence &+= 1
         let answer = guest.segments(timeout: 1).first
-        #expect(answer?.has(TCPFlag.ack) == true && answer?.acknowledgment == guest.sequence)
+        #expect(answer?.has(.ack) == true && answer?.acknowledgment == guest.sequence)
         #expect(bench.nat.flowCounts.tcp == 1)
     }
 
@@ -221,8 +221,8 @@ struct NATTCPTests {
         }()
         let bench = try NATBench()
         let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, closedPort))
-        guest.send(flags: TCPFlag.syn, options: [2, 4, 0x05, 0xB4])
-        let reset = guest.segments { $0.has(TCPFlag.rst) }.first { $0.has(TCPFlag.rst) }
+        guest.send(flags: .syn, options: [2, 4, 0x05, 0xB4])
+        let reset = guest.segments { $0.has(.rst) }.first { $0.has(.rst) }
         #expect(reset?.acknowledgment == 1001)
         #expect(bench.counter("tcp_refused") == 1)
         #expect(bench.nat.flowCounts.tcp == 0)
@@ -232,8 +232,8 @@ struct NATTCPTests {
     func denied() throws {
         let bench = try NATBench()
         let guest = GuestConnection(bench, to: IPv4Endpoint(IPv4Address(192, 0, 2, 7), 80))
-        guest.send(flags: TCPFlag.syn)
-        #expect(guest.segments(timeout: 0.2).contains { $0.has(TCPFlag.rst) })
+        guest.send(flags: .syn)
+        #expect(guest.segments(timeout: 0.2).contains { $0.has(.rst) })
         #expect(bench.counter("drop_policy_denied") == 1)
     }
 
@@ -242,10 +242,10 @@ struct NATTCPTests {
         let bench = try NATBench()
         let guest = GuestConnection(bench, to: IPv4Endpoint(natGateway, 9))
         guest.acknowledgment = 777
-        guest.send(flags: TCPFlag.ack, payload: [1])
+        guest.send(flags: .ack, payload: [1])
         let reset = guest.segments(timeout: 0.2).first
-        #expect(reset?.has(TCPFlag.rst) == true && reset?.sequence == 777)
-        guest.send(flags: TCPFlag.rst)
+        #expect(reset?.has(.rst) == true && reset?.sequence == 777)
+        guest.send(flags: .rst)
         #expect(guest.segments(timeout: 0.1).isEmpty)
         #expect(bench.counter("drop_tcp_no_flow") == 2)
     }
@@ -273,7 +273,7 @@ struct NATTCPTests {
         var acknowledged = received.count
         guest.acknowledgment &+= UInt32(acknowledged)
         for _ in 0..<1000 where acknowledged < blob.count {
-            guest.send(flags: TCPFlag.ack, window: 4096)
+            guest.send(flags: .ack, window: 4096)
             var got = 0
             for segment in guest.segments(timeout: 1, until: { !$0.payload.isEmpty }) where !segment.payload.isEmpty {
                 guard segment.sequence == guest.acknowledgment &+ UInt32(got) else { continue }
@@ -306,7 +306,7 @@ struct NATTCPTests {
         for _ in 0..<400 where stalled < 5 {
             let offset = Int(highestAck &- start) % 251
             let payload = Array(chunk[offset...]) + Array(chunk[..<offset])
-            guest.send(flags: TCPFlag.ack, payload: payload)
+            guest.send(flags: .ack, payload: payload)
             var advanced = false
             for segment in bench.queuedPackets().compactMap({ TCPSegment($0.payload) }) {
                 if segment.window == 0 { zeroWindow = true }
@@ -325,7 +325,7 @@ struct NATTCPTests {
         let held = bench.nat.runtime.withEngine { $0.tcpFlows.values.map(\.pendingCount).max() ?? 0 }
         #expect(held <= NATLimits().tcpGuestSlackPerFlow)
         // The guest finishes while bytes may still be pending: the host sees them all, then the end of the stream.
-        guest.send(flags: TCPFlag.ack | TCPFlag.fin)
+        guest.send(flags: [.ack, .fin])
         // Everything acknowledged reaches the server, in order, and nothing more.
         let available = receiveBytes(server, count: accepted, timeout: 10)
         #expect(available.count == accepted)
@@ -371,7 +371,7 @@ struct NATTCPTests {
         try #require(server >= 0)
         HostSocket.abort(server)
         close(server)
-        #expect(guest.segments { $0.has(TCPFlag.rst) }.contains { $0.has(TCPFlag.rst) })
+        #expect(guest.segments { $0.has(.rst) }.contains { $0.has(.rst) })
         #expect(bench.nat.flowCounts.tcp == 0)
 
         let second = GuestConnection(bench, from: 45_001, to: IPv4Endpoint(natGateway, listener.port))
@@ -379,7 +379,7 @@ struct NATTCPTests {
         let other = listener.accept()
         try #require(other >= 0)
         defer { close(other) }
-        second.send(flags: TCPFlag.rst | TCPFlag.ack)
+        second.send(flags: [.rst, .ack])
         var byte: UInt8 = 0
         var poll = pollfd(fd: other, events: Int16(POLLIN), revents: 0)
         _ = Glibc.poll(&poll, 1, 2000)
@@ -400,7 +400,7 @@ struct NATTCPTests {
             ethernetFrame(
                 to: nat.configuration.gatewayMAC, from: natGuestMAC, type: EtherType.ipv4,
                 payload: guestTCP(
-                    from: 45_000, to: IPv4Endpoint(natGateway, listener.port), sequence: 1, flags: TCPFlag.syn)))
+                    from: 45_000, to: IPv4Endpoint(natGateway, listener.port), sequence: 1, flags: .syn)))
         let server = listener.accept()
         defer { close(server) }
         for _ in 0..<200 where nat.runtime.withEngine({ $0.tcpFlows.values.first?.state }) != .established {

@@ -49,11 +49,11 @@ struct NATTFTPTests {
         for expected in 1...3 {
             let reply = try #require(Self.nextReply(bench))
             #expect(
-                reply.payload.bigEndian16(at: 0) == TFTPOpcode.data
+                reply.payload.bigEndian16(at: 0) == TFTPOpcode.data.rawValue
                     && reply.payload.bigEndian16(at: 2) == UInt16(expected))
             file += reply.payload[4...]
             var ack: [UInt8] = []
-            ack.appendBigEndian16(TFTPOpcode.ack)
+            ack.appendBigEndian16(TFTPOpcode.ack.rawValue)
             ack.appendBigEndian16(UInt16(expected))
             bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, reply.port), payload: ack))
         }
@@ -72,7 +72,7 @@ struct NATTFTPTests {
                 from: 1069, to: IPv4Endpoint(natGateway, 69),
                 payload: Self.request(1, "boot/vmlinuz", options: ["blksize", "1400", "tsize", "0"])))
         let oack = try #require(Self.nextReply(bench))
-        #expect(oack.payload.bigEndian16(at: 0) == TFTPOpcode.optionAck)
+        #expect(oack.payload.bigEndian16(at: 0) == TFTPOpcode.optionAck.rawValue)
         #expect(String(decoding: oack.payload[2...], as: UTF8.self) == "blksize\u{0}1400\u{0}tsize\u{0}6\u{0}")
         bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, oack.port), payload: [0, 4, 0, 0]))
         let data = try #require(Self.nextReply(bench))
@@ -91,7 +91,8 @@ struct NATTFTPTests {
         let bench = try Self.bench(root: root)
         bench.sendIP(guestUDP(from: 1069, to: IPv4Endpoint(natGateway, 69), payload: Self.request(1, name)))
         let reply = try #require(Self.nextReply(bench))
-        #expect(reply.payload.bigEndian16(at: 0) == TFTPOpcode.error && reply.payload.bigEndian16(at: 2) == code)
+        #expect(
+            reply.payload.bigEndian16(at: 0) == TFTPOpcode.error.rawValue && reply.payload.bigEndian16(at: 2) == code)
         #expect(bench.counter("tftp_refused") == 1)
     }
 

@@ -67,36 +67,39 @@ public struct EthernetHeader {
     public var payload: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: frame[payloadOffset...]) }
 }
 
-/// An ARP packet for IPv4 over Ethernet (RFC 826; hardware type 1, protocol 0x0800, lengths 6 and 4) over borrowed
-/// bytes.
-public struct ARPHeader {
-    /// The packet's bytes.
-    public let bytes: UnsafeRawBufferPointer
+/// An ARP packet for IPv4 over Ethernet (RFC 826; hardware type 1, protocol 0x0800, lengths 6 and 4).
+public typealias ARPHeader = HeaderView<ARPHeaderKind>
 
+/// The ARP packet's checks.
+public enum ARPHeaderKind: FixedSizeHeaderKind {
     /// The packet size.
-    public static let size = 28
-    /// Request.
-    public static let request: UInt16 = 1
-    /// Reply.
-    public static let reply: UInt16 = 2
+    @inlinable public static var size: Int { 28 }
 
-    /// Reads the packet at the start of `bytes`; `nil` when it is short or not Ethernet/IPv4.
+    /// Whether `bytes` hold a whole packet for IPv4 over Ethernet.
     @inlinable
-    public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.size, bytes.load(bigEndian: UInt16.self, at: 0) == 1,
-            bytes.load(bigEndian: UInt16.self, at: 2) == EtherType.ipv4, bytes[4] == 6, bytes[5] == 4
-        else { return nil }
-        self.bytes = bytes
+    public static func starts(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= size && bytes.load(bigEndian: UInt16.self, at: 0) == 1
+            && bytes.load(bigEndian: UInt16.self, at: 2) == EtherType.ipv4 && bytes[4] == 6 && bytes[5] == 4
     }
+}
 
-    /// Request (1) or reply (2).
-    @inlinable public var operation: UInt16 { bytes.load(bigEndian: UInt16.self, at: 6) ?? 0 }
+/// ARP operations (RFC 826).
+public enum ARPOperation: UInt16, Sendable {
+    /// Who has this address?
+    case request = 1
+    /// This address is at this MAC.
+    case reply
+}
+
+extension HeaderView where Kind == ARPHeaderKind {
+    /// Request or reply; `nil` for another operation.
+    @inlinable public var operation: ARPOperation? { ARPOperation(rawValue: u16(6)) }
     /// The sender's MAC address.
-    @inlinable public var senderHardwareAddress: MACAddress { MACAddress(in: bytes, at: 8) ?? MACAddress(rawValue: 0) }
+    @inlinable public var senderHardwareAddress: MACAddress { mac(8) }
     /// The sender's IPv4 address.
-    @inlinable public var senderProtocolAddress: UInt32 { bytes.load(bigEndian: UInt32.self, at: 14) ?? 0 }
+    @inlinable public var senderProtocolAddress: UInt32 { u32(14) }
     /// The target's MAC address.
-    @inlinable public var targetHardwareAddress: MACAddress { MACAddress(in: bytes, at: 18) ?? MACAddress(rawValue: 0) }
+    @inlinable public var targetHardwareAddress: MACAddress { mac(18) }
     /// The target's IPv4 address.
-    @inlinable public var targetProtocolAddress: UInt32 { bytes.load(bigEndian: UInt32.self, at: 24) ?? 0 }
+    @inlinable public var targetProtocolAddress: UInt32 { u32(24) }
 }

@@ -1,24 +1,21 @@
-/// An IPv4 header (RFC 791) over borrowed bytes: the version, header length and header length's fit are checked on
-/// creation, so every field accessor reads inside the buffer.
-public struct IPv4Header {
-    /// The bytes from the start of the header (the header, then whatever follows it in the buffer).
-    public let bytes: UnsafeRawBufferPointer
+/// An IPv4 header (RFC 791): the version, header length and header length's fit are checked on creation. The total
+/// length is not checked against the bytes.
+public typealias IPv4Header = HeaderView<IPv4HeaderKind>
 
-    /// The size of a header without options.
-    public static let minimumSize = 20
-
-    /// Reads the header at the start of `bytes`; `nil` unless the version is 4, the header length is at least 20
-    /// and the whole header (options included) is in `bytes`. The total length is not checked against `bytes`.
+/// The IPv4 header's checks.
+public enum IPv4HeaderKind: HeaderKind {
+    /// Whether `bytes` start with version 4, a header length of at least 20 and the whole header (options included).
     @inlinable
-    public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.minimumSize, bytes[0] >> 4 == 4 else { return nil }
+    public static func starts(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= IPv4Header.minimumSize, bytes[0] >> 4 == 4 else { return false }
         let length = Int(bytes[0] & 0x0F) &* 4
-        guard length >= Self.minimumSize, length <= bytes.count else { return nil }
-        self.bytes = bytes
+        return length >= IPv4Header.minimumSize && length <= bytes.count
     }
+}
 
-    @inlinable
-    func u16(_ offset: Int) -> UInt16 { bytes.load(bigEndian: UInt16.self, at: offset) ?? 0 }
+extension HeaderView where Kind == IPv4HeaderKind {
+    /// The size of a header without options.
+    @inlinable public static var minimumSize: Int { 20 }
 
     /// The header length in bytes, options included (IHL × 4).
     @inlinable public var headerLength: Int { Int(bytes[0] & 0x0F) &* 4 }
@@ -43,14 +40,13 @@ public struct IPv4Header {
     /// The protocol of the payload.
     @inlinable public var protocolNumber: UInt8 { bytes[9] }
     /// The source address, first octet most significant.
-    @inlinable public var source: UInt32 { bytes.load(bigEndian: UInt32.self, at: 12) ?? 0 }
+    @inlinable public var source: UInt32 { u32(12) }
     /// The destination address, first octet most significant.
-    @inlinable public var destination: UInt32 { bytes.load(bigEndian: UInt32.self, at: 16) ?? 0 }
+    @inlinable public var destination: UInt32 { u32(16) }
     /// The source and destination addresses as they stand (8 bytes, for the pseudo-header).
-    @inlinable public var addressBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[12..<20]) }
+    @inlinable public var addressBytes: UnsafeRawBufferPointer { slice(12..<20) }
     /// The header with its options.
-    @inlinable
-    public var header: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[0..<headerLength]) }
+    @inlinable public var header: UnsafeRawBufferPointer { slice(0..<headerLength) }
 
     /// Whether the header checksum verifies.
     @inlinable

@@ -1,60 +1,64 @@
-/// An IPv6 fixed header (RFC 8200) over borrowed bytes; ``walkExtensionHeaders(limit:)`` finds the upper layer.
-public struct IPv6Header {
-    /// The bytes from the start of the header.
-    public let bytes: UnsafeRawBufferPointer
+/// An IPv6 fixed header (RFC 8200): the version and the fixed header's fit are checked on creation, the payload
+/// length is not checked against the bytes. ``walkExtensionHeaders(limit:)`` finds the upper layer.
+public typealias IPv6Header = HeaderView<IPv6HeaderKind>
 
+/// The IPv6 fixed header's checks.
+public enum IPv6HeaderKind: FixedSizeHeaderKind {
     /// The fixed header's size.
-    public static let size = 40
+    @inlinable public static var size: Int { 40 }
 
-    /// Reads the header at the start of `bytes`; `nil` unless the version is 6 and the fixed header is all there.
-    /// The payload length is not checked against `bytes`.
+    /// Whether `bytes` start with version 6 and hold the whole fixed header.
     @inlinable
-    public init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.size, bytes[0] >> 4 == 6 else { return nil }
-        self.bytes = bytes
+    public static func starts(_ bytes: UnsafeRawBufferPointer) -> Bool { bytes.count >= size && bytes[0] >> 4 == 6 }
+}
+
+/// Where an IPv6 packet's extension headers end.
+public struct IPv6UpperLayer: Hashable, Sendable {
+    /// The upper-layer protocol.
+    public var protocolNumber: UInt8
+    /// Where, from the start of the header, the upper-layer message starts.
+    public var offset: Int
+    /// Where, from the start of the header, the field naming ``protocolNumber`` is (6, or inside the last extension
+    /// header).
+    public var nextHeaderFieldOffset: Int
+
+    /// The upper layer found by a walk.
+    @inlinable
+    public init(protocolNumber: UInt8, offset: Int, nextHeaderFieldOffset: Int) {
+        self.protocolNumber = protocolNumber
+        self.offset = offset
+        self.nextHeaderFieldOffset = nextHeaderFieldOffset
     }
+}
+
+/// Why an IPv6 packet's extension headers could not be walked.
+public enum IPv6ExtensionHeaderError: Error, Hashable, Sendable {
+    /// An extension header runs past the bytes.
+    case malformed
+    /// A fragment header.
+    case fragment
+    /// A routing header with segments left, a hop-by-hop header that is not first, or more than the limit.
+    case unsupported
+}
+
+extension HeaderView where Kind == IPv6HeaderKind {
+    /// Where the extension headers end.
+    public typealias UpperLayer = IPv6UpperLayer
+    /// Why the extension headers could not be walked.
+    public typealias ExtensionHeaderError = IPv6ExtensionHeaderError
 
     /// The payload length field (extension headers and upper layer).
-    @inlinable public var payloadLength: Int { Int(bytes.load(bigEndian: UInt16.self, at: 4) ?? 0) }
+    @inlinable public var payloadLength: Int { Int(u16(4)) }
     /// The fixed header's next-header field.
     @inlinable public var nextHeader: UInt8 { bytes[6] }
     /// The hop limit.
     @inlinable public var hopLimit: UInt8 { bytes[7] }
     /// The source address's 16 bytes.
-    @inlinable public var source: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[8..<24]) }
+    @inlinable public var source: UnsafeRawBufferPointer { slice(8..<24) }
     /// The destination address's 16 bytes.
-    @inlinable public var destination: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[24..<40]) }
+    @inlinable public var destination: UnsafeRawBufferPointer { slice(24..<40) }
     /// Both addresses as they stand (32 bytes, for the pseudo-header).
-    @inlinable public var addressBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[8..<40]) }
-
-    /// Where the extension headers end.
-    public struct UpperLayer: Hashable, Sendable {
-        /// The upper-layer protocol.
-        public var protocolNumber: UInt8
-        /// Where, from the start of the header, the upper-layer message starts.
-        public var offset: Int
-        /// Where, from the start of the header, the field naming ``protocolNumber`` is (6, or inside the last
-        /// extension header).
-        public var nextHeaderFieldOffset: Int
-
-        /// The upper layer found by a walk.
-        @inlinable
-        public init(protocolNumber: UInt8, offset: Int, nextHeaderFieldOffset: Int) {
-            self.protocolNumber = protocolNumber
-            self.offset = offset
-            self.nextHeaderFieldOffset = nextHeaderFieldOffset
-        }
-    }
-
-    /// Why the extension headers could not be walked.
-    public enum ExtensionHeaderError: Error, Hashable, Sendable {
-        /// An extension header runs past the bytes.
-        case malformed
-        /// A fragment header.
-        case fragment
-        /// A routing header with segments left, a hop-by-hop header that is not first, or more than the limit.
-        case unsupported
-    }
+    @inlinable public var addressBytes: UnsafeRawBufferPointer { slice(8..<40) }
 
     /// Walks the hop-by-hop, routing and destination-options headers (at most `limit` of them) to the upper layer,
     /// within `bytes`.

@@ -85,35 +85,35 @@ enum HostSocket {
 
     /// Receives into `buffer` from a socket of either family; the count, or `-errno`, and the sender.
     static func receiveFrom(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (Int, IPEndpoint?) {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let count = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
-            }
+        let (count, sender) = withAddressFilled {
+            recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, $1)
         }
-        guard count >= 0 else { return (-Int(errno), nil) }
-        return (count, endpoint(storage, length: length))
+        return count >= 0 ? (count, sender) : (-Int(errno), nil)
     }
 
     /// The peer of a connected socket of either family.
     static func peerEndpoint(_ fd: Int32) -> IPEndpoint? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        return result == 0 ? endpoint(storage, length: length) : nil
+        let (result, peer) = withAddressFilled { Int(getpeername(fd, $0, $1)) }
+        return result == 0 ? peer : nil
     }
 
     /// The local address of a socket of either family.
     static func localAddress(_ fd: Int32) -> IPEndpoint? {
+        let (result, local) = withAddressFilled { Int(getsockname(fd, $0, $1)) }
+        return result == 0 ? local : nil
+    }
+
+    /// Calls `call` with room for a socket address of either family and its length; its result and, unless that is
+    /// negative (`errno` untouched since), the endpoint it filled in.
+    private static func withAddressFilled(
+        _ call: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int
+    ) -> (Int, IPEndpoint?) {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, &length) }
         }
-        return result == 0 ? endpoint(storage, length: length) : nil
+        return result >= 0 ? (result, endpoint(storage, length: length)) : (result, nil)
     }
 
     static func socketAddress(_ endpoint: IPv4Endpoint) -> sockaddr_in {
@@ -130,26 +130,10 @@ enum HostSocket {
     }
 
     /// Starts a connect; 0, or the errno (`EINPROGRESS` for a TCP connect under way).
-    static func connect(_ fd: Int32, to endpoint: IPv4Endpoint) -> Int32 {
-        var address = socketAddress(endpoint)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0 ? 0 : errno
-    }
+    static func connect(_ fd: Int32, to endpoint: IPv4Endpoint) -> Int32 { connect(fd, to: IPEndpoint(endpoint)) }
 
     /// Binds; 0 or the errno.
-    static func bind(_ fd: Int32, to endpoint: IPv4Endpoint) -> Int32 {
-        var address = socketAddress(endpoint)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0 ? 0 : errno
-    }
+    static func bind(_ fd: Int32, to endpoint: IPv4Endpoint) -> Int32 { bind(fd, to: IPEndpoint(endpoint)) }
 
     /// Accepts a connection as a non-blocking, close-on-exec socket; the descriptor or `-errno`.
     static func accept(_ listener: Int32) -> Int32 {
@@ -160,15 +144,8 @@ enum HostSocket {
         return fd
     }
 
-    /// The local address of `fd`.
-    static func localEndpoint(_ fd: Int32) -> IPv4Endpoint? {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let result = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return result == 0 ? endpoint(address) : nil
-    }
+    /// The local address of an IPv4 socket.
+    static func localEndpoint(_ fd: Int32) -> IPv4Endpoint? { localAddress(fd)?.v4 }
 
     /// Sends `bytes` (all or part); the count sent, or `-errno`.
     static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
@@ -178,30 +155,13 @@ enum HostSocket {
 
     /// Sends a datagram to `endpoint`; the count sent, or `-errno`.
     static func send(_ fd: Int32, _ bytes: [UInt8], to endpoint: IPv4Endpoint) -> Int {
-        var address = socketAddress(endpoint)
-        let sent = bytes.withUnsafeBytes { buffer in
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(
-                        fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT), $0,
-                        socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-        }
-        return sent >= 0 ? sent : -Int(errno)
+        send(fd, bytes, to: IPEndpoint(endpoint))
     }
 
-    /// Receives into `buffer`; the count, or `-errno`. Also returns the sender.
+    /// Receives into `buffer` from an IPv4 socket; the count, or `-errno`. Also returns the sender.
     static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> (Int, IPv4Endpoint?) {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let count = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                recvfrom(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT), $0, &length)
-            }
-        }
-        guard count >= 0 else { return (-Int(errno), nil) }
-        return (count, length >= socklen_t(MemoryLayout<sockaddr_in>.size) ? endpoint(address) : nil)
+        let (count, sender) = receiveFrom(fd, into: buffer)
+        return (count, sender?.v4)
     }
 
     /// The pending error of `fd` (`SO_ERROR`), cleared by reading.

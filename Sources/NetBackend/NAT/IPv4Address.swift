@@ -62,43 +62,84 @@ public struct IPv4Address: Hashable, Comparable, Sendable, CustomStringConvertib
     public var description: String { bytes.map(String.init).joined(separator: ".") }
 }
 
-/// An IPv4 prefix such as `10.0.2.0/24`.
-public struct IPv4Network: Hashable, Sendable, CustomStringConvertible {
+/// An address a network prefix is made of: ``IPv4Address`` or ``IPv6Address``.
+public protocol NetworkAddress: Hashable, Sendable, CustomStringConvertible {
+    /// How many bits the address has: the longest prefix.
+    static var bitWidth: Int { get }
+    /// The address with every bit after the first `prefixLength` cleared.
+    func masked(_ prefixLength: Int) -> Self
+    /// Parses the address of `address/length` (`hasLength`) or of a bare address.
+    init?(networkText: Substring, hasLength: Bool)
+}
+
+/// A network prefix such as `10.0.2.0/24` or `fd17:625c:f037:2::/64`: ``IPv4Network`` or ``IPv6Network``.
+public struct IPNetwork<Address: NetworkAddress>: Hashable, Sendable, CustomStringConvertible {
     /// The network address (host bits zero).
-    public let address: IPv4Address
-    /// The prefix length, 0 to 32.
+    public let address: Address
+    /// The prefix length, 0 to the address's bit width.
     public let prefixLength: Int
 
     /// Creates the network of `address` with `prefixLength` bits; host bits of `address` are cleared. `nil` when the
-    /// length is outside 0...32.
-    public init?(address: IPv4Address, prefixLength: Int) {
-        guard (0...32).contains(prefixLength) else { return nil }
+    /// length is outside 0 to the address's bit width.
+    public init?(address: Address, prefixLength: Int) {
+        guard (0...Address.bitWidth).contains(prefixLength) else { return nil }
         self.prefixLength = prefixLength
-        self.address = IPv4Address(rawValue: address.rawValue & Self.mask(prefixLength))
+        self.address = address.masked(prefixLength)
     }
 
-    /// Parses `10.0.2.0/24`, or VirtualBox's short form with missing trailing octets (`192.168/16`, `10/8`). A bare
-    /// address is a /32.
+    /// Parses `address/length`; a bare address is a network of one. IPv4 also takes VirtualBox's short form with
+    /// missing trailing octets (`192.168/16`, `10/8`), IPv6 brackets around the address.
     public init?(_ text: some StringProtocol) {
         let halves = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard halves.count <= 2, let first = halves.first else { return nil }
-        var length = 32
+        guard (1...2).contains(halves.count) else { return nil }
+        var length = Address.bitWidth
         if halves.count == 2 {
             let digits = halves[1]
-            guard (1...2).contains(digits.count), digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
-                let parsed = Int(digits)
+            guard (1...String(Address.bitWidth).count).contains(digits.count),
+                digits.allSatisfy({ $0.isASCII && $0.isNumber }), let parsed = Int(digits)
             else { return nil }
             length = parsed
         }
-        var octets = first.split(separator: Character("."), omittingEmptySubsequences: false).map { String($0) }
-        guard (1...4).contains(octets.count) else { return nil }
-        if halves.count == 2 { while octets.count < 4 { octets.append("0") } }
-        guard let address = IPv4Address(octets.joined(separator: ".")) else { return nil }
+        guard let address = Address(networkText: Substring(halves[0]), hasLength: halves.count == 2) else {
+            return nil
+        }
         self.init(address: address, prefixLength: length)
     }
 
+    /// Whether `candidate` lies in the network.
+    public func contains(_ candidate: Address) -> Bool { candidate.masked(prefixLength) == address }
+
+    /// `10.0.2.0/24`.
+    public var description: String { "\(address)/\(prefixLength)" }
+}
+
+extension IPv4Address: NetworkAddress {
+    /// 32.
+    public static var bitWidth: Int { 32 }
+
+    /// The address with its host bits (after the first `prefixLength`) cleared.
+    public func masked(_ prefixLength: Int) -> IPv4Address { IPv4Address(rawValue: rawValue & Self.mask(prefixLength)) }
+
+    /// Parses an address, or with a length VirtualBox's short form (`192.168`: missing octets are 0).
+    public init?(networkText: Substring, hasLength: Bool) {
+        var octets = networkText.split(separator: Character("."), omittingEmptySubsequences: false).map { String($0) }
+        guard (1...4).contains(octets.count) else { return nil }
+        if hasLength { while octets.count < 4 { octets.append("0") } }
+        self.init(octets.joined(separator: "."))
+    }
+
+    /// The netmask of a prefix `length` bits long.
+    static func mask(_ length: Int) -> UInt32 {
+        length <= 0 ? 0 : length >= 32 ? 0xFFFF_FFFF : ~(UInt32(0xFFFF_FFFF) >> UInt32(length))
+    }
+}
+
+/// An IPv4 prefix such as `10.0.2.0/24`.
+public typealias IPv4Network = IPNetwork<IPv4Address>
+
+extension IPNetwork where Address == IPv4Address {
     /// The netmask as a number.
-    public var mask: UInt32 { Self.mask(prefixLength) }
+    public var mask: UInt32 { IPv4Address.mask(prefixLength) }
     /// The netmask as an address (`255.255.255.0`).
     public var netmask: IPv4Address { IPv4Address(rawValue: mask) }
     /// The directed broadcast address.
@@ -106,36 +147,46 @@ public struct IPv4Network: Hashable, Sendable, CustomStringConvertible {
     /// The number of addresses in the network.
     public var size: UInt64 { UInt64(1) << UInt64(32 - prefixLength) }
 
-    /// Whether `candidate` lies in the network.
-    public func contains(_ candidate: IPv4Address) -> Bool { candidate.rawValue & mask == address.rawValue }
-
     /// The address `offset` from the network address (`host(2)` of 10.0.2.0/24 is 10.0.2.2); `nil` if it falls
     /// outside the network.
     public func host(_ offset: UInt32) -> IPv4Address? {
         guard UInt64(offset) < size else { return nil }
         return IPv4Address(rawValue: address.rawValue | offset)
     }
-
-    public var description: String { "\(address)/\(prefixLength)" }
-
-    private static func mask(_ length: Int) -> UInt32 {
-        length <= 0 ? 0 : length >= 32 ? 0xFFFF_FFFF : ~(UInt32(0xFFFF_FFFF) >> UInt32(length))
-    }
 }
 
-/// An IPv4 address and a port.
-public struct IPv4Endpoint: Hashable, Sendable, CustomStringConvertible {
+/// An address that stands in an ``Endpoint``: ``IPv4Address`` or ``IPAddress``.
+public protocol EndpointAddress: Hashable, Sendable, CustomStringConvertible {
+    /// Whether the address is IPv6 (bracketed in `[address]:port`).
+    var isIPv6: Bool { get }
+}
+
+extension IPv4Address: EndpointAddress {
+    /// Never: an IPv4 address.
+    public var isIPv6: Bool { false }
+}
+
+/// An address and a port: ``IPv4Endpoint`` or, of either family, ``IPEndpoint``.
+public struct Endpoint<Address: EndpointAddress>: Hashable, Sendable, CustomStringConvertible {
     /// The address.
-    public var address: IPv4Address
+    public var address: Address
     /// The port.
     public var port: UInt16
 
     /// Creates `address:port`.
-    public init(_ address: IPv4Address, _ port: UInt16) {
+    public init(_ address: Address, _ port: UInt16) {
         self.address = address
         self.port = port
     }
 
+    /// `1.2.3.4:53` or `[::1]:53`.
+    public var description: String { address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)" }
+}
+
+/// An IPv4 address and a port.
+public typealias IPv4Endpoint = Endpoint<IPv4Address>
+
+extension Endpoint where Address == IPv4Address {
     /// Parses `1.2.3.4` (with `defaultPort`) or `1.2.3.4:5353`.
     public init?(_ text: some StringProtocol, defaultPort: UInt16) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
@@ -147,6 +198,4 @@ public struct IPv4Endpoint: Hashable, Sendable, CustomStringConvertible {
         }
         self.init(address, port)
     }
-
-    public var description: String { "\(address):\(port)" }
 }

@@ -163,51 +163,26 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
     }
 }
 
+extension IPv6Address: NetworkAddress {
+    /// 128.
+    public static var bitWidth: Int { 128 }
+
+    /// The address with its host bits (after the first `prefixLength`) cleared.
+    public func masked(_ prefixLength: Int) -> IPv6Address {
+        func mask(_ bits: Int) -> UInt64 { bits <= 0 ? 0 : bits >= 64 ? .max : ~(UInt64.max >> UInt64(bits)) }
+        return IPv6Address(high: high & mask(prefixLength), low: low & mask(prefixLength - 64))
+    }
+
+    /// Parses an address, brackets allowed.
+    public init?(networkText: Substring, hasLength: Bool) { self.init(networkText) }
+}
+
 /// An IPv6 prefix such as `fd17:625c:f037:2::/64`.
-public struct IPv6Network: Hashable, Sendable, CustomStringConvertible {
-    /// The prefix (host bits zero).
-    public let address: IPv6Address
-    /// The prefix length, 0 to 128.
-    public let prefixLength: Int
+public typealias IPv6Network = IPNetwork<IPv6Address>
 
-    /// Creates the prefix of `address` with `prefixLength` bits; host bits are cleared. `nil` outside 0...128.
-    public init?(address: IPv6Address, prefixLength: Int) {
-        guard (0...128).contains(prefixLength) else { return nil }
-        self.prefixLength = prefixLength
-        let (high, low) = Self.masks(prefixLength)
-        self.address = IPv6Address(high: address.high & high, low: address.low & low)
-    }
-
-    /// Parses `fd00::/64` (brackets around the address allowed); a bare address is a /128.
-    public init?(_ text: some StringProtocol) {
-        let halves = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard (1...2).contains(halves.count), let address = IPv6Address(halves[0]) else { return nil }
-        var length = 128
-        if halves.count == 2 {
-            let digits = halves[1]
-            guard (1...3).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let parsed = Int(digits)
-            else { return nil }
-            length = parsed
-        }
-        self.init(address: address, prefixLength: length)
-    }
-
-    /// Whether `candidate` lies in the prefix.
-    public func contains(_ candidate: IPv6Address) -> Bool {
-        let (high, low) = Self.masks(prefixLength)
-        return candidate.high & high == address.high && candidate.low & low == address.low
-    }
-
+extension IPNetwork where Address == IPv6Address {
     /// The address with interface identifier `identifier` (the low 64 bits) in a /64 or shorter prefix.
     public func host(_ identifier: UInt64) -> IPv6Address { IPv6Address(high: address.high, low: identifier) }
-
-    public var description: String { "\(address)/\(prefixLength)" }
-
-    private static func masks(_ length: Int) -> (UInt64, UInt64) {
-        func mask(_ bits: Int) -> UInt64 { bits <= 0 ? 0 : bits >= 64 ? .max : ~(UInt64.max >> UInt64(bits)) }
-        return (mask(length), mask(length - 64))
-    }
 }
 
 /// An IPv4 or an IPv6 address: what the NAT's flows are keyed on.
@@ -260,18 +235,11 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// An address of either family and a port.
-public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
-    /// The address.
-    public var address: IPAddress
-    /// The port.
-    public var port: UInt16
+public typealias IPEndpoint = Endpoint<IPAddress>
 
-    /// Creates `address:port`.
-    public init(_ address: IPAddress, _ port: UInt16) {
-        self.address = address
-        self.port = port
-    }
+extension IPAddress: EndpointAddress {}
 
+extension Endpoint where Address == IPAddress {
     /// The same endpoint in the family-neutral form.
     public init(_ endpoint: IPv4Endpoint) { self.init(.v4(endpoint.address), endpoint.port) }
 
@@ -298,7 +266,4 @@ public struct IPEndpoint: Hashable, Sendable, CustomStringConvertible {
         if case .v4(let address) = address { return IPv4Endpoint(address, port) }
         return nil
     }
-
-    /// `1.2.3.4:53` or `[::1]:53`.
-    public var description: String { address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)" }
 }

@@ -4,15 +4,19 @@ import NICCore
 struct IPv6Packet {
     var source: IPv6Address
     var destination: IPv6Address
-    /// The upper-layer protocol after the extension headers.
-    var nextHeader: UInt8
-    var hopLimit: UInt8
     /// The fixed header and the extension headers as received.
     var header: [UInt8]
     /// The upper-layer payload, trimmed to the header's payload length.
     var payload: [UInt8]
+    /// Where the extension headers end: the upper-layer protocol, and where in ``header`` the field naming it is.
+    var upperLayer: IPv6Header.UpperLayer
+
+    /// The upper-layer protocol after the extension headers.
+    var nextHeader: UInt8 { upperLayer.protocolNumber }
     /// Where, from the start of ``header``, the field naming ``nextHeader`` is (for a parameter problem).
-    var nextHeaderOffset: Int
+    var nextHeaderOffset: Int { upperLayer.nextHeaderFieldOffset }
+    /// The hop limit.
+    var hopLimit: UInt8 { header.withUnsafeBytes { raw in IPv6Header(raw)?.hopLimit ?? 0 } }
 
     /// The most extension headers walked before the packet is dropped.
     static let maximumExtensionHeaders = 8
@@ -58,9 +62,7 @@ struct IPv6Packet {
     private init(_ ip: IPv6Header, _ upper: IPv6Header.UpperLayer) {
         source = IPv6Address(ip.source)
         destination = IPv6Address(ip.destination)
-        hopLimit = ip.hopLimit
-        nextHeader = upper.protocolNumber
-        nextHeaderOffset = upper.nextHeaderFieldOffset
+        upperLayer = upper
         header = Array(ip.bytes[0..<upper.offset])
         payload = Array(ip.bytes[upper.offset...])
     }

@@ -1,15 +1,9 @@
 import NICCore
 
 /// DHCP message types (option 53).
-enum DHCPMessageType {
-    static let discover: UInt8 = 1
-    static let offer: UInt8 = 2
-    static let request: UInt8 = 3
-    static let decline: UInt8 = 4
-    static let ack: UInt8 = 5
-    static let nak: UInt8 = 6
-    static let release: UInt8 = 7
-    static let inform: UInt8 = 8
+enum DHCPMessageType: UInt8 {
+    case discover = 1
+    case offer, request, decline, ack, nak, release, inform
 }
 
 /// A DHCP message's options, parsed with every length checked.
@@ -48,7 +42,7 @@ extension NATEngine {
         guard payload.count >= 240, payload[0] == 1, payload[1] == 1, payload[2] == 6,
             payload.bigEndian32(at: 236) == 0x6382_5363
         else { return counts.bump(.dropDHCPMalformed) }
-        guard let options = DHCPOptions(payload, from: 240), let type = options[53]?.first else {
+        guard let options = DHCPOptions(payload, from: 240), let code = options[53]?.first else {
             return counts.bump(.dropDHCPMalformed)
         }
         let client = payload.withUnsafeBytes { MACAddress(in: $0, at: 28) } ?? MACAddress(rawValue: 0)
@@ -57,27 +51,28 @@ extension NATEngine {
         if let server = options[54], server.count == 4, IPv4Address(in: server, at: 0) != config.gateway {
             return  // the client chose another server
         }
+        let type = DHCPMessageType(rawValue: code)
         switch type {
-        case DHCPMessageType.discover:
+        case .discover:
             guard let address = lease(for: client) else { return counts.bump(.dropDHCPNoLease) }
             counts.bump(.dhcpOffers)
-            replyDHCP(to: payload, type: DHCPMessageType.offer, address: address, client: client)
-        case DHCPMessageType.request:
+            replyDHCP(to: payload, type: .offer, address: address, client: client)
+        case .request:
             let requested = options[50].flatMap { IPv4Address(in: $0, at: 0) } ?? clientAddress
             guard let address = lease(for: client), address == requested else {
                 counts.bump(.dhcpNaks)
-                replyDHCP(to: payload, type: DHCPMessageType.nak, address: .any, client: client)
+                replyDHCP(to: payload, type: .nak, address: .any, client: client)
                 return
             }
             counts.bump(.dhcpAcks)
             guestAddress = address
-            replyDHCP(to: payload, type: DHCPMessageType.ack, address: address, client: client)
-        case DHCPMessageType.inform:
+            replyDHCP(to: payload, type: .ack, address: address, client: client)
+        case .inform:
             counts.bump(.dhcpAcks)
-            replyDHCP(to: payload, type: DHCPMessageType.ack, address: .any, client: client)
-        case DHCPMessageType.release, DHCPMessageType.decline:
-            if leases[client] == clientAddress || type == DHCPMessageType.decline { leases[client] = nil }
-        default:
+            replyDHCP(to: payload, type: .ack, address: .any, client: client)
+        case .release, .decline:
+            if leases[client] == clientAddress || type == .decline { leases[client] = nil }
+        case .offer, .ack, .nak, nil:
             counts.bump(.dropDHCPMalformed)
         }
     }
@@ -97,20 +92,20 @@ extension NATEngine {
         return nil
     }
 
-    private func replyDHCP(to request: [UInt8], type: UInt8, address: IPv4Address, client: MACAddress) {
+    private func replyDHCP(to request: [UInt8], type: DHCPMessageType, address: IPv4Address, client: MACAddress) {
         var reply = [UInt8](repeating: 0, count: 236)
         reply[0] = 2
         reply[1] = 1
         reply[2] = 6
         for index in 4..<8 { reply[index] = request[index] }  // xid
         for index in 10..<12 { reply[index] = request[index] }  // flags
-        if type != DHCPMessageType.nak {
+        if type != .nak {
             for index in 12..<16 { reply[index] = request[index] }  // ciaddr
         }
         reply.storeBigEndian32(address.rawValue, at: 16)
         reply.storeBigEndian32((config.announcedTFTPServer ?? .any).rawValue, at: 20)
         for index in 28..<44 { reply[index] = request[index] }  // chaddr
-        if let bootFile = config.bootFile, type != DHCPMessageType.nak {
+        if let bootFile = config.bootFile, type != .nak {
             for (index, byte) in bootFile.utf8.prefix(127).enumerated() { reply[108 + index] = byte }
         }
         reply.appendBigEndian32(0x6382_5363)
@@ -124,10 +119,10 @@ extension NATEngine {
                 rest = rest.dropFirst(chunk.count)
             } while !rest.isEmpty
         }
-        option(53, [type])
+        option(53, [type.rawValue])
         option(54, config.gateway.bytes)
-        if type != DHCPMessageType.nak {
-            if type != DHCPMessageType.ack || address != .any {
+        if type != .nak {
+            if type != .ack || address != .any {
                 var lease: [UInt8] = []
                 lease.appendBigEndian32(config.leaseTime)
                 option(51, lease)
@@ -153,11 +148,12 @@ extension NATEngine {
 
         let ciaddr = IPv4Address(rawValue: request.bigEndian32(at: 12))
         let broadcast =
-            type == DHCPMessageType.nak || request.bigEndian16(at: 10) & 0x8000 != 0
+            type == .nak || request.bigEndian16(at: 10) & 0x8000 != 0
             || address == .any && ciaddr == .any
         let destination = broadcast ? IPv4Address.broadcast : (ciaddr != .any ? ciaddr : address)
         sendUDPToGuest(
-            from: IPv4Endpoint(config.gateway, 67), to: IPv4Endpoint(destination, 68), payload: reply,
+            from: IPv4Endpoint(config.gateway, WellKnownPort.dhcpServer.rawValue),
+            to: IPv4Endpoint(destination, WellKnownPort.dhcpClient.rawValue), payload: reply,
             mac: broadcast ? .broadcast : client)
     }
 }

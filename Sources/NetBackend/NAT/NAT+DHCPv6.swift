@@ -2,31 +2,23 @@ import NICCore
 
 /// DHCPv6 constants (RFC 8415).
 enum DHCPv6 {
-    static let clientPort: UInt16 = 546
-    static let serverPort: UInt16 = 547
-
-    enum Message {
-        static let solicit: UInt8 = 1
-        static let advertise: UInt8 = 2
-        static let request: UInt8 = 3
-        static let renew: UInt8 = 5
-        static let rebind: UInt8 = 6
-        static let reply: UInt8 = 7
-        static let informationRequest: UInt8 = 11
+    /// Message types (RFC 8415 7.3).
+    enum Message: UInt8 {
+        case solicit = 1
+        case advertise, request, confirm, renew, rebind, reply, release, decline, reconfigure, informationRequest
     }
 
-    enum Option {
-        static let clientIdentifier: UInt16 = 1
-        static let serverIdentifier: UInt16 = 2
-        static let identityAssociation: UInt16 = 3
-        static let statusCode: UInt16 = 13
-        static let dnsServers: UInt16 = 23
-        static let domainList: UInt16 = 24
-        static let informationRefreshTime: UInt16 = 32
+    /// Option codes (RFC 8415 21, RFC 3646).
+    enum Option: UInt16 {
+        case clientIdentifier = 1
+        case serverIdentifier, identityAssociation
+        case statusCode = 13
+        case dnsServers = 23
+        case domainList
     }
 
-    /// Status code NoAddrsAvail.
-    static let noAddressesAvailable: UInt16 = 2
+    /// A Status Code option's data: NoAddrsAvail (2) and why.
+    static let noAddressesAvailable: [UInt8] = [0, 2] + Array("addresses come from SLAAC".utf8)
     /// The most options one message may carry before it is dropped.
     static let maximumOptions = 64
 }
@@ -59,64 +51,62 @@ extension NATEngine {
             options.append((code, Array(payload[(index + 4)..<(index + 4 + length)])))
             index += 4 + length
         }
-        func option(_ code: UInt16) -> [UInt8]? { options.first { $0.code == code }?.data }
-        if let server = option(DHCPv6.Option.serverIdentifier), server != serverDUID {
+        func option(_ code: DHCPv6.Option) -> [UInt8]? { options.first { $0.code == code.rawValue }?.data }
+        if let server = option(.serverIdentifier), server != serverDUID {
             return counts.bump(.dhcpv6Ignored)
         }
-        let client = option(DHCPv6.Option.clientIdentifier)
+        let client = option(.clientIdentifier)
         var reply: [UInt8] = []
-        func add(_ code: UInt16, _ data: [UInt8]) {
-            reply.appendBigEndian16(code)
-            reply.appendBigEndian16(UInt16(truncatingIfNeeded: data.count))
-            reply += data
-        }
-        func status(_ code: UInt16, _ text: String) -> [UInt8] {
-            var data: [UInt8] = []
-            data.appendBigEndian16(code)
-            return data + Array(text.utf8)
-        }
+        func add(_ code: DHCPv6.Option, _ data: [UInt8]) { reply.appendDHCPv6Option(code, data) }
         let transaction = Array(payload[1..<4])
-        switch payload[0] {
-        case DHCPv6.Message.informationRequest:
-            reply = [DHCPv6.Message.reply] + transaction
-            if let client { add(DHCPv6.Option.clientIdentifier, client) }
-            add(DHCPv6.Option.serverIdentifier, serverDUID)
-            add(DHCPv6.Option.dnsServers, config.dnsAddress6.bytes)
+        switch DHCPv6.Message(rawValue: payload[0]) {
+        case .informationRequest:
+            reply = [DHCPv6.Message.reply.rawValue] + transaction
+            if let client { add(.clientIdentifier, client) }
+            add(.serverIdentifier, serverDUID)
+            add(.dnsServers, config.dnsAddress6.bytes)
             if let domain = config.domainName, let encoded = DNSName.encode(domain) {
-                add(DHCPv6.Option.domainList, encoded)
+                add(.domainList, encoded)
             }
             counts.bump(.dhcpv6Replies)
-        case DHCPv6.Message.solicit:
-            guard let client, option(DHCPv6.Option.serverIdentifier) == nil else {
+        case .solicit:
+            guard let client, option(.serverIdentifier) == nil else {
                 return counts.bump(.dropDhcpv6Malformed)
             }
-            reply = [DHCPv6.Message.advertise] + transaction
-            add(DHCPv6.Option.clientIdentifier, client)
-            add(DHCPv6.Option.serverIdentifier, serverDUID)
-            add(DHCPv6.Option.statusCode, status(DHCPv6.noAddressesAvailable, "addresses come from SLAAC"))
+            reply = [DHCPv6.Message.advertise.rawValue] + transaction
+            add(.clientIdentifier, client)
+            add(.serverIdentifier, serverDUID)
+            add(.statusCode, DHCPv6.noAddressesAvailable)
             counts.bump(.dhcpv6Advertises)
-        case DHCPv6.Message.request, DHCPv6.Message.renew, DHCPv6.Message.rebind:
+        case .request, .renew, .rebind:
             guard let client else { return counts.bump(.dropDhcpv6Malformed) }
-            reply = [DHCPv6.Message.reply] + transaction
-            add(DHCPv6.Option.clientIdentifier, client)
-            add(DHCPv6.Option.serverIdentifier, serverDUID)
-            for association in options where association.code == DHCPv6.Option.identityAssociation {
+            reply = [DHCPv6.Message.reply.rawValue] + transaction
+            add(.clientIdentifier, client)
+            add(.serverIdentifier, serverDUID)
+            for association in options where association.code == DHCPv6.Option.identityAssociation.rawValue {
                 guard association.data.count >= 12 else { continue }
                 var data = Array(association.data[0..<4])  // the IAID
                 data += [0, 0, 0, 0, 0, 0, 0, 0]  // T1, T2
-                data.appendBigEndian16(DHCPv6.Option.statusCode)
-                let text = status(DHCPv6.noAddressesAvailable, "addresses come from SLAAC")
-                data.appendBigEndian16(UInt16(text.count))
-                data += text
-                add(DHCPv6.Option.identityAssociation, data)
+                data.appendDHCPv6Option(.statusCode, DHCPv6.noAddressesAvailable)
+                add(.identityAssociation, data)
             }
             counts.bump(.dhcpv6Replies)
-        default:
+        case .advertise, .confirm, .reply, .release, .decline, .reconfigure, nil:
             return counts.bump(.dhcpv6Ignored)
         }
         let source = packet.source.isLinkLocal ? config.gatewayLinkLocal : config.gateway6
         sendUDPToGuest(
-            from: IPEndpoint(.v6(source), DHCPv6.serverPort), to: IPEndpoint(.v6(packet.source), DHCPv6.clientPort),
+            from: IPEndpoint(.v6(source), WellKnownPort.dhcpv6Server.rawValue),
+            to: IPEndpoint(.v6(packet.source), WellKnownPort.dhcpv6Client.rawValue),
             payload: reply)
+    }
+}
+
+extension [UInt8] {
+    /// Appends a DHCPv6 option: code, length, data.
+    mutating func appendDHCPv6Option(_ code: DHCPv6.Option, _ data: [UInt8]) {
+        appendBigEndian16(code.rawValue)
+        appendBigEndian16(UInt16(truncatingIfNeeded: data.count))
+        self += data
     }
 }

@@ -123,20 +123,18 @@ extension NATEngine {
     }
 
     private func receiveForwarded(_ listener: ForwardListener) {
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        for _ in 0..<64 {
-            let (count, sender) = buffer.withUnsafeMutableBytes { HostSocket.receiveFrom(listener.fd, into: $0) }
-            guard count >= 0, let sender else { return }
+        readDatagrams(from: listener.fd) { count, sender, bytes in
+            guard count >= 0, let sender else { return false }
             let remote = guestVisible(sender)
             guard let guest = forwardTarget(listener.rule), guest.isIPv6 == remote.address.isIPv6 else {
                 counts.bump(.forwardErrors)
-                continue
+                return true
             }
             let key = UDPFlowKey(guest: IPEndpoint(guest, listener.rule.guestPort), remote: remote)
             if udpFlows[key] == nil {
                 guard udpFlows.count < config.limits.udpFlows else {
                     counts.bump(.dropUDPFlowLimit)
-                    continue
+                    return true
                 }
                 counts.bump(.forwardAccepted)
                 udpFlows[key] = UDPFlow(
@@ -144,7 +142,8 @@ extension NATEngine {
             }
             udpFlows[key]?.deadline = now &+ nanoseconds(config.timeouts.udpIdle)
             arm(now &+ nanoseconds(config.timeouts.udpIdle))
-            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(buffer[0..<count]))
+            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(bytes))
+            return true
         }
     }
 }

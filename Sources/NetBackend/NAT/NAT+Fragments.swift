@@ -85,8 +85,7 @@ struct NATReassembly {
         payload.reserveCapacity(total)
         for piece in entry.pieces.sorted(by: { $0.offset < $1.offset }) { payload += piece.bytes }
         whole.payload = payload
-        whole.moreFragments = false
-        whole.fragmentOffset = 0
+        whole.reassembled = true
         return .complete(whole)
     }
 

@@ -63,7 +63,7 @@ extension NATEngine {
             return
         }
         let target: IPEndpoint
-        switch route(to: packet.destination, port: 0, proto: IPProtocolNumber.icmp) {
+        switch route(to: .v4(packet.destination), port: 0, proto: IPProtocolNumber.icmp) {
         case .host(let endpoint): target = endpoint
         case .deny(let counter):
             counts.bump(counter)
@@ -103,22 +103,20 @@ extension NATEngine {
     /// Reads echo replies from a ping socket and gives them to the guest with its own echo id.
     func icmpReadable(_ key: ICMPFlowKey) {
         guard let flow = icmpFlows[key] else { return }
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        for _ in 0..<64 {
-            let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
+        readDatagrams(from: flow.fd) { count, _, bytes in
             if let reason = Self.unreachableReason(count) {
                 // The host's network answered the echo with an error: pass it on, about the guest's last request.
                 counts.bump(.dropICMPSocket)
                 if let last = flow.lastPacket { sendUnreachable(reason, about: last) }
-                continue
+                return true
             }
             guard count >= 8 else {
                 if count >= 0 { counts.bump(.dropICMPMalformed) }
-                break
+                return false
             }
-            var reply = Array(buffer[0..<count])
+            var reply = Array(bytes)
             let ipv6 = key.guest.isIPv6
-            guard reply[0] == (ipv6 ? ICMPv6Type.echoReply : 0) else { continue }
+            guard reply[0] == (ipv6 ? ICMPv6Type.echoReply.rawValue : 0) else { return true }
             reply.storeBigEndian16(key.identifier, at: 4)
             reply.storeBigEndian16(0, at: 2)
             let proto = ipv6 ? IPProtocolNumber.icmpv6 : IPProtocolNumber.icmp
@@ -130,6 +128,7 @@ extension NATEngine {
             }
             counts.bump(.icmpEchoReplies)
             sendToGuest(source: key.destination, destination: key.guest, proto: proto, payload: reply)
+            return true
         }
     }
 
@@ -159,10 +158,10 @@ extension NATEngine {
             if case .v6(let address) = source { from = address }
             if reason == .tooBig {
                 sendICMPv6Error(
-                    type: ICMPv6Type.packetTooBig, code: 0, extra: UInt32(truncatingIfNeeded: config.mtu),
+                    type: .packetTooBig, code: 0, extra: UInt32(truncatingIfNeeded: config.mtu),
                     about: packet6, from: from)
             } else {
-                sendICMPv6Error(type: ICMPv6Type.unreachable, code: reason.code6, about: packet6, from: from)
+                sendICMPv6Error(type: .destinationUnreachable, code: reason.code6, about: packet6, from: from)
             }
         }
     }

@@ -1,19 +1,5 @@
 import NICCore
 
-/// ICMPv6 message types (RFC 4443, RFC 4861).
-enum ICMPv6Type {
-    static let unreachable: UInt8 = 1
-    static let packetTooBig: UInt8 = 2
-    static let timeExceeded: UInt8 = 3
-    static let parameterProblem: UInt8 = 4
-    static let echoRequest: UInt8 = 128
-    static let echoReply: UInt8 = 129
-    static let routerSolicitation: UInt8 = 133
-    static let routerAdvertisement: UInt8 = 134
-    static let neighborSolicitation: UInt8 = 135
-    static let neighborAdvertisement: UInt8 = 136
-}
-
 extension NATEngine {
     /// The most of an offending packet an ICMPv6 error carries: the whole error fits the minimum MTU, 1280 bytes
     /// (RFC 4443 2.4 c).
@@ -30,11 +16,11 @@ extension NATEngine {
                 segment: message)
             guard sum == 0 else { return counts.bump(.dropIcmpv6Checksum) }
         }
-        switch message[0] {
-        case ICMPv6Type.routerSolicitation: handleRouterSolicitation(packet, from: mac)
-        case ICMPv6Type.neighborSolicitation: handleNeighborSolicitation(packet, from: mac)
-        case ICMPv6Type.neighborAdvertisement: handleNeighborAdvertisement(packet)
-        case ICMPv6Type.echoRequest: handleEcho6(packet)
+        switch ICMPv6Type(rawValue: message[0]) {
+        case .routerSolicitation: handleRouterSolicitation(packet, from: mac)
+        case .neighborSolicitation: handleNeighborSolicitation(packet, from: mac)
+        case .neighborAdvertisement: handleNeighborAdvertisement(packet)
+        case .echoRequest: handleEcho6(packet)
         default: counts.bump(.dropIcmpv6Type)
         }
     }
@@ -46,21 +32,15 @@ extension NATEngine {
         if packet.destination.isMulticast { return counts.bump(.dropIcmpv6Type) }
         if isRouterAddress(packet.destination) {
             var reply = message
-            reply[0] = ICMPv6Type.echoReply
+            reply[0] = ICMPv6Type.echoReply.rawValue
             reply.storeBigEndian16(0, at: 2)
-            reply.storeBigEndian16(
-                transportChecksum(
-                    source: packet.destination, destination: packet.source, proto: IPProtocolNumber.icmpv6,
-                    segment: reply), at: 2)
             counts.bump(.icmpEchoLocal)
-            sendToGuest6(
-                source: packet.destination, destination: packet.source, nextHeader: IPProtocolNumber.icmpv6,
-                payload: reply)
+            sendICMPv6(reply, from: packet.destination, to: packet.source)
             return
         }
         guard isGuestPrefixAddress(packet.source) else { return counts.bump(.dropIpv6Source) }
         let target: IPEndpoint
-        switch route6(to: packet.destination, port: 0, proto: IPProtocolNumber.icmpv6) {
+        switch route(to: .v6(packet.destination), port: 0, proto: IPProtocolNumber.icmpv6) {
         case .host(let endpoint): target = endpoint
         case .deny(let counter):
             counts.bump(counter)
@@ -73,7 +53,7 @@ extension NATEngine {
     /// Sends the guest an ICMPv6 error about `packet`: as much of it as fits in 1280 bytes. Never about an ICMPv6
     /// error, a packet from the unspecified address, or one sent to a multicast group (RFC 4443 2.4 e).
     func sendICMPv6Error(
-        type: UInt8, code: UInt8, extra: UInt32 = 0, about packet: IPv6Packet, from source: IPv6Address? = nil
+        type: ICMPv6Type, code: UInt8, extra: UInt32 = 0, about packet: IPv6Packet, from source: IPv6Address? = nil
     ) {
         guard !packet.source.isUnspecified, !packet.source.isMulticast, !packet.destination.isMulticast else {
             return
@@ -82,14 +62,25 @@ extension NATEngine {
             guard packet.payload.isEmpty || packet.payload[0] >= 128 else { return }
         }
         guard allowICMPError() else { return }
-        var message: [UInt8] = [type, code, 0, 0]
+        var message: [UInt8] = [type.rawValue, code, 0, 0]
         message.appendBigEndian32(extra)
         message += (packet.header + packet.payload).prefix(Self.icmpv6ErrorRoom)
         let from = source ?? (packet.source.isLinkLocal ? config.gatewayLinkLocal : config.gateway6)
+        counts.bump(.icmpErrorsSent)
+        sendICMPv6(message, from: from, to: packet.source)
+    }
+
+    /// Sends the guest an ICMPv6 message (its checksum field zero) with the checksum filled in.
+    func sendICMPv6(
+        _ message: [UInt8], from source: IPv6Address, to destination: IPv6Address, hopLimit: UInt8 = 64,
+        mac: MACAddress? = nil
+    ) {
+        var message = message
         message.storeBigEndian16(
             transportChecksum(
-                source: from, destination: packet.source, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
-        counts.bump(.icmpErrorsSent)
-        sendToGuest6(source: from, destination: packet.source, nextHeader: IPProtocolNumber.icmpv6, payload: message)
+                source: source, destination: destination, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
+        sendToGuest6(
+            source: source, destination: destination, nextHeader: IPProtocolNumber.icmpv6, payload: message,
+            hopLimit: hopLimit, mac: mac)
     }
 }

@@ -47,7 +47,7 @@ extension NATEngine {
         if !local {
             guard packet.hopLimit > 1 else {
                 counts.bump(.dropTTLExceeded)
-                sendICMPv6Error(type: ICMPv6Type.timeExceeded, code: 0, about: packet)
+                sendICMPv6Error(type: .timeExceeded, code: 0, about: packet)
                 return
             }
             if packet.header.count + packet.payload.count > config.mtu,
@@ -67,7 +67,7 @@ extension NATEngine {
             counts.bump(.dropIPProtocol)
             // Parameter problem, code 1 (unrecognized next header), pointing at the field that named it.
             sendICMPv6Error(
-                type: ICMPv6Type.parameterProblem, code: 1, extra: UInt32(truncatingIfNeeded: packet.nextHeaderOffset),
+                type: .parameterProblem, code: 1, extra: UInt32(truncatingIfNeeded: packet.nextHeaderOffset),
                 about: packet)
         }
     }

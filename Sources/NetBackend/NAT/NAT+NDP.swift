@@ -13,13 +13,12 @@ struct RouterAdvertisementSchedule {
 }
 
 /// NDP option types (RFC 4861 4.6, RFC 8106).
-enum NDPOption {
-    static let sourceLinkLayer: UInt8 = 1
-    static let targetLinkLayer: UInt8 = 2
-    static let prefixInformation: UInt8 = 3
-    static let mtu: UInt8 = 5
-    static let recursiveDNSServer: UInt8 = 25
-    static let dnsSearchList: UInt8 = 31
+enum NDPOption: UInt8 {
+    case sourceLinkLayer = 1
+    case targetLinkLayer, prefixInformation
+    case mtu = 5
+    case recursiveDNSServer = 25
+    case dnsSearchList = 31
 }
 
 extension NATEngine {
@@ -39,8 +38,10 @@ extension NATEngine {
     }
 
     /// The MAC address in a source or target link-layer address option, if the options have one of `type`.
-    private func linkLayerAddress(_ options: [(type: UInt8, bytes: [UInt8])], type: UInt8) -> MACAddress? {
-        guard let option = options.first(where: { $0.type == type }), option.bytes.count >= 8 else { return nil }
+    private func linkLayerAddress(_ options: [(type: UInt8, bytes: [UInt8])], type: NDPOption) -> MACAddress? {
+        guard let option = options.first(where: { $0.type == type.rawValue }), option.bytes.count >= 8 else {
+            return nil
+        }
         return MACAddress(bytes: option.bytes[2..<8])
     }
 
@@ -53,7 +54,7 @@ extension NATEngine {
             let target = IPv6Address(in: message, at: 8), !target.isMulticast,
             let options = ndpOptions(message, from: 24)
         else { return counts.bump(.dropNdpMalformed) }
-        let sourceLinkLayer = linkLayerAddress(options, type: NDPOption.sourceLinkLayer)
+        let sourceLinkLayer = linkLayerAddress(options, type: .sourceLinkLayer)
         if packet.source.isUnspecified {
             guard packet.destination == target.solicitedNode, sourceLinkLayer == nil else {
                 return counts.bump(.dropNdpMalformed)
@@ -80,7 +81,7 @@ extension NATEngine {
             let target = IPv6Address(in: message, at: 8), !target.isMulticast,
             let options = ndpOptions(message, from: 24)
         else { return counts.bump(.dropNdpMalformed) }
-        if let mac = linkLayerAddress(options, type: NDPOption.targetLinkLayer) { guestMAC = mac }
+        if let mac = linkLayerAddress(options, type: .targetLinkLayer) { guestMAC = mac }
         if isGuestPrefixAddress(target) { guestAddress6 = target }
     }
 
@@ -88,16 +89,11 @@ extension NATEngine {
         for target: IPv6Address, to destination: IPv6Address, solicited: Bool, mac: MACAddress?
     ) {
         // Router, solicited (for an answer), override.
-        var message: [UInt8] = [ICMPv6Type.neighborAdvertisement, 0, 0, 0, solicited ? 0xE0 : 0xA0, 0, 0, 0]
+        var message: [UInt8] = [ICMPv6Type.neighborAdvertisement.rawValue, 0, 0, 0, solicited ? 0xE0 : 0xA0, 0, 0, 0]
         message += target.bytes
-        message += [NDPOption.targetLinkLayer, 1] + config.gatewayMAC.bytes
-        message.storeBigEndian16(
-            transportChecksum(
-                source: target, destination: destination, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
+        message += [NDPOption.targetLinkLayer.rawValue, 1] + config.gatewayMAC.bytes
         counts.bump(.ndpAdvertisements)
-        sendToGuest6(
-            source: target, destination: destination, nextHeader: IPProtocolNumber.icmpv6, payload: message,
-            hopLimit: 255, mac: mac)
+        sendICMPv6(message, from: target, to: destination, hopLimit: 255, mac: mac)
     }
 
     /// Answers a router solicitation with a router advertisement: unicast to a guest that has an address, to all
@@ -107,7 +103,7 @@ extension NATEngine {
         guard packet.hopLimit == 255, message[1] == 0, let options = ndpOptions(message, from: 8) else {
             return counts.bump(.dropNdpMalformed)
         }
-        let sourceLinkLayer = linkLayerAddress(options, type: NDPOption.sourceLinkLayer)
+        let sourceLinkLayer = linkLayerAddress(options, type: .sourceLinkLayer)
         if packet.source.isUnspecified {
             guard sourceLinkLayer == nil else { return counts.bump(.dropNdpMalformed) }
             sendRouterAdvertisement(to: .allNodes)
@@ -130,23 +126,23 @@ extension NATEngine {
     /// router's MAC, the MTU, the prefix with on-link and autonomous set (SLAAC), the DNS proxy as RDNSS and the
     /// domain as DNSSL when there is one.
     func routerAdvertisement() -> [UInt8] {
-        var message: [UInt8] = [ICMPv6Type.routerAdvertisement, 0, 0, 0, 64, 0x40]
+        var message: [UInt8] = [ICMPv6Type.routerAdvertisement.rawValue, 0, 0, 0, 64, 0x40]
         message.appendBigEndian16(routerLifetime)
         message.appendBigEndian32(0)  // reachable time: unspecified
         message.appendBigEndian32(0)  // retransmission timer: unspecified
-        message += [NDPOption.sourceLinkLayer, 1] + config.gatewayMAC.bytes
-        message += [NDPOption.mtu, 1, 0, 0]
+        message += [NDPOption.sourceLinkLayer.rawValue, 1] + config.gatewayMAC.bytes
+        message += [NDPOption.mtu.rawValue, 1, 0, 0]
         message.appendBigEndian32(UInt32(truncatingIfNeeded: config.mtu))
-        message += [NDPOption.prefixInformation, 4, UInt8(config.prefix6.prefixLength), 0xC0]
+        message += [NDPOption.prefixInformation.rawValue, 4, UInt8(config.prefix6.prefixLength), 0xC0]
         message.appendBigEndian32(86_400)  // valid lifetime
         message.appendBigEndian32(14_400)  // preferred lifetime
         message.appendBigEndian32(0)
         message += config.prefix6.address.bytes
-        message += [NDPOption.recursiveDNSServer, 3, 0, 0]
+        message += [NDPOption.recursiveDNSServer.rawValue, 3, 0, 0]
         message.appendBigEndian32(UInt32(routerLifetime))
         message += config.dnsAddress6.bytes
         if let domain = config.domainName, let encoded = DNSName.encode(domain) {
-            var option: [UInt8] = [NDPOption.dnsSearchList, 0, 0, 0]
+            var option: [UInt8] = [NDPOption.dnsSearchList.rawValue, 0, 0, 0]
             option.appendBigEndian32(UInt32(routerLifetime))
             option += encoded
             while option.count % 8 != 0 { option.append(0) }
@@ -158,15 +154,8 @@ extension NATEngine {
 
     /// Sends a router advertisement from the router's link-local address to `destination`.
     func sendRouterAdvertisement(to destination: IPv6Address, mac: MACAddress? = nil) {
-        var message = routerAdvertisement()
-        let source = config.gatewayLinkLocal
-        message.storeBigEndian16(
-            transportChecksum(
-                source: source, destination: destination, proto: IPProtocolNumber.icmpv6, segment: message), at: 2)
         counts.bump(.ndpRouterAdvertisements)
-        sendToGuest6(
-            source: source, destination: destination, nextHeader: IPProtocolNumber.icmpv6, payload: message,
-            hopLimit: 255, mac: mac)
+        sendICMPv6(routerAdvertisement(), from: config.gatewayLinkLocal, to: destination, hopLimit: 255, mac: mac)
     }
 
     /// Starts the unsolicited advertisements (on the guest's first IPv6 packet).

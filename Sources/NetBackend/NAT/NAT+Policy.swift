@@ -13,60 +13,58 @@ extension NATEngine {
     /// the gateway to host loopback (only with `localhostReachable`), allowed destinations as they are, and
     /// everything else unless `restrict` is set.
     func route(to destination: IPAddress, port: UInt16, proto: UInt8) -> Route {
+        if let fixed = fixedRoute(to: destination, port: port, proto: proto) { return fixed }
+        if isAllowedDestination(destination) { return .host(IPEndpoint(destination, port)) }
+        if destination.isLoopback { return .deny(.dropPolicyLoopback) }
+        if config.restrict { return .deny(.dropPolicyDenied) }
+        return .host(IPEndpoint(destination, port))
+    }
+
+    /// The routes the address alone decides. IPv4: the DNS proxy, the gateway, and the guest network, multicast,
+    /// reserved and "this network" going nowhere. IPv6: `::3` is the DNS proxy, `::2` host `::1` (with
+    /// `localhostReachable`), the guest's own prefix, link-local, multicast and addresses with IPv4 inside (which a
+    /// host socket would send as IPv4, loopback included) go nowhere; `::1` only when an allowed prefix lists it.
+    private func fixedRoute(to destination: IPAddress, port: UInt16, proto: UInt8) -> Route? {
+        let loopback: IPAddress
         switch destination {
-        case .v4(let address): return route(to: address, port: port, proto: proto)
-        case .v6(let address): return route6(to: address, port: port, proto: proto)
+        case .v4(let address):
+            if address == config.dnsAddress { return routeToResolver(port: port, proto: proto) }
+            guard address != config.gateway else {
+                loopback = .v4(.loopback)
+                break
+            }
+            if config.network.contains(address) || address.isMulticast || address.isReserved || address.isThisNetwork {
+                return .deny(.dropIPDestination)
+            }
+            return nil
+        case .v6(let address):
+            if address == config.dnsAddress6 { return routeToResolver(port: port, proto: proto) }
+            guard address != config.gateway6, address != config.gatewayLinkLocal else {
+                loopback = .v6(.loopback)
+                break
+            }
+            if config.prefix6.contains(address) || address.isMulticast || address.isLinkLocal || address.isUnspecified
+                || (address.isIPv4Embedded && !address.isLoopback)
+            {
+                return .deny(.dropIPDestination)
+            }
+            return nil
         }
+        guard config.localhostReachable else { return .deny(.dropPolicyLoopback) }
+        return .host(IPEndpoint(loopback, port))
     }
 
-    func route(to destination: IPv4Address, port: UInt16, proto: UInt8) -> Route {
-        if destination == config.dnsAddress {
-            return routeToResolver(port: port, proto: proto)
+    /// Whether an allowed prefix of `destination`'s family lists it.
+    private func isAllowedDestination(_ destination: IPAddress) -> Bool {
+        switch destination {
+        case .v4(let address): return config.allowedDestinations.contains { $0.contains(address) }
+        case .v6(let address): return config.allowedDestinations6.contains { $0.contains(address) }
         }
-        if destination == config.gateway {
-            guard config.localhostReachable else { return .deny(.dropPolicyLoopback) }
-            return .host(IPEndpoint(.v4(.loopback), port))
-        }
-        if config.network.contains(destination) || destination.isMulticast || destination.isReserved
-            || destination.isThisNetwork
-        {
-            return .deny(.dropIPDestination)
-        }
-        if config.allowedDestinations.contains(where: { $0.contains(destination) }) {
-            return .host(IPEndpoint(.v4(destination), port))
-        }
-        if destination.isLoopback { return .deny(.dropPolicyLoopback) }
-        if config.restrict { return .deny(.dropPolicyDenied) }
-        return .host(IPEndpoint(.v4(destination), port))
-    }
-
-    /// The IPv6 rules: `::3` is the DNS proxy, `::2` host `::1` (with `localhostReachable`), the guest's own prefix,
-    /// link-local, multicast and addresses with IPv4 inside (which a host socket would send as IPv4, loopback
-    /// included) go nowhere; `::1` only when an allowed prefix lists it.
-    func route6(to destination: IPv6Address, port: UInt16, proto: UInt8) -> Route {
-        if destination == config.dnsAddress6 {
-            return routeToResolver(port: port, proto: proto)
-        }
-        if destination == config.gateway6 || destination == config.gatewayLinkLocal {
-            guard config.localhostReachable else { return .deny(.dropPolicyLoopback) }
-            return .host(IPEndpoint(.v6(.loopback), port))
-        }
-        if config.prefix6.contains(destination) || destination.isMulticast || destination.isLinkLocal
-            || destination.isUnspecified || (destination.isIPv4Embedded && !destination.isLoopback)
-        {
-            return .deny(.dropIPDestination)
-        }
-        if config.allowedDestinations6.contains(where: { $0.contains(destination) }) {
-            return .host(IPEndpoint(.v6(destination), port))
-        }
-        if destination.isLoopback { return .deny(.dropPolicyLoopback) }
-        if config.restrict { return .deny(.dropPolicyDenied) }
-        return .host(IPEndpoint(.v6(destination), port))
     }
 
     /// The DNS proxy: port 53 only, to the first configured resolver.
     private func routeToResolver(port: UInt16, proto: UInt8) -> Route {
-        guard port == 53, proto == IPProtocolNumber.udp || proto == IPProtocolNumber.tcp else {
+        guard port == WellKnownPort.dns.rawValue, proto == IPProtocolNumber.udp || proto == IPProtocolNumber.tcp else {
             return .deny(.dropPortClosed)
         }
         guard let server = config.dnsServers.first else { return .deny(.dnsNoServer) }

@@ -5,7 +5,7 @@ extension NATEngine {
     /// the frame is built in one pass, the payload copied once and not summed (checksum metadata), and split into
     /// `segmentSize` segments by the guest's stack when larger (segmentation metadata).
     func sendOffloadedData(
-        _ connection: NATTCPConnection, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
+        _ connection: NATTCPConnection, flags: TCPFlags, sequence: UInt32, range: Range<Int>, window: Int?,
         segmentSize: Int
     ) {
         let key = connection.key
@@ -60,7 +60,7 @@ extension NATEngine {
         frame.appendBigEndian16(key.guest.port)
         frame.appendBigEndian32(sequence)
         frame.appendBigEndian32(connection.receiveNext)
-        frame += [5 << 4, flags]
+        frame += [5 << 4, flags.rawValue]
         frame.appendBigEndian16(field)
         frame.appendBigEndian16(~pseudo.value)
         frame.appendBigEndian16(0)

@@ -19,11 +19,11 @@ extension NATEngine {
             guest: IPEndpoint(packet.source, segment.sourcePort),
             remote: IPEndpoint(packet.destination, segment.destinationPort))
         guard let connection = tcpFlows[key] else {
-            if segment.has(TCPFlag.syn), !segment.has(TCPFlag.ack), !segment.has(TCPFlag.rst) {
+            if segment.has(.syn), !segment.has(.ack), !segment.has(.rst) {
                 return openConnection(key, segment, packet)
             }
             counts.bump(.dropTCPNoFlow)
-            if !segment.has(TCPFlag.rst) { sendReset(key, replyingTo: segment) }
+            if !segment.has(.rst) { sendReset(key, replyingTo: segment) }
             return
         }
         connection.handle(segment)
@@ -88,7 +88,7 @@ extension NATEngine {
     func sendDeferredAcks() {
         for key in deferredAcks {
             guard let connection = tcpFlows[key], connection.ackDeferred else { continue }
-            connection.sendSegment(flags: TCPFlag.ack)
+            connection.sendSegment(flags: .ack)
         }
         deferredAcks.removeAll(keepingCapacity: true)
     }
@@ -114,7 +114,7 @@ extension NATEngine: NATTCPHost {
 
     func emitSegment(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8], payload: [UInt8]
+        flags: TCPFlags, window: UInt16, options: [UInt8], payload: [UInt8]
     ) {
         let segment = TransportSegment.tcp(
             from: source, to: destination, sequence: sequence, acknowledgment: acknowledgment, flags: flags,

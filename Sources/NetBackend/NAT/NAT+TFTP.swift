@@ -16,41 +16,37 @@ struct TFTPSession {
     var deadline: UInt64
 }
 
-enum TFTPOpcode {
-    static let read: UInt16 = 1
-    static let write: UInt16 = 2
-    static let data: UInt16 = 3
-    static let ack: UInt16 = 4
-    static let error: UInt16 = 5
-    static let optionAck: UInt16 = 6
+/// TFTP opcodes (RFC 1350, RFC 2347).
+enum TFTPOpcode: UInt16 {
+    case read = 1
+    case write, data, ack, error, optionAck
 }
 
 extension NATEngine {
-    static let tftpPort: UInt16 = 69
     static let tftpTimeout: Double = 1
     static let tftpMaxTries = 5
 
     /// Whether a datagram from the guest to `destination` belongs to the TFTP server.
     func isTFTP(_ destination: IPv4Endpoint, from guest: IPv4Endpoint) -> Bool {
         guard config.tftpRoot != nil, destination.address == config.gateway else { return false }
-        return destination.port == Self.tftpPort || tftpSessions[guest]?.serverPort == destination.port
+        return destination.port == WellKnownPort.tftp.rawValue || tftpSessions[guest]?.serverPort == destination.port
     }
 
     func handleTFTP(_ payload: [UInt8], from guest: IPv4Endpoint, to destination: IPv4Endpoint) {
         guard payload.count >= 4 else { return counts.bump(.dropTFTPMalformed) }
-        let opcode = payload.bigEndian16(at: 0)
-        if destination.port == Self.tftpPort {
+        let opcode = TFTPOpcode(rawValue: payload.bigEndian16(at: 0))
+        if destination.port == WellKnownPort.tftp.rawValue {
             switch opcode {
-            case TFTPOpcode.read: return startTFTP(payload, from: guest)
-            case TFTPOpcode.write:
+            case .read: return startTFTP(payload, from: guest)
+            case .write:
                 counts.bump(.tftpRefused)
-                return sendTFTPError(2, "read-only server", to: guest, from: Self.tftpPort)
+                return sendTFTPError(2, "read-only server", to: guest, from: WellKnownPort.tftp.rawValue)
             default: return counts.bump(.dropTFTPMalformed)
             }
         }
         guard var session = tftpSessions[guest] else { return }
         switch opcode {
-        case TFTPOpcode.ack:
+        case .ack:
             let acknowledged = Int(payload.bigEndian16(at: 2))
             guard acknowledged == session.block & 0xFFFF else { return }  // a duplicate or stale ACK
             if session.finished {
@@ -61,7 +57,7 @@ extension NATEngine {
             session.tries = 0
             tftpSessions[guest] = session
             sendTFTPBlock(to: guest)
-        case TFTPOpcode.error:
+        case .error:
             closeTFTP(guest)
         default:
             counts.bump(.dropTFTPMalformed)
@@ -83,28 +79,28 @@ extension NATEngine {
         let mode = fields[1].lowercased()
         guard mode == "octet" || mode == "netascii" else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(0, "unsupported mode \(fields[1])", to: guest, from: Self.tftpPort)
+            return sendTFTPError(0, "unsupported mode \(fields[1])", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         guard let path = tftpPath(fields[0]) else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(2, "access violation", to: guest, from: Self.tftpPort)
+            return sendTFTPError(2, "access violation", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
             counts.bump(.tftpRefused)
-            return sendTFTPError(1, "file not found", to: guest, from: Self.tftpPort)
+            return sendTFTPError(1, "file not found", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             close(fd)
             counts.bump(.tftpRefused)
-            return sendTFTPError(1, "file not found", to: guest, from: Self.tftpPort)
+            return sendTFTPError(1, "file not found", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         if let old = tftpSessions[guest] { close(old.fd) }
         guard tftpSessions.count < config.limits.tftpSessions || tftpSessions[guest] != nil else {
             close(fd)
             counts.bump(.dropTFTPSessionLimit)
-            return sendTFTPError(0, "too many transfers", to: guest, from: Self.tftpPort)
+            return sendTFTPError(0, "too many transfers", to: guest, from: WellKnownPort.tftp.rawValue)
         }
         var session = TFTPSession(
             fd: fd, serverPort: UInt16.random(in: 49_152...65_535), blockSize: 512, size: Int(info.st_size), block: 1,
@@ -127,7 +123,7 @@ extension NATEngine {
         if !acknowledged.isEmpty {
             session.block = 0
             var packet: [UInt8] = []
-            packet.appendBigEndian16(TFTPOpcode.optionAck)
+            packet.appendBigEndian16(TFTPOpcode.optionAck.rawValue)
             packet += acknowledged
             session.lastPacket = packet
             tftpSessions[guest] = session
@@ -164,7 +160,7 @@ extension NATEngine {
             return closeTFTP(guest)
         }
         var packet: [UInt8] = []
-        packet.appendBigEndian16(TFTPOpcode.data)
+        packet.appendBigEndian16(TFTPOpcode.data.rawValue)
         packet.appendBigEndian16(UInt16(truncatingIfNeeded: session.block))
         packet += data.prefix(count)
         session.finished = count < session.blockSize
@@ -184,7 +180,7 @@ extension NATEngine {
 
     private func sendTFTPError(_ code: UInt16, _ message: String, to guest: IPv4Endpoint, from port: UInt16) {
         var packet: [UInt8] = []
-        packet.appendBigEndian16(TFTPOpcode.error)
+        packet.appendBigEndian16(TFTPOpcode.error.rawValue)
         packet.appendBigEndian16(code)
         packet += Array(message.utf8) + [0]
         sendUDPToGuest(from: IPv4Endpoint(config.gateway, port), to: guest, payload: packet)

@@ -43,7 +43,7 @@ extension NATEngine {
         let payload = Array(datagram[8...])
         switch packet {
         case .v4(let packet4):
-            if destinationPort == 67, sourcePort == 68,
+            if destinationPort == WellKnownPort.dhcpServer.rawValue, sourcePort == WellKnownPort.dhcpClient.rawValue,
                 packet4.destination == .broadcast || packet4.destination == config.gateway
             {
                 return handleDHCP(payload, from: packet4)
@@ -55,7 +55,8 @@ extension NATEngine {
                 return handleTFTP(payload, from: guestEndpoint, to: destinationEndpoint)
             }
         case .v6(let packet6):
-            if destinationPort == DHCPv6.serverPort, sourcePort == DHCPv6.clientPort {
+            if destinationPort == WellKnownPort.dhcpv6Server.rawValue, sourcePort == WellKnownPort.dhcpv6Client.rawValue
+            {
                 return handleDHCPv6(payload, from: packet6)
             }
             guard isGuestPrefixAddress(packet6.source) else { return counts.bump(.dropIpv6Source) }
@@ -124,23 +125,34 @@ extension NATEngine {
     /// Reads what a flow's host socket received and passes it to the guest.
     func udpReadable(_ key: UDPFlowKey) {
         guard var flow = udpFlows[key] else { return }
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        for _ in 0..<64 {
-            let (count, _) = buffer.withUnsafeMutableBytes { HostSocket.receive(flow.fd, into: $0) }
+        var failedOver = false
+        readDatagrams(from: flow.fd) { count, _, bytes in
             if let reason = Self.unreachableReason(count) {
-                if failOver(key) { return }
+                failedOver = failOver(key)
+                if failedOver { return false }
                 counts.bump(reason == .port ? .dropPortClosed : .dropUDPSocket)
                 if let last = flow.lastPacket {
                     sendUnreachable(reason, about: last, from: reason == .port ? key.remote.address : nil)
                 }
-                continue
+                return true
             }
-            guard count >= 0 else { break }
-            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(buffer[0..<count]))
+            guard count >= 0 else { return false }
+            sendUDPToGuest(from: key.remote, to: key.guest, payload: Array(bytes))
             flow.deadline = now &+ flow.idle
             flow.answerDeadline = nil
+            return true
         }
-        udpFlows[key] = flow
+        if !failedOver { udpFlows[key] = flow }
+    }
+
+    /// Reads up to 64 datagrams from `fd` into ``scratch`` and hands `body` each result, until it returns `false`:
+    /// the count or `-errno`, the sender, and the bytes read.
+    func readDatagrams(from fd: Int32, _ body: (Int, IPEndpoint?, ArraySlice<UInt8>) -> Bool) {
+        if scratch.count < 65_536 { scratch = [UInt8](repeating: 0, count: 65_536) }
+        for _ in 0..<64 {
+            let (count, sender) = scratch.withUnsafeMutableBytes { HostSocket.receiveFrom(fd, into: $0) }
+            guard body(count, sender, scratch[0..<min(max(count, 0), scratch.count)]) else { return }
+        }
     }
 
     /// Moves a DNS flow whose resolver refused to the next configured resolver and resends the last query there.

@@ -140,11 +140,11 @@ public struct NATConfiguration: Sendable {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard words.count >= 2, words[0] == "nameserver" else { continue }
             if let address = IPv4Address(words[1]) {
-                servers.append(IPEndpoint(.v4(address), 53))
+                servers.append(IPEndpoint(.v4(address), WellKnownPort.dns.rawValue))
             } else if !words[1].contains("%"), let address = IPv6Address(words[1]), !address.isLinkLocal,
                 !address.isIPv4Embedded || address.isLoopback, !address.isUnspecified, !address.isMulticast
             {
-                servers.append(IPEndpoint(.v6(address), 53))
+                servers.append(IPEndpoint(.v6(address), WellKnownPort.dns.rawValue))
             }
         }
         return servers

@@ -31,36 +31,29 @@ extension NATOptions {
                 options.network = nil
             }.reason
         },
-        NATOption(
-            name: "cidr", argument: "CIDR", help: ["the guest network, e.g. 192.168/16 (default 10.0.2.0/24)"],
-            example: "192.168/16", rejecting: ["10.0.2.0/33", "example"]
-        ) { options, value in
-            guard let network = IPv4Network(value) else { return "not an IPv4 network (CIDR)" }
-            options.network = network
-            return nil
-        },
-        NATOption(
-            name: "cidr6", argument: "PREFIX/64", help: ["the guest's IPv6 prefix (default fd17:625c:f037:2::/64)"],
-            example: "fd00:1:2:3::/64", rejecting: ["fd00::/48", "fd00::"]
-        ) { options, value in
-            guard value.contains("/"), let prefix = IPv6Network(value), prefix.prefixLength == 64 else {
-                return "not an IPv6 /64 prefix"
-            }
-            options.prefix6 = prefix
-            return nil
-        },
+        .value(
+            "cidr", argument: "CIDR", help: ["the guest network, e.g. 192.168/16 (default 10.0.2.0/24)"],
+            example: "192.168/16", rejecting: ["10.0.2.0/33", "example"],
+            parse: { text -> IPv4Network? in IPv4Network(text) }, error: "not an IPv4 network (CIDR)"
+        ) { $0.network = $1 },
+        .value(
+            "cidr6", argument: "PREFIX/64", help: ["the guest's IPv6 prefix (default fd17:625c:f037:2::/64)"],
+            example: "fd00:1:2:3::/64", rejecting: ["fd00::/48", "fd00::"],
+            parse: { value -> IPv6Network? in
+                value.contains("/") ? IPv6Network(value).flatMap { $0.prefixLength == 64 ? $0 : nil } : nil
+            },
+            error: "not an IPv6 /64 prefix"
+        ) { $0.prefix6 = $1 },
         .flag("no-ipv6", help: "IPv4 only: no router advertisements, IPv6 frames dropped") { $0.ipv6 = false },
-        NATOption(
-            name: "dns", argument: "IP[:PORT]", repeatable: true,
+        .value(
+            "dns", argument: "IP[:PORT]", repeatable: true,
             help: [
                 "resolver for the DNS proxy, IPv4 or IPv6 ([::1]:53) (repeatable;", "default: /etc/resolv.conf)",
             ],
-            example: "127.0.0.53", rejecting: ["localhost", "10.0.0.1:99999"]
-        ) { options, value in
-            guard let server = IPEndpoint(value, defaultPort: 53) else { return "not IP, IP:PORT, IPV6 or [IPV6]:PORT" }
-            options.dnsServers.append(server)
-            return nil
-        },
+            example: "127.0.0.53", rejecting: ["localhost", "10.0.0.1:99999"],
+            parse: { text -> IPEndpoint? in IPEndpoint(text, defaultPort: WellKnownPort.dns.rawValue) },
+            error: "not IP, IP:PORT, IPV6 or [IPV6]:PORT"
+        ) { $0.dnsServers.append($1) },
         NATOption(
             name: "allow", argument: "CIDR", repeatable: true,
             help: ["a destination always allowed, restrict mode too (repeatable; IPv4 or IPv6)"],
@@ -79,25 +72,21 @@ extension NATOptions {
             $0.localhostReachable = true
         },
         .flag("restrict", help: "only forwarded and allowed destinations") { $0.restrict = true },
-        NATOption(
-            name: "domain", argument: "NAME", help: ["the domain name DHCP hands out (1 to 255 bytes)"],
-            example: "example.test", rejecting: ["", String(repeating: "a", count: 256)]
-        ) { options, value in
-            guard (1...255).contains(value.utf8.count) else { return "not 1 to 255 bytes" }
-            options.domainName = value
-            return nil
-        },
-        NATOption(
-            name: "tftp-root", argument: "DIR", help: ["serve DIR read-only over TFTP at the gateway (DHCP names it)"],
-            example: "/", rejecting: ["/nonexistent/tftp", ""]
-        ) { options, value in
-            var status = stat()
-            guard !value.isEmpty, stat(value, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
-                return "not a directory"
-            }
-            options.tftpRoot = value
-            return nil
-        },
+        .value(
+            "domain", argument: "NAME", help: ["the domain name DHCP hands out (1 to 255 bytes)"],
+            example: "example.test", rejecting: ["", String(repeating: "a", count: 256)],
+            parse: { value -> String? in (1...255).contains(value.utf8.count) ? value : nil },
+            error: "not 1 to 255 bytes"
+        ) { $0.domainName = $1 },
+        .value(
+            "tftp-root", argument: "DIR", help: ["serve DIR read-only over TFTP at the gateway (DHCP names it)"],
+            example: "/", rejecting: ["/nonexistent/tftp", ""],
+            parse: { value -> String? in
+                var status = stat()
+                return !value.isEmpty && stat(value, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR ? value : nil
+            },
+            error: "not a directory"
+        ) { $0.tftpRoot = $1 },
     ]
 
     /// `value` as a number in `range`, or why not.
@@ -127,6 +116,22 @@ private enum Parsed<Value> {
 }
 
 extension NATOption {
+    /// An option whose value `parse` reads (rejected with `error` when it gives `nil`) and `set` stores. Give `parse`
+    /// its result type: with an optional setting `Value` could be inferred as an optional itself.
+    static func value<Value>(
+        _ name: String, argument: String, repeatable: Bool = false, help: [String], example: String,
+        rejecting others: [String], parse: @escaping @Sendable (String) -> Value?, error: String,
+        set: @escaping @Sendable (inout NATOptions, Value) -> Void
+    ) -> NATOption {
+        NATOption(
+            name: name, argument: argument, repeatable: repeatable, help: help, example: example, rejecting: others
+        ) { options, value in
+            guard let parsed = parse(value) else { return error }
+            set(&options, parsed)
+            return nil
+        }
+    }
+
     /// An option that takes no value.
     static func flag(_ name: String, help: String, set: @escaping @Sendable (inout NATOptions) -> Void) -> NATOption {
         NATOption(name: name, help: [help]) { options, _ in

@@ -1,22 +1,36 @@
 import NICCore
 
-/// A parsed IPv4 header with its payload.
+/// An IPv4 packet from the guest: its header as received, read through the wire layer's ``IPv4Header``, and its
+/// payload.
 struct IPv4Packet {
     var source: IPv4Address
     var destination: IPv4Address
-    var proto: UInt8
-    var ttl: UInt8
-    var tos: UInt8
-    var identification: UInt16
-    var dontFragment: Bool
-    var moreFragments: Bool
-    /// Fragment offset in bytes.
-    var fragmentOffset: Int
-    /// The header as received, options included.
+    /// The header as received, options included (a valid IPv4 header: the parse checked it).
     var header: [UInt8]
     /// The payload, trimmed to the header's total length.
     var payload: [UInt8]
+    /// Whether this is a datagram reassembled from fragments (``header`` is the first fragment's).
+    var reassembled = false
 
+    /// A field of ``header`` through the wire view.
+    @inline(__always)
+    private func field<Value>(_ read: (IPv4Header) -> Value, else fallback: Value) -> Value {
+        header.withUnsafeBytes { raw in IPv4Header(raw).map(read) ?? fallback }
+    }
+
+    /// The payload's protocol.
+    var proto: UInt8 { field({ $0.protocolNumber }, else: 0) }
+    /// Time to live.
+    var ttl: UInt8 { field({ $0.timeToLive }, else: 0) }
+    /// The identification field.
+    var identification: UInt16 { field({ $0.identification }, else: 0) }
+    /// Don't fragment.
+    var dontFragment: Bool { field({ $0.dontFragment }, else: false) }
+    /// More fragments (never for a reassembled datagram).
+    var moreFragments: Bool { !reassembled && field({ $0.moreFragments }, else: false) }
+    /// Fragment offset in bytes.
+    var fragmentOffset: Int { field({ $0.fragmentOffset }, else: 0) }
+    /// Whether this is a fragment (more fragments, or an offset).
     var isFragment: Bool { moreFragments || fragmentOffset != 0 }
 
     /// Why a packet did not parse.
@@ -42,8 +56,6 @@ struct IPv4Packet {
     private init(_ ip: IPv4Header) {
         header = Array(ip.header)
         payload = Array(ip.bytes[ip.headerLength..<ip.totalLength])
-        (tos, identification, ttl, proto) = (ip.typeOfService, ip.identification, ip.timeToLive, ip.protocolNumber)
-        (dontFragment, moreFragments, fragmentOffset) = (ip.dontFragment, ip.moreFragments, ip.fragmentOffset)
         (source, destination) = (IPv4Address(rawValue: ip.source), IPv4Address(rawValue: ip.destination))
     }
 
@@ -100,7 +112,7 @@ enum TransportSegment {
     /// A TCP segment from `source` to `destination` with `options` padded to 32 bits and its checksum filled.
     static func tcp(
         from source: IPv4Endpoint, to destination: IPv4Endpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+        flags: TCPFlags, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         tcp(
             from: IPEndpoint(source), to: IPEndpoint(destination), sequence: sequence, acknowledgment: acknowledgment,
@@ -110,7 +122,7 @@ enum TransportSegment {
     /// A TCP segment between endpoints of either family (both the same) with its checksum filled.
     static func tcp(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
+        flags: TCPFlags, window: UInt16, options: [UInt8] = [], payload: [UInt8] = []
     ) -> [UInt8] {
         var padded = options
         while padded.count % 4 != 0 { padded.append(0) }
@@ -121,7 +133,7 @@ enum TransportSegment {
         segment.appendBigEndian32(sequence)
         segment.appendBigEndian32(acknowledgment)
         segment.append(UInt8((20 + padded.count) / 4) << 4)
-        segment.append(flags)
+        segment.append(flags.rawValue)
         segment.appendBigEndian16(window)
         segment.appendBigEndian16(0)
         segment.appendBigEndian16(0)

@@ -1,4 +1,5 @@
 import Glibc
+import NICCore
 
 extension NATTCPConnection {
     /// Our window shift, offered when the guest's SYN offers one.
@@ -34,14 +35,14 @@ extension NATTCPConnection {
         deadline = host.now &+ nanoseconds(timeouts.tcpConnect)
         retransmitDeadline = host.now &+ retransmitInterval
         host.arm(retransmitDeadline ?? host.now)
-        sendSegment(flags: TCPFlag.syn, sequence: initialSequence, synOptions: true)
+        sendSegment(flags: .syn, sequence: initialSequence, synOptions: true)
     }
 
     /// Handles a segment from the guest on this connection.
     func handle(_ segment: TCPSegment) {
         switch state {
         case .connecting:
-            if segment.has(TCPFlag.rst) { close(abort: true) }
+            if segment.has(.rst) { close(abort: true) }
         case .synSent:
             handleSynSent(segment)
         case .established:
@@ -50,11 +51,11 @@ extension NATTCPConnection {
     }
 
     private func handleSynSent(_ segment: TCPSegment) {
-        if segment.has(TCPFlag.rst) {
-            if segment.has(TCPFlag.ack), segment.acknowledgment == initialSequence &+ 1 { close(abort: true) }
+        if segment.has(.rst) {
+            if segment.has(.ack), segment.acknowledgment == initialSequence &+ 1 { close(abort: true) }
             return
         }
-        guard segment.has(TCPFlag.syn), segment.has(TCPFlag.ack), segment.acknowledgment == initialSequence &+ 1 else {
+        guard segment.has(.syn), segment.has(.ack), segment.acknowledgment == initialSequence &+ 1 else {
             host.bump(.dropTCPOutOfOrder)
             return
         }
@@ -70,27 +71,27 @@ extension NATTCPConnection {
         retransmitDeadline = nil
         retries = 0
         touch()
-        sendSegment(flags: TCPFlag.ack)
+        sendSegment(flags: .ack)
         pump()
     }
 
     private func handleEstablished(_ segment: TCPSegment) {
-        if segment.has(TCPFlag.rst) {
+        if segment.has(.rst) {
             // Accept a reset anywhere in the window we offered (RFC 5961 would want exactly receiveNext).
             let offset = segment.sequence &- receiveNext
             if offset <= UInt32(max(1, advertisedWindow())) { close(abort: true) }
             return
         }
-        if segment.has(TCPFlag.syn) {
+        if segment.has(.syn) {
             // Our SYN-ACK was lost and the guest sent its SYN again: send it again.
-            if !segment.has(TCPFlag.ack), segment.sequence == guestISN {
-                sendSegment(flags: TCPFlag.syn | TCPFlag.ack, sequence: initialSequence, synOptions: true)
+            if !segment.has(.ack), segment.sequence == guestISN {
+                sendSegment(flags: [.syn, .ack], sequence: initialSequence, synOptions: true)
             } else {
-                sendSegment(flags: TCPFlag.ack)
+                sendSegment(flags: .ack)
             }
             return
         }
-        guard segment.has(TCPFlag.ack) else { return host.bump(.dropTCPMalformed) }
+        guard segment.has(.ack) else { return host.bump(.dropTCPMalformed) }
         touch()
         processAck(segment)
         guard !isClosed else { return }
@@ -100,7 +101,7 @@ extension NATTCPConnection {
             receiveData(segment)
             guard !isClosed else { return }
         }
-        if segment.has(TCPFlag.fin), !guestFinished {
+        if segment.has(.fin), !guestFinished {
             let finSequence = segment.sequence &+ UInt32(truncatingIfNeeded: segment.payload.count)
             if finSequence == receiveNext {
                 guestFinished = true
@@ -114,17 +115,17 @@ extension NATTCPConnection {
             needAck = true
         }
         // A keepalive probe (an empty segment one byte before receiveNext) is answered, or the guest gives up.
-        if segment.payload.isEmpty, !segment.has(TCPFlag.fin), segment.sequence == receiveNext &- 1 {
+        if segment.payload.isEmpty, !segment.has(.fin), segment.sequence == receiveNext &- 1 {
             needAck = true
         }
         if needAck {
-            if host.deferringAcks, !segment.payload.isEmpty, !segment.has(TCPFlag.fin),
+            if host.deferringAcks, !segment.payload.isEmpty, !segment.has(.fin),
                 receiveNext &- acknowledgedUpTo < Self.deferredAckLimit
             {
                 if !ackDeferred { host.deferAcknowledgment(self) }
                 ackDeferred = true
             } else {
-                sendSegment(flags: TCPFlag.ack)
+                sendSegment(flags: .ack)
             }
         }
         pump()
@@ -139,7 +140,7 @@ extension NATTCPConnection {
         if acknowledged == 0 || acknowledged > outstanding {
             // Nothing new (or an acknowledgment of what we never sent): count duplicates for a fast retransmit.
             if acknowledged == 0, segment.payload.isEmpty, outstanding > 0, window == guestWindow,
-                !segment.has(TCPFlag.fin)
+                !segment.has(.fin)
             {
                 duplicateAcks += 1
                 if duplicateAcks == 3 { retransmit() }

@@ -25,7 +25,7 @@ extension NATTCPConnection {
             let sequence = sendUnacknowledged &+ UInt32(truncatingIfNeeded: sentCount)
             sentCount += length
             sentHighest = max(sentHighest, sentCount)
-            let flags = TCPFlag.ack | (unsent == 0 ? TCPFlag.psh : 0)
+            let flags: TCPFlags = unsent == 0 ? [.ack, .psh] : .ack
             if offloading {
                 host.sendOffloadedData(
                     self, flags: flags, sequence: sequence, range: start..<(start + length), window: window,
@@ -38,7 +38,7 @@ extension NATTCPConnection {
         }
         if hostFinished, unsent == 0, !finSent, !finAcknowledged {
             sendSegment(
-                flags: TCPFlag.fin | TCPFlag.ack, sequence: sendUnacknowledged &+ UInt32(truncatingIfNeeded: sentCount))
+                flags: [.fin, .ack], sequence: sendUnacknowledged &+ UInt32(truncatingIfNeeded: sentCount))
             finSent = true
         }
         if sentCount > 0 || finSent || (unsent > 0 && guestWindow <= sentCount), retransmitDeadline == nil {
@@ -92,9 +92,10 @@ extension NATTCPConnection {
 
     /// Sends the guest a segment (`sequence` defaults to the next one; acknowledgment and window are current).
     func sendSegment(
-        flags: UInt8, sequence: UInt32? = nil, payload: [UInt8] = [], synOptions: Bool = false, window known: Int? = nil
+        flags: TCPFlags, sequence: UInt32? = nil, payload: [UInt8] = [], synOptions: Bool = false,
+        window known: Int? = nil
     ) {
-        if flags & TCPFlag.ack != 0 {  // this one acknowledges everything so far
+        if flags.contains(.ack) {  // this one acknowledges everything so far
             ackDeferred = false
             acknowledgedUpTo = receiveNext
         }
@@ -106,17 +107,17 @@ extension NATTCPConnection {
         }
         host.emitSegment(
             from: key.remote, to: key.guest, sequence: sequence ?? sendNext,
-            acknowledgment: flags & TCPFlag.ack != 0 || state != .synSent ? receiveNext : 0,
+            acknowledgment: flags.contains(.ack) || state != .synSent ? receiveNext : 0,
             flags: flags, window: windowField(flags: flags, known: known), options: options, payload: payload)
     }
 
     /// The window field of a segment (`known` is the window if already looked up); a closed window makes the
     /// connection wait for the socket to drain, to send the update.
-    func windowField(flags: UInt8, known: Int?) -> UInt16 {
+    func windowField(flags: TCPFlags, known: Int?) -> UInt16 {
         let available = known ?? advertisedWindow()
-        let window = flags & TCPFlag.syn != 0 ? min(65_535, available) : available
-        let field = flags & TCPFlag.syn != 0 ? window : window >> Int(ourWindowShift)
-        if field == 0, flags & TCPFlag.rst == 0, !guestFinished, socket != nil, !waitingWritable {
+        let window = flags.contains(.syn) ? min(65_535, available) : available
+        let field = flags.contains(.syn) ? window : window >> Int(ourWindowShift)
+        if field == 0, !flags.contains(.rst), !guestFinished, socket != nil, !waitingWritable {
             waitingWritable = true
             updateInterest()
         }

@@ -1,4 +1,5 @@
 import Glibc
+import NICCore
 
 extension NATTCPConnection {
     /// The retransmission timeout: the configured one, doubled per retry up to 64 times it.
@@ -38,13 +39,13 @@ extension NATTCPConnection {
                 return nil
             }
             if state == .synSent {
-                sendSegment(flags: TCPFlag.syn, sequence: initialSequence, synOptions: true)
+                sendSegment(flags: .syn, sequence: initialSequence, synOptions: true)
                 retransmitDeadline = now &+ retransmitInterval
             } else if sentCount == 0, !finSent, unsent > 0 {
                 // A zero window: probe with one byte past it.
                 let probe = Array(buffer[head..<(head + 1)])
                 sentCount = 1
-                sendSegment(flags: TCPFlag.ack, sequence: sendUnacknowledged, payload: probe)
+                sendSegment(flags: .ack, sequence: sendUnacknowledged, payload: probe)
                 retransmitDeadline = now &+ retransmitInterval
             } else {
                 retransmit(timeout: true)
@@ -82,7 +83,7 @@ extension NATTCPConnection {
             guard error == 0 else {
                 let segment = TCPSegment(
                     sourcePort: key.guest.port, destinationPort: key.remote.port, sequence: guestISN,
-                    flags: TCPFlag.syn)
+                    flags: .syn)
                 let syn = synPacket
                 remove()
                 Self.connectFailed(key, segment: segment, packet: syn, error: error, host: host)
@@ -92,7 +93,7 @@ extension NATTCPConnection {
             state = .established
             interest = 0
             touch()
-            sendSegment(flags: TCPFlag.syn | TCPFlag.ack, sequence: initialSequence, synOptions: true)
+            sendSegment(flags: [.syn, .ack], sequence: initialSequence, synOptions: true)
             pump()
         case .synSent:
             if events & EventLoop.hangup != 0 { reset() }
@@ -106,7 +107,7 @@ extension NATTCPConnection {
                 guard flushPending() else { return }
                 if waitingWritable || flushed != pendingCount {
                     waitingWritable = false
-                    sendSegment(flags: TCPFlag.ack)  // the window update
+                    sendSegment(flags: .ack)  // the window update
                 }
             }
             pump()
@@ -156,7 +157,7 @@ extension NATTCPConnection {
     /// Resets the connection on both sides.
     func reset() {
         host.bump(.tcpResetsSent)
-        sendSegment(flags: TCPFlag.rst | TCPFlag.ack)
+        sendSegment(flags: [.rst, .ack])
         close(abort: true)
     }
 

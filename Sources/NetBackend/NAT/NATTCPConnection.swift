@@ -4,15 +4,6 @@ struct TCPFlowKey: Hashable {
     var remote: IPEndpoint
 }
 
-/// TCP segment flags.
-enum TCPFlag {
-    static let fin: UInt8 = 0x01
-    static let syn: UInt8 = 0x02
-    static let rst: UInt8 = 0x04
-    static let psh: UInt8 = 0x08
-    static let ack: UInt8 = 0x10
-}
-
 /// Whether `a` comes before `b` in sequence space.
 func sequenceLess(_ a: UInt32, _ b: UInt32) -> Bool { Int32(bitPattern: a &- b) < 0 }
 

@@ -1,3 +1,5 @@
+import NICCore
+
 /// The host socket a ``NATTCPConnection`` carries the guest's connection on. The engine's implementation
 /// (``NATHostTCPSocket``) makes the system calls and registers the descriptor with the event loop; tests use a fake.
 /// Results are the system's: a count, or `-errno`.
@@ -40,10 +42,10 @@ protocol NATTCPHost: AnyObject {
     /// Sends the guest a TCP segment.
     func emitSegment(
         from source: IPEndpoint, to destination: IPEndpoint, sequence: UInt32, acknowledgment: UInt32,
-        flags: UInt8, window: UInt16, options: [UInt8], payload: [UInt8])
+        flags: TCPFlags, window: UInt16, options: [UInt8], payload: [UInt8])
     /// Sends the guest `range` of `connection`'s buffer as one large segment (only when ``guestSegmentation``).
     func sendOffloadedData(
-        _ connection: NATTCPConnection, flags: UInt8, sequence: UInt32, range: Range<Int>, window: Int?,
+        _ connection: NATTCPConnection, flags: TCPFlags, sequence: UInt32, range: Range<Int>, window: Int?,
         segmentSize: Int)
     /// Sends the guest an ICMP destination unreachable about `packet` (a SYN whose connect failed).
     func reportUnreachable(_ reason: Unreachable, about packet: IPPacket)
@@ -57,17 +59,17 @@ extension NATTCPHost {
     /// Answers a segment that belongs to no connection with a reset (RFC 793 "reset generation").
     func sendReset(_ key: TCPFlowKey, replyingTo segment: TCPSegment) {
         bump(.tcpResetsSent)
-        if segment.has(TCPFlag.ack) {
+        if segment.has(.ack) {
             emitSegment(
                 from: key.remote, to: key.guest, sequence: segment.acknowledgment, acknowledgment: 0,
-                flags: TCPFlag.rst, window: 0, options: [], payload: [])
+                flags: .rst, window: 0, options: [], payload: [])
         } else {
             var length = UInt32(truncatingIfNeeded: segment.payload.count)
-            if segment.has(TCPFlag.syn) { length &+= 1 }
-            if segment.has(TCPFlag.fin) { length &+= 1 }
+            if segment.has(.syn) { length &+= 1 }
+            if segment.has(.fin) { length &+= 1 }
             emitSegment(
                 from: key.remote, to: key.guest, sequence: 0, acknowledgment: segment.sequence &+ length,
-                flags: TCPFlag.rst | TCPFlag.ack, window: 0, options: [], payload: [])
+                flags: [.rst, .ack], window: 0, options: [], payload: [])
         }
     }
 }

@@ -6,16 +6,16 @@ struct TCPSegment {
     var destinationPort: UInt16
     var sequence: UInt32
     var acknowledgment: UInt32
-    var flags: UInt8
+    var flags: TCPFlags
     var window: UInt16
     var mss: Int?
     var windowShift: UInt8?
     var payload: [UInt8]
 
-    func has(_ flag: UInt8) -> Bool { flags & flag != 0 }
+    func has(_ flag: TCPFlags) -> Bool { flags.contains(flag) }
 
     /// A segment with no options or payload (for answering a SYN that never made a flow).
-    init(sourcePort: UInt16, destinationPort: UInt16, sequence: UInt32, flags: UInt8) {
+    init(sourcePort: UInt16, destinationPort: UInt16, sequence: UInt32, flags: TCPFlags) {
         self.sourcePort = sourcePort
         self.destinationPort = destinationPort
         self.sequence = sequence
