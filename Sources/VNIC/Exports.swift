@@ -325,8 +325,8 @@ public func vnic_card_attach(_ card: OpaquePointer?, _ settings: UnsafePointer<C
 @c @implementation
 public func vnic_card_capture(_ card: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> Int32 {
     guard let session = session(card) else { return nullCard }
-    return perform(session) { () throws(BridgeError) in try session.startCapture(path: path.map { String(cString: $0) })
-    }
+    let path = path.map { String(cString: $0) }
+    return perform(session) { () throws(BridgeError) in try session.startCapture(path: path) }
 }
 
 // MARK: Counters
