@@ -33,7 +33,7 @@ extension E1000Card {
         }
         timers?.throttle.cancel()
         lastAssertion = now
-        statistics.interruptAssertions &+= 1
+        statistics[.interruptAssertions] &+= 1
         pin.set(true)
     }
 

@@ -66,7 +66,7 @@ extension E1000Card {
         let delta = dropped &- portDropsSeen
         portDropsSeen = dropped
         count(Reg.mpc, by: UInt32(clamping: delta))
-        statistics.receiveMissed &+= delta
+        statistics[.receiveMissed] &+= delta
         raise(ICR.receiveOverrun)
     }
 
@@ -93,7 +93,7 @@ extension E1000Card {
         while budget > 0, !loopbackQueue.isEmpty {
             budget -= 1
             let frame = loopbackQueue.removeFirst()
-            statistics.loopbackFrames &+= 1
+            statistics[.loopbackFrames] &+= 1
             _ = frame.withUnsafeBytes { receive($0, looped: true) }
         }
     }
@@ -102,16 +102,16 @@ extension E1000Card {
     func receive(_ frame: UnsafeRawBufferPointer, looped: Bool) -> ReceiveOutcome {
         let rctl = regs[Reg.rctl]
         guard rctl & RCTL.enable != 0 else {
-            statistics.receiveDroppedDisabled &+= 1
+            statistics[.receiveDroppedDisabled] &+= 1
             return .consumed
         }
         if !looped {
             guard linkUp else {
-                statistics.receiveDroppedLinkDown &+= 1
+                statistics[.receiveDroppedLinkDown] &+= 1
                 return .consumed
             }
             guard !loopbackMode else {
-                statistics.receiveDroppedLoopbackMode &+= 1
+                statistics[.receiveDroppedLoopbackMode] &+= 1
                 return .consumed
             }
             guard config.command.contains(.busMaster) else { return .waiting }
@@ -123,7 +123,7 @@ extension E1000Card {
             countArrival(wireLength: wireLength)
             count(Reg.ruc)
             count(Reg.rlec)
-            statistics.receiveDroppedRunt &+= 1
+            statistics[.receiveDroppedRunt] &+= 1
             return .consumed
         }
         let limit =
@@ -133,12 +133,12 @@ extension E1000Card {
             countArrival(wireLength: wireLength)
             count(Reg.roc)
             count(Reg.rlec)
-            statistics.receiveDroppedOversize &+= 1
+            statistics[.receiveDroppedOversize] &+= 1
             return .consumed
         }
         guard let match = addressFilter(frame, rctl: rctl) else {
             countArrival(wireLength: wireLength)
-            statistics.receiveFiltered &+= 1
+            statistics[.receiveFiltered] &+= 1
             return .consumed
         }
         let vet = UInt16(truncatingIfNeeded: regs[Reg.vet])
@@ -148,7 +148,7 @@ extension E1000Card {
             let vid = Int(tci & 0x0FFF)
             guard regs[Reg.vfta + vid >> 5] & (1 << UInt32(vid & 0x1F)) != 0 else {
                 countArrival(wireLength: wireLength)
-                statistics.receiveVLANFiltered &+= 1
+                statistics[.receiveVLANFiltered] &+= 1
                 return .consumed
             }
         }
@@ -169,7 +169,7 @@ extension E1000Card {
         guard needed < ringCount else {
             countArrival(wireLength: wireLength)
             count(Reg.mpc)
-            statistics.receiveDroppedRingTooSmall &+= 1
+            statistics[.receiveDroppedRingTooSmall] &+= 1
             return .consumed
         }
         guard free >= needed else { return noRoom(looped: looped, wireLength: wireLength, ringError: false) }
@@ -235,12 +235,12 @@ extension E1000Card {
         if !receiveStalled {
             receiveStalled = true
             count(Reg.rnbc)
-            if ringError { statistics.receiveRingErrors &+= 1 } else { statistics.receiveNoBuffers &+= 1 }
+            if ringError { statistics[.receiveRingErrors] &+= 1 } else { statistics[.receiveNoBuffers] &+= 1 }
         }
         guard looped else { return .waiting }
         countArrival(wireLength: wireLength)
         count(Reg.mpc)
-        statistics.receiveMissed &+= 1
+        statistics[.receiveMissed] &+= 1
         raise(ICR.receiveOverrun)
         return .consumed
     }
@@ -265,14 +265,14 @@ extension E1000Card {
             let neededNow = (total - written + bufferSize - 1) / bufferSize
             let batch = min(max(neededNow, 1), ringCount - head, free - used, ReceiveLimits.maximumDescriptorsPerFrame)
             guard let address = descriptorAddress(low: low, high: high, index: head) else {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
                 break
             }
             do throws(DMAError) {
                 try dma.read(at: address, into: &receiveDescriptors, range: 0..<(batch * 16))
             } catch {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
                 break
             }
@@ -290,7 +290,7 @@ extension E1000Card {
                     do throws(DMAError) {
                         try writeStream(body: body, tail: &tail, from: written, count: chunk, to: buffer)
                     } catch {
-                        statistics.receiveDMAErrors &+= 1
+                        statistics[.receiveDMAErrors] &+= 1
                         failed = true
                         descriptorErrors |= ReceiveStatus.receiveError
                     }
@@ -304,7 +304,7 @@ extension E1000Card {
                     descriptorErrors |= errors
                     if !complete {
                         descriptorErrors |= ReceiveStatus.receiveError
-                        statistics.receiveTruncated &+= 1
+                        statistics[.receiveTruncated] &+= 1
                         failed = true
                     }
                 }
@@ -321,7 +321,7 @@ extension E1000Card {
             do throws(DMAError) {
                 try dma.write(at: address, from: receiveDescriptors, range: 0..<(processed * 16))
             } catch {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
             }
             head = (head + processed) % ringCount

@@ -15,10 +15,10 @@ extension E1000Card {
         let mss = context.segmentSize
         let total = frame.length
         count(Reg.tsctc)
-        statistics.transmitSegmentationFrames &+= 1
+        statistics[.transmitSegmentationFrames] &+= 1
         guard mss > 0, header > 0, header <= total, mss <= TransmitLimits.maximumFrame - header else {
             count(Reg.tsctfc)
-            statistics.transmitSegmentationErrors &+= 1
+            statistics[.transmitSegmentationErrors] &+= 1
             return
         }
         let source = TransmitLimits.headroom

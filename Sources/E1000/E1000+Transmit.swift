@@ -92,7 +92,7 @@ extension E1000Card {
         var head = Int(regs[Reg.tdh])
         let tail = Int(regs[Reg.tdt])
         guard head < ringCount, tail < ringCount else {
-            statistics.transmitRingErrors &+= 1
+            statistics[.transmitRingErrors] &+= 1
             return
         }
         guard head != tail else { return }
@@ -107,13 +107,13 @@ extension E1000Card {
             let contiguous = tail > head ? tail - head : ringCount - head
             let batch = min(contiguous, TransmitLimits.descriptorBatch, budget)
             guard let address = descriptorAddress(low: low, high: high, index: head) else {
-                statistics.transmitDMAErrors &+= 1
+                statistics[.transmitDMAErrors] &+= 1
                 break
             }
             do throws(DMAError) {
                 try dma.read(at: address, into: &transmitDescriptors, range: 0..<(batch * 16))
             } catch {
-                statistics.transmitDMAErrors &+= 1
+                statistics[.transmitDMAErrors] &+= 1
                 break
             }
             var firstReport = -1
@@ -142,7 +142,7 @@ extension E1000Card {
                     try dma.write(
                         at: at, from: transmitDescriptors, range: (firstReport * 16)..<((lastReport + 1) * 16))
                 } catch {
-                    statistics.transmitDMAErrors &+= 1
+                    statistics[.transmitDMAErrors] &+= 1
                 }
             }
             head = (head + batch) % ringCount
@@ -212,7 +212,7 @@ extension E1000Card {
             try dma.read(at: GuestAddress(buffer), into: &transmitBuffer, range: start..<(start + length))
         } catch {
             assembly.dmaFailed = true
-            statistics.transmitDMAErrors &+= 1
+            statistics[.transmitDMAErrors] &+= 1
         }
     }
 
@@ -222,7 +222,7 @@ extension E1000Card {
         assembly = TransmitAssembly()
         let tag = regs[Reg.ctrl] & CTRL.vlanMode != 0 ? vlan : nil
         if frame.overflow {
-            statistics.transmitDroppedOversize &+= 1
+            statistics[.transmitDroppedOversize] &+= 1
             if frame.segmentation { count(Reg.tsctfc) }
             return
         }
@@ -271,7 +271,7 @@ extension E1000Card {
     /// inserts the VLAN tag, pads short frames when TCTL.PSP, then to the port, or to the receiver in loopback mode.
     func emit(_ buffer: inout [UInt8], start: Int, length: Int, vlan: UInt16?) {
         guard length > 0 else {
-            statistics.transmitDroppedEmpty &+= 1
+            statistics[.transmitDroppedEmpty] &+= 1
             return
         }
         var start = start
@@ -292,7 +292,7 @@ extension E1000Card {
         }
         let looped = loopbackMode
         guard looped || linkUp else {
-            statistics.transmitDroppedLinkDown &+= 1
+            statistics[.transmitDroppedLinkDown] &+= 1
             return
         }
         let first = buffer[start]
@@ -303,7 +303,7 @@ extension E1000Card {
                 if loopbackQueue.count < TransmitLimits.loopbackQueue {
                     loopbackQueue.append(Array(frame))
                 } else {
-                    statistics.loopbackDropped &+= 1
+                    statistics[.loopbackDropped] &+= 1
                 }
             } else {
                 port.transmit(frame, metadata: .none)

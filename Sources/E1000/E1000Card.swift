@@ -176,7 +176,7 @@ public final class E1000Card: NetworkCard {
         loopbackQueue.removeAll(keepingCapacity: true)
         if heldFrame != nil {
             heldFrame = nil
-            statistics.receiveDroppedReset &+= 1
+            statistics[.receiveDroppedReset] &+= 1
         }
         receiveStalled = false
         portDropsSeen = port.inboundDropped

@@ -49,28 +49,28 @@ extension PCNetCard {
     /// is a missed frame (MISS, CSR112); running out in the middle is a buffer error (BUFF, OFLO).
     func receive(_ frame: UnsafeRawBufferPointer, loopbackFCS: UInt32?) {
         guard isRunning, csr[0] & CSR0.receiveOn.rawValue != 0 else {
-            statistics.receiveDroppedStopped &+= 1
+            statistics[.receiveDroppedStopped] &+= 1
             return
         }
         if loopbackFCS == nil, !linkUp {
             // Nothing arrives over an unplugged cable, whatever the attachment still delivers.
-            statistics.receiveDroppedLinkDown &+= 1
+            statistics[.receiveDroppedLinkDown] &+= 1
             return
         }
         if csr[15] & CSR15.loopback != 0, loopbackFCS == nil {
-            statistics.receiveDroppedLoopbackMode &+= 1
+            statistics[.receiveDroppedLoopbackMode] &+= 1
             return
         }
         guard frame.count <= FrameLimits.maximum else {
-            statistics.receiveDroppedOversize &+= 1
+            statistics[.receiveDroppedOversize] &+= 1
             return
         }
         guard let destination = MACAddress(in: frame, at: 0), frame.count >= FrameLimits.header else {
-            statistics.receiveDroppedRunt &+= 1
+            statistics[.receiveDroppedRunt] &+= 1
             return
         }
         guard let match = addressMatch(destination) else {
-            statistics.receiveFiltered &+= 1
+            statistics[.receiveFiltered] &+= 1
             return
         }
 
@@ -98,7 +98,7 @@ extension PCNetCard {
         var address = descriptorAddress(.receive, rxIndex)
         guard try descriptorOwned(at: address) else {
             raise(.missedFrame)
-            statistics.receiveMissed &+= 1
+            statistics[.receiveMissed] &+= 1
             csr[112] &+= 1
             if csr[112] == 0 { csr[4] |= CSR4.missedFrameCounterOverflow }
             return
@@ -122,13 +122,13 @@ extension PCNetCard {
                 if match.broadcast { descriptor.status |= DescriptorStatus.broadcastAddressMatch }
                 if crcError {
                     descriptor.status |= DescriptorStatus.crcError | DescriptorStatus.error
-                    statistics.receiveCRCErrors &+= 1
+                    statistics[.receiveCRCErrors] &+= 1
                 }
                 descriptor.misc = (descriptor.misc & ~0xFFFF) | UInt32(total)
                 if !softwareSize32 { descriptor.status &= 0xFF00 }
                 try writeBack(descriptor, at: address, ring: .receive)
-                statistics.receivedFrames &+= 1
-                statistics.receivedBytes &+= UInt64(total)
+                statistics[.receivedFrames] &+= 1
+                statistics[.receivedBytes] &+= UInt64(total)
                 break
             }
             let next = descriptorAddress(.receive, rxIndex)
@@ -136,7 +136,7 @@ extension PCNetCard {
                 // Out of buffers in mid-frame: the rest is lost.
                 descriptor.status |= DescriptorStatus.bufferError | DescriptorStatus.overflow | DescriptorStatus.error
                 try writeBack(descriptor, at: address, ring: .receive)
-                statistics.receiveBufferErrors &+= 1
+                statistics[.receiveBufferErrors] &+= 1
                 break
             }
             try writeBack(descriptor, at: address, ring: .receive)

@@ -52,7 +52,7 @@ extension PCNetCard {
                     try finishBrokenChain(previous.descriptor, at: previous.address)
                     held = nil
                     frame = nil
-                    statistics.transmitChainErrors &+= 1
+                    statistics[.transmitChainErrors] &+= 1
                     guard csr[0] & CSR0.transmitOn.rawValue != 0 else { break }
                 }
                 budget -= 1
@@ -69,7 +69,7 @@ extension PCNetCard {
                     // A descriptor outside any frame: hand it back untouched.
                     descriptor.status &= ~DescriptorStatus.own
                     try writeBack(descriptor, at: address, ring: .transmit)
-                    statistics.transmitChainErrors &+= 1
+                    statistics[.transmitChainErrors] &+= 1
                     continue
                 }
                 if let previous = held {
@@ -120,12 +120,12 @@ extension PCNetCard {
         if !linkUp && !internalLoopback {
             descriptor.misc |= TransmitErrors.lossOfCarrier
             descriptor.status |= DescriptorStatus.error
-            statistics.transmitDroppedLinkDown &+= 1
+            statistics[.transmitDroppedLinkDown] &+= 1
         } else if frame.oversize || portLength > FrameLimits.maximum {
             raise(.babble)
-            statistics.transmitDroppedOversize &+= 1
+            statistics[.transmitDroppedOversize] &+= 1
         } else if portLength < FrameLimits.header {
-            statistics.transmitDroppedRunt &+= 1
+            statistics[.transmitDroppedRunt] &+= 1
         } else {
             var length = frame.length
             if frame.appendFCS, csr[4] & CSR4.autoPadTransmit != 0, length < FrameLimits.minimum {
@@ -139,8 +139,8 @@ extension PCNetCard {
                 transmitBuffer.withUnsafeBytes { port.transmit(UnsafeRawBufferPointer(rebasing: $0[0..<sendLength])) }
             }
             if loopback { queueLoopback(length: length, fcsIncluded: !frame.appendFCS) }
-            statistics.transmittedFrames &+= 1
-            statistics.transmittedBytes &+= UInt64(sendLength)
+            statistics[.transmittedFrames] &+= 1
+            statistics[.transmittedBytes] &+= UInt64(sendLength)
             csr[4] |= CSR4.transmitStart
         }
         let failed = descriptor.status & DescriptorStatus.error != 0
@@ -158,7 +158,7 @@ extension PCNetCard {
         descriptor.misc |= TransmitErrors.bufferError | TransmitErrors.underflow
         descriptor.status |= DescriptorStatus.error
         try writeBack(descriptor, at: address, ring: .transmit)
-        statistics.transmitUnderflows &+= 1
+        statistics[.transmitUnderflows] &+= 1
         raise(.transmitInterrupt)
         if csr[3] & CSR3.disableTransmitStopOnUnderflow == 0 { csr[0] &= ~CSR0.transmitOn.rawValue }
     }
@@ -166,7 +166,7 @@ extension PCNetCard {
     /// Queues the first `length` bytes of the transmit buffer for the receiver, with the FCS the wire would carry.
     private func queueLoopback(length: Int, fcsIncluded: Bool) {
         guard loopbackQueue.count < 16 else {
-            statistics.loopbackDropped &+= 1
+            statistics[.loopbackDropped] &+= 1
             return
         }
         let bytes = Array(transmitBuffer[0..<(fcsIncluded ? length - 4 : length)])
@@ -185,7 +185,7 @@ extension PCNetCard {
         while budget > 0, !loopbackQueue.isEmpty {
             budget -= 1
             let frame = loopbackQueue.removeFirst()
-            statistics.loopbackFrames &+= 1
+            statistics[.loopbackFrames] &+= 1
             frame.bytes.withUnsafeBytes { receive($0, loopbackFCS: frame.fcs) }
         }
     }

@@ -8,7 +8,7 @@ extension VirtioNetCard {
         let configStart = LegacyRegister.headerLength(msixEnabled: msixEnabled)
         if offset >= configStart { return readDeviceConfig(offset: offset - configStart, width: width) }
         guard let register = LegacyRegister(rawValue: offset), register.width == width else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return Self.allOnes(width: width)
         }
         switch register {
@@ -36,7 +36,7 @@ extension VirtioNetCard {
             return
         }
         guard let register = LegacyRegister(rawValue: offset), register.width == width else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return
         }
         lastDriverMode = .legacy

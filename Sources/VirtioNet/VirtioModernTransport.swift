@@ -23,7 +23,7 @@ extension VirtioNetCard {
         case VirtioPCILayout.notifyOffset:
             // queue_notify_off is the queue index: the address says which queue.
             guard inner % Int(VirtioPCILayout.notifyMultiplier) == 0 else {
-                statistics.badRegisterAccesses &+= 1
+                statistics[.badRegisterAccesses] &+= 1
                 return
             }
             notify(queueIndex: inner / Int(VirtioPCILayout.notifyMultiplier))
@@ -44,7 +44,7 @@ extension VirtioNetCard {
 
     func readCommon(offset: Int, width: Int) -> UInt64 {
         guard let (register, shift) = commonAccess(offset: offset, width: width) else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return offset < 0x40 ? Self.allOnes(width: width) : 0
         }
         let queue = selectedQueue
@@ -79,7 +79,7 @@ extension VirtioNetCard {
 
     func writeCommon(offset: Int, width: Int, value: UInt64) {
         guard let (register, shift) = commonAccess(offset: offset, width: width) else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return
         }
         lastDriverMode = .modern
@@ -99,7 +99,7 @@ extension VirtioNetCard {
             guard let queue, !queue.enabled else { return }
             let size = UInt16(truncatingIfNeeded: value)
             guard size >= 1, size <= queue.maximumSize else {
-                statistics.badQueueSizeWrites &+= 1
+                statistics[.badQueueSizeWrites] &+= 1
                 return
             }
             queue.size = size

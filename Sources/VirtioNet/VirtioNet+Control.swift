@@ -57,7 +57,7 @@ extension VirtioNetCard {
                 }
                 guard controlChain.readableBytes >= 2, controlChain.writableBytes >= 1 else {
                     // No class/command or nowhere to answer: the driver broke the protocol.
-                    statistics.controlMalformed &+= 1
+                    statistics[.controlMalformed] &+= 1
                     throw .readableAfterWritable
                 }
                 let length = min(controlChain.readableBytes, controlBuffer.count)
@@ -65,12 +65,12 @@ extension VirtioNetCard {
                     try controlChain.gather(
                         from: dma, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
                 }
-                statistics.controlCommands &+= 1
+                statistics[.controlCommands] &+= 1
                 // A command longer than the buffer is refused unread.
                 let ack =
                     controlChain.readableBytes <= controlBuffer.count
                     ? runControlCommand(length: read) : ControlCommand.error
-                if ack != ControlCommand.ok { statistics.controlErrors &+= 1 }
+                if ack != ControlCommand.ok { statistics[.controlErrors] &+= 1 }
                 let written = try [ack].withBytes { (bytes) throws(VirtqueueError) in
                     try controlChain.scatter(bytes, to: dma, at: 0)
                 }

@@ -174,7 +174,7 @@ public final class VirtioNetCard: NetworkCard {
             pair.closeReceiveBatch()
             if pair.transmitPending { pair.transmitPass() }
         }
-        if budget == 0 && port.queuedFrames > 0 { statistics.serviceBudgetExhausted &+= 1 }
+        if budget == 0 && port.queuedFrames > 0 { statistics[.serviceBudgetExhausted] &+= 1 }
     }
 
     /// Services queue pair `index` only: its pending receive frames and transmit ring. May run concurrently with
@@ -244,7 +244,7 @@ public final class VirtioNetCard: NetworkCard {
     func fail(_ error: VirtqueueError) {
         statistics.count(error)
         guard !deviceStatus.contains(.needsReset) else { return }
-        statistics.needsResetEvents &+= 1
+        statistics[.needsResetEvents] &+= 1
         deviceStatus.insert(.needsReset)
         if deviceStatus.contains(.driverOK) { signalConfig() } else { configGeneration &+= 1 }
     }

@@ -40,7 +40,7 @@ extension VirtioNetCard {
     func acceptLegacyFeatures(_ value: UInt32) {
         let requested = VirtioFeatures(rawValue: UInt64(value))
         let accepted = requested.intersection(offeredFeatures).closedUnderDependencies
-        if accepted != requested { statistics.featuresRefused &+= 1 }
+        if accepted != requested { statistics[.featuresRefused] &+= 1 }
         driverFeatures = accepted
         apply(accepted)
     }
@@ -52,7 +52,7 @@ extension VirtioNetCard {
         guard requested.isSubset(of: offeredFeatures), requested.contains(.version1),
             requested.brokenDependency == nil
         else {
-            statistics.featuresRefused &+= 1
+            statistics[.featuresRefused] &+= 1
             return false
         }
         apply(requested)
@@ -121,12 +121,12 @@ extension VirtioNetCard {
     /// A doorbell for queue `index`. Unknown queues are ignored and counted.
     func notify(queueIndex index: Int) {
         guard let queue = queue(at: index) else {
-            statistics.notifyInvalidQueue &+= 1
+            statistics[.notifyInvalidQueue] &+= 1
             return
         }
         queue.notifications &+= 1
         guard isRunning, queue.enabled else {
-            statistics.notifyNotReady &+= 1
+            statistics[.notifyNotReady] &+= 1
             return
         }
         if queue === controlQueue {
@@ -194,7 +194,7 @@ extension VirtioNetCard {
     /// A config read of pci_cfg_data reads the window's BAR first (with the read's side effects, as the spec asks).
     package func configWillRead(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
-        statistics.pciConfigAccessReads &+= 1
+        statistics[.pciConfigAccessReads] &+= 1
         let value = barRead(window.bar, offset: window.offset, width: window.length)
         config.storeDeviceBytes(
             (0..<window.length).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) },
@@ -204,7 +204,7 @@ extension VirtioNetCard {
     /// A config write of pci_cfg_data writes the window's BAR.
     package func configDidWrite(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
-        statistics.pciConfigAccessWrites &+= 1
+        statistics[.pciConfigAccessWrites] &+= 1
         let data = config.read(offset: pciConfigAccessCapability + 16, width: 4)
         barWrite(window.bar, offset: window.offset, width: window.length, value: UInt64(data))
     }
