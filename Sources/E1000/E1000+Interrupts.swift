@@ -44,7 +44,7 @@ extension E1000Card {
     func receiveDelayedInterrupt() {
         let packetDelay = Int(regs[Reg.rdtr] & 0xFFFF)
         guard packetDelay != 0, let timers else {
-            raise(ICR.receiveTimer)
+            raise(ICR.receiveTimer.mask)
             return
         }
         let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.radv] & 0xFFFF) : 0
@@ -53,7 +53,7 @@ extension E1000Card {
 
     func receiveTimerFired() {
         timers?.receive.cancel()
-        raise(ICR.receiveTimer)
+        raise(ICR.receiveTimer.mask)
         updateInterrupts()
     }
 
@@ -70,7 +70,7 @@ extension E1000Card {
         let packetDelay = Int(regs[Reg.tidv] & 0xFFFF)
         guard !immediate, packetDelay != 0, let timers else {
             timers?.transmit.cancel()
-            raise(ICR.transmitDescriptorWritten)
+            raise(ICR.transmitDescriptorWritten.mask)
             return
         }
         let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.tadv] & 0xFFFF) : 0
@@ -79,7 +79,7 @@ extension E1000Card {
 
     func transmitTimerFired() {
         timers?.transmit.cancel()
-        raise(ICR.transmitDescriptorWritten)
+        raise(ICR.transmitDescriptorWritten.mask)
         updateInterrupts()
     }
 }

@@ -151,7 +151,7 @@ public final class E1000Card: NetworkCard {
         guard up != lastLinkUp else { return }
         lastLinkUp = up
         phy.setLink(up: up)
-        raise(ICR.linkStatusChange)
+        raise(ICR.linkStatusChange.mask)
         updateInterrupts()
     }
 
@@ -183,7 +183,7 @@ public final class E1000Card: NetworkCard {
         port.setPromiscuous(false)
         lastLinkUp = linkUp
         // The 82543GC signals a link change after every reset (VirtualBox's E1K_LSC_ON_RESET).
-        if chip == .i82543GC { regs[Reg.icr] |= ICR.linkStatusChange }
+        if chip == .i82543GC { regs[Reg.icr] |= ICR.linkStatusChange.mask }
         updateInterrupts()
     }
 
@@ -191,7 +191,7 @@ public final class E1000Card: NetworkCard {
     func loadReceiveAddressFromEEPROM() {
         let low = UInt32(eeprom.word(at: 0)) | UInt32(eeprom.word(at: 1)) << 16
         regs[Reg.ra] = low
-        regs[Reg.ra + 1] = UInt32(eeprom.word(at: 2)) | RAH.addressValid
+        regs[Reg.ra + 1] = UInt32(eeprom.word(at: 2)) | RAH.addressValid.mask
         rebuildAddressFilter()
     }
 
@@ -201,7 +201,7 @@ public final class E1000Card: NetworkCard {
         for entry in 0..<16 {
             let low = regs[Reg.ra + 2 * entry]
             let high = regs[Reg.ra + 2 * entry + 1]
-            guard high & RAH.addressValid != 0 else { continue }
+            guard high & RAH.addressValid.mask != 0 else { continue }
             // RAL holds octets 0-3 (octet 0 lowest), RAH octets 4-5; as a MACAddress, octet 0 is most significant.
             var value: UInt64 = 0
             for octet in 0..<4 { value = value << 8 | UInt64((low >> (8 * UInt32(octet))) & 0xFF) }

@@ -1,3 +1,5 @@
+import NICCore
+
 /// The Marvell gigabit PHY (M88E1000 on the 82543GC, M88E1011 on the 82540EM/82545EM) as its 32 MII registers.
 ///
 /// Link status, autonegotiation complete, the link partner's abilities and the PHY-specific status follow the cable.
@@ -22,16 +24,17 @@ struct E1000PHY {
         static let extendedSpecificControl = 20
     }
 
-    enum Control {
-        static let reset: UInt16 = 1 << 15
-        static let loopback: UInt16 = 1 << 14
-        static let autonegotiationEnable: UInt16 = 1 << 12
-        static let restartAutonegotiation: UInt16 = 1 << 9
+    enum Control: UInt16, RegisterBit {
+        case restartAutonegotiation = 9
+        case autonegotiationEnable = 12
+        case loopback = 14
+        case reset
     }
 
-    enum Status {
-        static let linkUp: UInt16 = 1 << 2
-        static let autonegotiationComplete: UInt16 = 1 << 5
+    enum Status: UInt16, RegisterBit {
+        case linkUp = 2
+        case autonegotiationComplete = 5
+
         /// 100BASE-TX/10BASE-T full and half duplex, extended status, preamble suppression, autonegotiation
         /// ability, extended capabilities.
         static let capabilities: UInt16 = 0x7949
@@ -72,7 +75,7 @@ struct E1000PHY {
 
     private mutating func refreshLink() {
         registers[Register.status] =
-            Status.capabilities | (linkUp ? Status.linkUp | Status.autonegotiationComplete : 0)
+            Status.capabilities | (linkUp ? Status.linkUp.mask | Status.autonegotiationComplete.mask : 0)
         registers[Register.linkPartnerAbility] = linkUp ? 0x45E1 : 0
         registers[Register.autonegotiationExpansion] = linkUp ? 0x0001 : 0
         registers[Register.gigabitStatus] = linkUp ? 0x3C00 : 0
@@ -81,7 +84,7 @@ struct E1000PHY {
     }
 
     /// Whether the guest put the PHY in loopback.
-    var loopback: Bool { registers[Register.control] & Control.loopback != 0 }
+    var loopback: Bool { registers[Register.control] & Control.loopback.mask != 0 }
 
     func read(_ register: Int) -> UInt16 {
         guard register >= 0, register < registers.count else { return 0 }
@@ -94,12 +97,12 @@ struct E1000PHY {
             registers[register] = value
             return
         }
-        if value & Control.reset != 0 {
+        if value & Control.reset.mask != 0 {
             reset()
-            registers[Register.control] = value & ~(Control.reset | Control.restartAutonegotiation)
+            registers[Register.control] = value & ~(Control.reset.mask | Control.restartAutonegotiation.mask)
             return
         }
-        registers[Register.control] = value & ~Control.restartAutonegotiation
+        registers[Register.control] = value & ~Control.restartAutonegotiation.mask
         refreshLink()
     }
 }

@@ -93,7 +93,7 @@ struct VirtioMultiqueueTests {
         await withTaskGroup(of: Void.self) { group in
             for handle in handles { group.addTask { handle.service() } }
         }
-        #expect(handles.map(\.statistics[.transmittedFrames]) == [48, 48, 48, 48])
+        #expect(handles.map { $0.statistics[.transmittedFrames] } == [48, 48, 48, 48])
         #expect(bench.recorder.count == 4 * 48)
         for ring in tx { #expect(ring.takeUsed().count == 48) }
     }
