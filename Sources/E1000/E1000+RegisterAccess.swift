@@ -168,16 +168,13 @@ extension E1000Card {
             regs[index] = masked
             port.setPromiscuous(masked & RCTL.unicastPromiscuous.mask != 0)
             receivePending()
-        case .transmitControl:
+        case .transmitControl, .transmitTail:
             regs[index] = masked
             transmit()
         case .receiveTail:
             regs[index] = masked
             receiveStalled = false
             receivePending()
-        case .transmitTail:
-            regs[index] = masked
-            transmit()
         case .receiveDelayTimer:
             regs[index] = masked
             if value & RDTR.flushPartial.mask != 0 { flushReceiveTimers() }

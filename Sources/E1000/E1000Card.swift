@@ -16,7 +16,7 @@ import NICCore
 ///
 /// The card is a single-threaded state machine: the host serialises every call, so its register and ring state opts
 /// out of dynamic exclusivity checks (`@exclusivity(unchecked)`), which would otherwise dominate the data path.
-public final class E1000Card: NetworkCard {
+public final class E1000Card: PCICardBase, NetworkCard {
     /// Size of BAR0 in bytes.
     public static let registerSpaceSize: UInt64 = 128 << 10
     /// Size of the I/O BAR in bytes.
@@ -29,15 +29,7 @@ public final class E1000Card: NetworkCard {
 
     /// The chip this card models.
     public let chip: E1000Chip
-    public let macAddress: MACAddress
-    public let function: PCIFunction
-    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
-    /// reference costs no call or reference counting.
-    public let port: FramePort
-    public let config: PCIConfigSpace
 
-    let dma: BusMaster
-    let pin: INTxPin
     let clock: any DeviceClock
     let presence: ChipSet
     var timers: E1000Timers?
@@ -87,7 +79,6 @@ public final class E1000Card: NetworkCard {
     /// Creates a card of `chip` with `macAddress` in its EEPROM, using the host's `environment`.
     public init(chip: E1000Chip, macAddress: MACAddress, environment: CardEnvironment) {
         self.chip = chip
-        self.macAddress = macAddress
         presence = chip.presence
         // The identity and BARs are a fixed table; constructing them cannot fail.
         let config = try! PCIConfigSpace(
@@ -101,11 +92,6 @@ public final class E1000Card: NetworkCard {
         try! config.addCapability(
             id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
         try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
-        function = PCIFunction(config: config, environment: environment)
-        port = function.port
-        self.config = config
-        dma = function.dma
-        pin = function.pin
         clock = environment.clock
         regs = [UInt32](repeating: 0, count: Self.registerWords)
         eeprom = E1000EEPROM(words: E1000EEPROM.image(mac: macAddress, chip: chip))
@@ -115,6 +101,7 @@ public final class E1000Card: NetworkCard {
         transmitDescriptors = [UInt8](repeating: 0, count: 16 * TransmitLimits.descriptorBatch)
         transmitBuffer = [UInt8](repeating: 0, count: TransmitLimits.headroom + TransmitLimits.segmentationBuffer + 64)
         segmentBuffer = [UInt8](repeating: 0, count: TransmitLimits.headroom + TransmitLimits.maximumFrame + 64)
+        super.init(macAddress: macAddress, function: PCIFunction(config: config, environment: environment))
         timers = E1000Timers(card: self, clock: clock)
         lastLinkUp = linkUp
         function.card = self
@@ -211,11 +198,7 @@ public final class E1000Card: NetworkCard {
     }
 
     public var counters: [Counter] {
-        statistics.counters + [
-            Counter("dma_faults", dma.faults),
-            Counter("port_queue_dropped", port.inboundDropped),
-            Counter("port_unattached_dropped", port.transmittedUnattached),
-        ]
+        statistics.counters + functionCounters
     }
 }
 

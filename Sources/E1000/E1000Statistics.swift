@@ -52,16 +52,23 @@ extension E1000Card {
         }
     }
 
-    /// A good frame of `wireLength` bytes (FCS included) to `destination` was stored.
-    func countReceived(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
-        count(Reg.gprc)
-        countOctets(Reg.gorcl, wireLength)
-        count(Reg.prc64 + Self.sizeBucket(wireLength))
+    /// A good frame of `wireLength` bytes (FCS included) whose destination starts with `destinationHigh` went
+    /// through in the direction whose counters are `registers`.
+    @inline(__always)
+    func countGood(_ registers: GoodFrameRegisters, wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
+        count(registers.frames)
+        countOctets(registers.octets, wireLength)
+        count(registers.firstSizeBucket + Self.sizeBucket(wireLength))
         if broadcast {
-            count(Reg.bprc)
+            count(registers.broadcast)
         } else if destinationHigh & 1 != 0 {
-            count(Reg.mprc)
+            count(registers.multicast)
         }
+    }
+
+    /// A good frame of `wireLength` bytes (FCS included) was stored.
+    func countReceived(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
+        countGood(.received, wireLength: wireLength, destinationHigh: destinationHigh, broadcast: broadcast)
         statistics[.receivedFrames] &+= 1
         statistics[.receivedBytes] &+= UInt64(wireLength)
     }
@@ -74,17 +81,30 @@ extension E1000Card {
 
     /// A frame of `wireLength` bytes (FCS included) went out.
     func countTransmitted(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
-        count(Reg.gptc)
-        countOctets(Reg.gotcl, wireLength)
+        countGood(.transmitted, wireLength: wireLength, destinationHigh: destinationHigh, broadcast: broadcast)
         count(Reg.tpt)
         countOctets(Reg.totl, wireLength)
-        count(Reg.ptc64 + Self.sizeBucket(wireLength))
-        if broadcast {
-            count(Reg.bptc)
-        } else if destinationHigh & 1 != 0 {
-            count(Reg.mptc)
-        }
         statistics[.transmittedFrames] &+= 1
         statistics[.transmittedBytes] &+= UInt64(wireLength)
+    }
+}
+
+/// The statistics registers a good frame advances in one direction: frames, octets (the low half), the 64-byte size
+/// bucket (the others follow it), broadcast and multicast frames.
+struct GoodFrameRegisters {
+    let frames: Int
+    let octets: Int
+    let firstSizeBucket: Int
+    let broadcast: Int
+    let multicast: Int
+
+    /// GPRC, GORC, PRC64..., BPRC, MPRC.
+    static var received: Self {
+        .init(frames: Reg.gprc, octets: Reg.gorcl, firstSizeBucket: Reg.prc64, broadcast: Reg.bprc, multicast: Reg.mprc)
+    }
+
+    /// GPTC, GOTC, PTC64..., BPTC, MPTC.
+    static var transmitted: Self {
+        .init(frames: Reg.gptc, octets: Reg.gotcl, firstSizeBucket: Reg.ptc64, broadcast: Reg.bptc, multicast: Reg.mptc)
     }
 }
