@@ -5,21 +5,21 @@ import NICCore
 extension VirtioNetCard {
     package func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
         let offset = Int(offset)
-        switch bar {
-        case VirtioPCILayout.legacyBAR: return readLegacy(offset: offset, width: width)
-        case VirtioPCILayout.msixBAR: return readMSIX(offset: offset, width: width)
-        case VirtioPCILayout.modernBAR: return readModern(offset: offset, width: width)
-        default: return Self.allOnes(width: width)
+        switch VirtioPCILayout.BAR(rawValue: bar) {
+        case .legacy: return readLegacy(offset: offset, width: width)
+        case .msix: return readMSIX(offset: offset, width: width)
+        case .modern: return readModern(offset: offset, width: width)
+        case nil: return Self.allOnes(width: width)
         }
     }
 
     package func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
         let offset = Int(offset)
-        switch bar {
-        case VirtioPCILayout.legacyBAR: writeLegacy(offset: offset, width: width, value: value)
-        case VirtioPCILayout.msixBAR: writeMSIX(offset: offset, width: width, value: value)
-        case VirtioPCILayout.modernBAR: writeModern(offset: offset, width: width, value: value)
-        default: break
+        switch VirtioPCILayout.BAR(rawValue: bar) {
+        case .legacy: writeLegacy(offset: offset, width: width, value: value)
+        case .msix: writeMSIX(offset: offset, width: width, value: value)
+        case .modern: writeModern(offset: offset, width: width, value: value)
+        case nil: break
         }
     }
 
@@ -141,8 +141,8 @@ extension VirtioNetCard {
 
     /// The device config bytes: mac, status, max_virtqueue_pairs, mtu.
     func deviceConfigByte(_ offset: Int) -> UInt8 {
-        var status: UInt16 = linkUp ? NetConfigLayout.linkUp : 0
-        if announcing { status |= NetConfigLayout.announce }
+        var status: UInt16 = linkUp ? NetConfigStatus.linkUp.mask : 0
+        if announcing { status |= NetConfigStatus.announce.mask }
         switch offset {
         case 0..<6: return UInt8(truncatingIfNeeded: currentMAC.rawValue >> (8 * UInt64(5 - offset)))
         case NetConfigLayout.status: return UInt8(truncatingIfNeeded: status)
