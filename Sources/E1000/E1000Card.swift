@@ -72,7 +72,6 @@ public final class E1000Card: PCICardBase, NetworkCard {
     @exclusivity(unchecked) var segmentationContext = OffloadContext()
     /// Frames the transmitter looped back, waiting for the receiver (never processed recursively).
     @exclusivity(unchecked) var loopbackQueue: [[UInt8]] = []
-    private var lastLinkUp = false
 
     public var modelName: String { chip.rawValue }
 
@@ -134,9 +133,7 @@ public final class E1000Card: PCICardBase, NetworkCard {
 
     /// Follows the cable and the attachment's carrier: STATUS.LU and the PHY's link bits, and LSC on a change.
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard let up = linkChange() else { return }
         phy.setLink(up: up)
         raise(ICR.linkStatusChange.mask)
         updateInterrupts()

@@ -38,7 +38,6 @@ public final class PCNetCard: PCICardBase, NetworkCard {
     /// Scratch buffer for a received frame plus its FCS.
     @exclusivity(unchecked) var receiveBuffer: [UInt8]
     @exclusivity(unchecked) var statistics = PCNetStatistics()
-    private var lastLinkUp = false
 
     public var modelName: String { chip.rawValue }
 
@@ -91,9 +90,7 @@ public final class PCNetCard: PCICardBase, NetworkCard {
     }
 
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard let up = linkChange() else { return }
         phy.linkChanged(up: up)
     }
 

@@ -62,7 +62,6 @@ public final class VirtioNetCard: PCICardBase, NetworkCard {
     @exclusivity(unchecked) public internal(set) var headerLength = 10
     @exclusivity(unchecked) var announcing = false
     @exclusivity(unchecked) var statistics = VirtioNetStatistics()
-    @exclusivity(unchecked) var lastLinkUp = false
     @exclusivity(unchecked) var lastDriverMode: DriverInterface = .none
 
     /// Which interface the driver used last.
@@ -207,9 +206,7 @@ public final class VirtioNetCard: PCICardBase, NetworkCard {
 
     /// Link state from the cable and the attachment; a change raises a config interrupt once the driver is up.
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard linkChange() != nil else { return }
         configChanged()
     }
 

@@ -93,23 +93,17 @@ package enum VirtioPCILayout {
     static func addCapabilities(to config: PCIConfigSpace, vectors: Int, msix withMSIX: Bool) throws(PCIConfigError)
         -> (msix: Int?, pciConfigAccess: Int)
     {
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(
-                .common, bar: BAR.modern.rawValue, offset: ModernRegion.common.offset, length: regionLength))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(
-                .notify, bar: BAR.modern.rawValue, offset: ModernRegion.notify.offset, length: regionLength,
-                extra: le32(notifyMultiplier)))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(
-                .isr, bar: BAR.modern.rawValue, offset: ModernRegion.isr.offset, length: regionLength))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(
-                .device, bar: BAR.modern.rawValue, offset: ModernRegion.device.offset, length: regionLength))
+        // The modern regions, each a page of the modern BAR; notify adds its multiplier.
+        let regions: [(CapabilityType, ModernRegion)] = [
+            (.common, .common), (.notify, .notify), (.isr, .isr), (.device, .device),
+        ]
+        for (type, region) in regions {
+            let extra = type == .notify ? le32(notifyMultiplier) : []
+            try config.addCapability(
+                id: vendorCapabilityID,
+                body: vendorCapabilityBody(
+                    type, bar: BAR.modern.rawValue, offset: region.offset, length: regionLength, extra: extra))
+        }
         // PCI cfg access: bar, offset and length are the driver's to write, then pci_cfg_data.
         let accessBody = vendorCapabilityBody(.pciConfigAccess, bar: 0, offset: 0, length: 0, extra: [0, 0, 0, 0])
         var accessMask = [UInt8](repeating: 0, count: accessBody.count)
@@ -130,19 +124,39 @@ package enum VirtioPCILayout {
     }
 }
 
-/// The legacy header in BAR0 (virtio 1.2 §4.1.4.8): offset, width, register.
-enum LegacyRegister: Int, CaseIterable {
-    case deviceFeatures = 0x00
-    case driverFeatures = 0x04
-    case queueAddress = 0x08
-    case queueSize = 0x0C
-    case queueSelect = 0x0E
-    case queueNotify = 0x10
-    case deviceStatus = 0x12
-    case isrStatus = 0x13
+/// A register block whose registers follow one another without gaps, in case order (raw values 0, 1, 2...), each
+/// ``width`` bytes wide: a register's offset is the sum of the widths before it.
+protocol PackedRegisters: RawRepresentable where RawValue == Int {
+    /// The register's width in bytes.
+    var width: Int { get }
+}
+
+extension PackedRegisters {
+    /// The register containing `offset` and where in it the access starts.
+    static func containing(_ offset: Int) -> (Self, Int)? {
+        var start = 0
+        var index = 0
+        while let register = Self(rawValue: index) {
+            if offset >= start && offset < start + register.width { return (register, offset - start) }
+            start += register.width
+            index += 1
+        }
+        return nil
+    }
+
+    /// The register starting at `offset` with `width` bytes, if there is one.
+    static func at(_ offset: Int, width: Int) -> Self? {
+        guard let (register, inner) = containing(offset), inner == 0, register.width == width else { return nil }
+        return register
+    }
+}
+
+/// The legacy header in BAR0 (virtio 1.2 §4.1.4.8).
+enum LegacyRegister: Int, PackedRegisters {
+    case deviceFeatures, driverFeatures, queueAddress, queueSize, queueSelect, queueNotify, deviceStatus, isrStatus
     /// Present only while MSI-X is enabled.
-    case configVector = 0x14
-    case queueVector = 0x16
+    case configVector
+    case queueVector
 
     var width: Int {
         switch self {
@@ -158,7 +172,7 @@ enum LegacyRegister: Int, CaseIterable {
 
 /// struct virtio_pci_common_cfg in BAR4 (virtio 1.2 §4.1.4.3): the registers follow one another without gaps, in
 /// case order, each of its width.
-enum CommonRegister: CaseIterable {
+enum CommonRegister: Int, PackedRegisters {
     case deviceFeatureSelect, deviceFeature, driverFeatureSelect, driverFeature, configVector, queueCount
     case deviceStatus, configGeneration, queueSelect, queueSize, queueVector, queueEnable, queueNotifyOffset
     case queueDescriptor, queueDriver, queueDevice, queueNotifyData, queueReset
@@ -170,16 +184,6 @@ enum CommonRegister: CaseIterable {
         case .queueDescriptor, .queueDriver, .queueDevice: 8
         default: 2
         }
-    }
-
-    /// The register containing `offset` and where in it the access starts.
-    static func containing(_ offset: Int) -> (CommonRegister, Int)? {
-        var start = 0
-        for register in allCases {
-            if offset >= start && offset < start + register.width { return (register, offset - start) }
-            start += register.width
-        }
-        return nil
     }
 }
 

@@ -18,6 +18,8 @@ open class PCICardBase {
     package let dma: BusMaster
     /// The function's INTx pin.
     package let pin: INTxPin
+    /// The link state (cable connected and carrier) the card last followed.
+    @exclusivity(unchecked) package var lastLinkUp = false
 
     /// A card with `macAddress` on `function`.
     package init(macAddress: MACAddress, function: PCIFunction) {
@@ -27,6 +29,14 @@ open class PCICardBase {
         config = function.config
         dma = function.dma
         pin = function.pin
+    }
+
+    /// The link state if it changed since the card last followed it, now followed; `nil` if it did not change.
+    package func linkChange() -> Bool? {
+        let up = function.linkUp
+        guard up != lastLinkUp else { return nil }
+        lastLinkUp = up
+        return up
     }
 
     /// The function's own counters: DMA faults, and frames the port dropped on the way in (queue full) and out
