@@ -107,34 +107,8 @@ enum RegisterTable {
             .init(0x1000, "PBA", reset: 0x0000_0030, write: 0xFFFF),
             .init(0x2160, "FCRTL", write: 0x8000_FFF8),
             .init(0x2168, "FCRTH", write: 0xFFF8),
-            .init(0x2410, "RDFH", write: 0x1FFF),
-            .init(0x2418, "RDFT", write: 0x1FFF),
-            .init(0x2420, "RDFHS", write: 0x1FFF),
-            .init(0x2428, "RDFTS", write: 0x1FFF),
-            .init(0x2430, "RDFPC", write: 0x1FFF),
-            .init(0x2800, "RDBAL", write: 0xFFFF_FFF0),
-            .init(0x2804, "RDBAH"),
-            .init(0x2808, "RDLEN", write: 0x000F_FF80),
-            .init(0x2810, "RDH", write: 0xFFFF),
-            .init(0x2818, "RDT", write: 0xFFFF, .receiveTail),
-            .init(0x2820, "RDTR", write: 0xFFFF, .receiveDelayTimer),
-            .init(0x2828, "RXDCTL", reset: 0x0001_0000, write: 0x013F_3F3F),
-            .init(0x282C, "RADV", write: 0xFFFF, chips: .internalPHY),
             .init(0x2C00, "RSRPD", write: 0x0FFF),
             .init(0x3000, "TXDMAC", reset: 0x1, write: 0x1),
-            .init(0x3410, "TDFH", write: 0x1FFF),
-            .init(0x3418, "TDFT", write: 0x1FFF),
-            .init(0x3420, "TDFHS", write: 0x1FFF),
-            .init(0x3428, "TDFTS", write: 0x1FFF),
-            .init(0x3430, "TDFPC", write: 0x1FFF),
-            .init(0x3800, "TDBAL", write: 0xFFFF_FFF0),
-            .init(0x3804, "TDBAH"),
-            .init(0x3808, "TDLEN", write: 0x000F_FF80),
-            .init(0x3810, "TDH", write: 0xFFFF),
-            .init(0x3818, "TDT", write: 0xFFFF, .transmitTail),
-            .init(0x3820, "TIDV", write: 0xFFFF),
-            .init(0x3828, "TXDCTL", reset: 0x0001_0000, write: 0x017F_3F3F),
-            .init(0x382C, "TADV", write: 0xFFFF, chips: .internalPHY),
             .init(0x3830, "TSPMT", reset: 0x0100_0400),
             .init(0x5000, "RXCSUM", reset: RXCSUM.ipOffload.mask | RXCSUM.tcpUDPOffload.mask, write: 0x3FF),
             .init(0x5200, "MTA", count: 128),
@@ -152,7 +126,30 @@ enum RegisterTable {
             .init(0x5F00, "FFLT", write: 0x7FF, count: 8),
             .init(0x9000, "FFMT", count: 256),
             .init(0x9800, "FFVT", count: 256),
-        ] + statistics
+        ] + dataUnit("R", at: 0x2000, tail: .receiveTail, delay: ("RDTR", .receiveDelayTimer), control: 0x013F_3F3F)
+        + dataUnit("T", at: 0x3000, tail: .transmitTail, delay: ("TIDV", .storage), control: 0x017F_3F3F) + statistics
+
+    /// The registers the receive (`R`, base 0x2000) and transmit (`T`, base 0x3000) units lay out alike: the data
+    /// FIFO's head, tail, saved head, saved tail and packet count from +0x410; the descriptor ring's base, length,
+    /// head and tail from +0x800; then the interrupt delay (RDTR, TIDV), the descriptor control with its writable
+    /// bits `control`, and the absolute delay of the chips with an internal PHY.
+    private static func dataUnit(
+        _ prefix: String, at base: Int, tail: RegisterKind, delay: (name: String, kind: RegisterKind), control: UInt32
+    ) -> [RegisterDefinition] {
+        let fifo = ["DFH", "DFT", "DFHS", "DFTS", "DFPC"].enumerated().map { index, name in
+            RegisterDefinition(base + 0x410 + 8 * index, prefix + name, write: 0x1FFF)
+        }
+        return fifo + [
+            RegisterDefinition(base + 0x800, prefix + "DBAL", write: 0xFFFF_FFF0),
+            RegisterDefinition(base + 0x804, prefix + "DBAH"),
+            RegisterDefinition(base + 0x808, prefix + "DLEN", write: 0x000F_FF80),
+            RegisterDefinition(base + 0x810, prefix + "DH", write: 0xFFFF),
+            RegisterDefinition(base + 0x818, prefix + "DT", write: 0xFFFF, tail),
+            RegisterDefinition(base + 0x820, delay.name, write: 0xFFFF, delay.kind),
+            RegisterDefinition(base + 0x828, prefix + "XDCTL", reset: 0x0001_0000, write: control),
+            RegisterDefinition(base + 0x82C, prefix + "ADV", write: 0xFFFF, chips: .internalPHY),
+        ]
+    }
 
     /// The statistics block 0x4000-0x40FF: every counter clears when read (a 64-bit counter when its high half is).
     static let statistics: [RegisterDefinition] = [

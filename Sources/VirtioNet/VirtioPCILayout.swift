@@ -188,12 +188,10 @@ enum CommonRegister: Int, PackedRegisters {
 }
 
 /// struct virtio_net_config (virtio 1.2 §5.1.4): mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu.
-enum NetConfigLayout {
-    static let mac = 0
-    static let status = 6
-    static let maxQueuePairs = 8
-    static let mtu = 10
-    static let size = 12
+enum NetConfigField: Int, PackedRegisters {
+    case mac, status, maxQueuePairs, mtu
+
+    var width: Int { self == .mac ? 6 : 2 }
 }
 
 /// The status bits of struct virtio_net_config.

@@ -141,17 +141,15 @@ extension VirtioNetCard {
 
     /// The device config bytes: mac, status, max_virtqueue_pairs, mtu.
     func deviceConfigByte(_ offset: Int) -> UInt8 {
-        var status: UInt16 = linkUp ? NetConfigStatus.linkUp.mask : 0
-        if announcing { status |= NetConfigStatus.announce.mask }
-        switch offset {
-        case 0..<6: return UInt8(truncatingIfNeeded: currentMAC.rawValue >> (8 * UInt64(5 - offset)))
-        case NetConfigLayout.status: return UInt8(truncatingIfNeeded: status)
-        case NetConfigLayout.status + 1: return UInt8(truncatingIfNeeded: status >> 8)
-        case NetConfigLayout.maxQueuePairs: return UInt8(truncatingIfNeeded: maximumQueuePairs)
-        case NetConfigLayout.maxQueuePairs + 1: return UInt8(truncatingIfNeeded: maximumQueuePairs >> 8)
-        case NetConfigLayout.mtu: return UInt8(truncatingIfNeeded: mtu)
-        case NetConfigLayout.mtu + 1: return UInt8(truncatingIfNeeded: mtu >> 8)
-        default: return 0
+        guard let (field, byte) = NetConfigField.containing(offset) else { return 0 }
+        switch field {
+        case .mac: return UInt8(truncatingIfNeeded: currentMAC.rawValue >> (8 * UInt64(5 - byte)))
+        case .status:
+            var status: UInt16 = linkUp ? NetConfigStatus.linkUp.mask : 0
+            if announcing { status |= NetConfigStatus.announce.mask }
+            return UInt8(truncatingIfNeeded: status >> (8 * byte))
+        case .maxQueuePairs: return UInt8(truncatingIfNeeded: maximumQueuePairs >> (8 * byte))
+        case .mtu: return UInt8(truncatingIfNeeded: mtu >> (8 * byte))
         }
     }
 

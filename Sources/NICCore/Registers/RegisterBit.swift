@@ -13,7 +13,8 @@
 /// ```
 ///
 /// Everything here is inlinable, so a mask folds to a constant.
-public protocol RegisterBit: RawRepresentable, Sendable where RawValue: FixedWidthInteger & UnsignedInteger {}
+public protocol RegisterBit: RawRepresentable, Sendable
+where RawValue: FixedWidthInteger & UnsignedInteger & Sendable {}
 
 extension RegisterBit {
     /// The register value with only this bit set (0 for a position past the register's width).
