@@ -19,7 +19,7 @@ open class PCICardBase {
     /// The function's INTx pin.
     package let pin: INTxPin
     /// The link state (cable connected and carrier) the card last followed.
-    @exclusivity(unchecked) package var lastLinkUp = false
+    @exclusivity(unchecked) @usableFromInline package var lastLinkUp = false
 
     /// A card with `macAddress` on `function`.
     package init(macAddress: MACAddress, function: PCIFunction) {
@@ -32,6 +32,7 @@ open class PCICardBase {
     }
 
     /// The link state if it changed since the card last followed it, now followed; `nil` if it did not change.
+    @inlinable
     package func linkChange() -> Bool? {
         let up = function.linkUp
         guard up != lastLinkUp else { return nil }
