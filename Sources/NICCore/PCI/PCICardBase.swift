@@ -19,7 +19,7 @@ open class PCICardBase {
     /// The function's INTx pin.
     package let pin: INTxPin
     /// The link state (cable connected and carrier) the card last followed.
-    @exclusivity(unchecked) @usableFromInline package var lastLinkUp = false
+    @exclusivity(unchecked) @usableFromInline package final var lastLinkUp = false
 
     /// A card with `macAddress` on `function`.
     package init(macAddress: MACAddress, function: PCIFunction) {
@@ -33,7 +33,7 @@ open class PCICardBase {
 
     /// The link state if it changed since the card last followed it, now followed; `nil` if it did not change.
     @inlinable
-    package func linkChange() -> Bool? {
+    package final func linkChange() -> Bool? {
         let up = function.linkUp
         guard up != lastLinkUp else { return nil }
         lastLinkUp = up
@@ -42,7 +42,7 @@ open class PCICardBase {
 
     /// The function's own counters: DMA faults, and frames the port dropped on the way in (queue full) and out
     /// (nothing attached).
-    public var functionCounters: [Counter] {
+    public final var functionCounters: [Counter] {
         [
             Counter("dma_faults", dma.faults),
             Counter("port_queue_dropped", port.inboundDropped),

@@ -157,10 +157,10 @@ public final class PCIConfigSpace {
     public func clearStatus(_ bits: PCIStatus) { put16(0x06, get16(0x06) & ~bits.rawValue) }
 
     /// Sets one status bit on the device's behalf.
-    public func setStatus(_ bit: PCIStatusBit) { setStatus([bit]) }
+    public func setStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) | bit.mask) }
 
     /// Clears one status bit on the device's behalf.
-    public func clearStatus(_ bit: PCIStatusBit) { clearStatus([bit]) }
+    public func clearStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) & ~bit.mask) }
 
     /// The base address currently programmed into BAR `slot`, without its flag bits; 0 if none.
     public func barBase(_ slot: Int) -> UInt64 {
