@@ -3,6 +3,7 @@ import NICCore
 extension PCNetCard {
     /// Sets interrupt flag `flag` in CSR0. A newly raised flag counts as unseen: the guest must read CSR0 before a
     /// write of one can clear it.
+    @inline(__always)
     func raise(_ flag: CSR0) {
         guard csr[0] & flag.mask != flag.mask else { return }
         csr[0] |= flag.mask
