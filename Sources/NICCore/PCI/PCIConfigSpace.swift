@@ -157,9 +157,11 @@ public final class PCIConfigSpace {
     public func clearStatus(_ bits: PCIStatus) { put16(0x06, get16(0x06) & ~bits.rawValue) }
 
     /// Sets one status bit on the device's behalf.
+    @inline(__always)
     public func setStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) | bit.mask) }
 
     /// Clears one status bit on the device's behalf.
+    @inline(__always)
     public func clearStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) & ~bit.mask) }
 
     /// The base address currently programmed into BAR `slot`, without its flag bits; 0 if none.
