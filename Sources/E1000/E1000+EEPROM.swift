@@ -144,10 +144,10 @@ extension E1000Card {
     /// at once, PRES.
     func readEEPROMControl() -> UInt32 {
         var value = regs[Reg.eecd] & EECD.writable
-        if eeprom.dataOut { value |= EECD.dataOut }
+        if eeprom.dataOut { value |= EECD.dataOut.mask }
         if chip.hasEEPROMReadRegister {
-            value |= EECD.present
-            if value & EECD.request != 0 { value |= EECD.grant }
+            value |= EECD.present.mask
+            if value & EECD.request.mask != 0 { value |= EECD.grant.mask }
         }
         return value
     }
@@ -156,19 +156,20 @@ extension E1000Card {
     /// 82543GC, which has no REQ/GNT handshake).
     func writeEEPROMControl(_ value: UInt32) {
         regs[Reg.eecd] = value & EECD.writable
-        let granted = !chip.hasEEPROMReadRegister || value & EECD.request != 0
+        let granted = !chip.hasEEPROMReadRegister || value & EECD.request.mask != 0
         guard granted else { return }
         eeprom.drive(
-            chipSelect: value & EECD.chipSelect != 0, clock: value & EECD.clock != 0, dataIn: value & EECD.dataIn != 0)
+            chipSelect: value & EECD.chipSelect.mask != 0, clock: value & EECD.clock.mask != 0,
+            dataIn: value & EECD.dataIn.mask != 0)
     }
 
     /// A write to EERD: START reads the addressed word at once and sets DONE.
     func writeEEPROMRead(_ value: UInt32) {
-        guard value & EERD.start != 0 else {
+        guard value & EERD.start.mask != 0 else {
             regs[Reg.eerd] = value & 0xFF00
             return
         }
         let address = Int((value >> 8) & 0xFF)
-        regs[Reg.eerd] = UInt32(eeprom.word(at: address)) << 16 | UInt32(address) << 8 | EERD.done
+        regs[Reg.eerd] = UInt32(eeprom.word(at: address)) << 16 | UInt32(address) << 8 | EERD.done.mask
     }
 }

@@ -33,7 +33,7 @@ extension E1000Card {
         }
         timers?.throttle.cancel()
         lastAssertion = now
-        statistics.interruptAssertions &+= 1
+        statistics[.interruptAssertions] &+= 1
         pin.set(true)
     }
 
@@ -44,18 +44,13 @@ extension E1000Card {
     func receiveDelayedInterrupt() {
         let packetDelay = Int(regs[Reg.rdtr] & 0xFFFF)
         guard packetDelay != 0, let timers else {
-            raise(ICR.receiveTimer)
+            raise(ICR.receiveTimer.mask)
             return
         }
-        let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.radv] & 0xFFFF) : 0
-        timers.receive.start(packetDelay: packetDelay, absoluteDelay: absoluteDelay, unit: Self.delayUnit)
+        start(timers.receive, packetDelay: packetDelay, absoluteDelayRegister: Reg.radv)
     }
 
-    func receiveTimerFired() {
-        timers?.receive.cancel()
-        raise(ICR.receiveTimer)
-        updateInterrupts()
-    }
+    func receiveTimerFired() { delayElapsed(timers?.receive, cause: .receiveTimer) }
 
     /// RDTR.FPD: any delayed receive interrupt fires now.
     func flushReceiveTimers() {
@@ -70,16 +65,27 @@ extension E1000Card {
         let packetDelay = Int(regs[Reg.tidv] & 0xFFFF)
         guard !immediate, packetDelay != 0, let timers else {
             timers?.transmit.cancel()
-            raise(ICR.transmitDescriptorWritten)
+            raise(ICR.transmitDescriptorWritten.mask)
             return
         }
-        let absoluteDelay = chip.hasMDIC ? Int(regs[Reg.tadv] & 0xFFFF) : 0
-        timers.transmit.start(packetDelay: packetDelay, absoluteDelay: absoluteDelay, unit: Self.delayUnit)
+        start(timers.transmit, packetDelay: packetDelay, absoluteDelayRegister: Reg.tadv)
     }
 
-    func transmitTimerFired() {
-        timers?.transmit.cancel()
-        raise(ICR.transmitDescriptorWritten)
+    func transmitTimerFired() { delayElapsed(timers?.transmit, cause: .transmitDescriptorWritten) }
+
+    // MARK: Either delay
+
+    /// Starts `delay` with `packetDelay` and, on the chips that have RADV and TADV, the absolute delay in
+    /// `absoluteDelayRegister`.
+    private func start(_ delay: DelayTimers, packetDelay: Int, absoluteDelayRegister: Int) {
+        let absoluteDelay = chip.hasMDIC ? Int(regs[absoluteDelayRegister] & 0xFFFF) : 0
+        delay.start(packetDelay: packetDelay, absoluteDelay: absoluteDelay, unit: Self.delayUnit)
+    }
+
+    /// One of `delay`'s timers fired: both stop and `cause` is raised.
+    private func delayElapsed(_ delay: DelayTimers?, cause: ICR) {
+        delay?.cancel()
+        raise(cause.mask)
         updateInterrupts()
     }
 }

@@ -1,3 +1,5 @@
+import NICCore
+
 /// The 82543GC's MII management frame, bit-banged by software on CTRL's SDP2 (MDIO) and SDP3 (MDC) pins.
 ///
 /// Each rising edge of MDC moves one bit. A frame is a preamble of ones, start (01), opcode (10 read, 01 write), a
@@ -92,24 +94,24 @@ extension E1000Card {
     func writeMDIControl(_ value: UInt32) {
         let phyAddress = Int((value >> 21) & 0x1F)
         let register = Int((value >> 16) & 0x1F)
-        let opcode = value & (3 << 26)
-        var result = value & ~(MDIC.ready | MDIC.error)
+        let opcode = MDIC.op.value(in: value)
+        var result = value & ~(MDIC.ready.mask | MDIC.error.mask)
         if phyAddress != E1000PHY.address || (opcode != MDIC.opRead && opcode != MDIC.opWrite) {
-            result |= MDIC.error
+            result |= MDIC.error.mask
         } else if opcode == MDIC.opRead {
             result = (result & ~0xFFFF) | UInt32(phy.read(register))
         } else {
             phy.write(register, UInt16(truncatingIfNeeded: value))
         }
-        regs[Reg.mdic] = result | MDIC.ready
-        if value & MDIC.interruptEnable != 0 { raise(ICR.mdioAccessComplete) }
+        regs[Reg.mdic] = result | MDIC.ready.mask
+        if value & MDIC.interruptEnable.mask != 0 { raise(ICR.mdioAccessComplete.mask) }
     }
 
     /// The 82543GC's MDIO pins after a CTRL write.
     func driveMDIO(_ control: UInt32) {
         guard chip == .i82543GC else { return }
         mdio.drive(
-            clock: control & CTRL.mdc != 0, hostDrives: control & CTRL.mdioDirection != 0,
-            data: control & CTRL.mdio != 0, phy: &phy)
+            clock: control & CTRL.mdc.mask != 0, hostDrives: control & CTRL.mdioDirection.mask != 0,
+            data: control & CTRL.mdio.mask != 0, phy: &phy)
     }
 }

@@ -14,19 +14,18 @@ enum ReceiveLimits {
     static let maximumDescriptorsPerFrame = maximumWireFrame / 256 + 8
 }
 
-/// Receive descriptor status and error bits.
-enum ReceiveStatus {
-    static let done: UInt8 = 1 << 0
-    static let endOfPacket: UInt8 = 1 << 1
-    static let ignoreChecksum: UInt8 = 1 << 2
-    static let vlanPacket: UInt8 = 1 << 3
-    static let tcpChecksum: UInt8 = 1 << 5
-    static let ipChecksum: UInt8 = 1 << 6
-    static let passedInexactFilter: UInt8 = 1 << 7
+/// Receive descriptor status bits.
+enum ReceiveStatus: UInt8, RegisterBit {
+    case done = 0
+    case endOfPacket, ignoreChecksum, vlanPacket
+    case tcpChecksum = 5
+    case ipChecksum, passedInexactFilter
+}
 
-    static let tcpError: UInt8 = 1 << 5
-    static let ipError: UInt8 = 1 << 6
-    static let receiveError: UInt8 = 1 << 7
+/// Receive descriptor error bits.
+enum ReceiveErrors: UInt8, RegisterBit {
+    case tcpError = 5
+    case ipError, receiveError
 }
 
 /// What the receiver did with a frame.
@@ -42,8 +41,8 @@ extension E1000Card {
     /// reserved and taken as 2048).
     var receiveBufferSize: Int {
         let rctl = regs[Reg.rctl]
-        let size = Int((rctl >> RCTL.bufferSizeShift) & 3)
-        if rctl & RCTL.bufferSizeExtension != 0, size != 0 { return 32768 >> size }
+        let size = Int(RCTL.bufferSize.value(in: rctl))
+        if rctl & RCTL.bufferSizeExtension.mask != 0, size != 0 { return 32768 >> size }
         return 2048 >> size
     }
 
@@ -51,7 +50,7 @@ extension E1000Card {
     var receiveRingCount: Int { Int(regs[Reg.rdlen] & 0x000F_FF80) / 16 }
 
     /// Whether the transmitter loops frames back to the receiver (RCTL.LBM, or the PHY's loopback bit).
-    var loopbackMode: Bool { regs[Reg.rctl] & RCTL.loopbackMask != 0 || phy.loopback }
+    var loopbackMode: Bool { RCTL.loopback.value(in: regs[Reg.rctl]) != 0 || phy.loopback }
 
     /// The guest address of descriptor `index` of the ring at `high:low`, or `nil` if it would wrap.
     @inline(__always)
@@ -66,8 +65,8 @@ extension E1000Card {
         let delta = dropped &- portDropsSeen
         portDropsSeen = dropped
         count(Reg.mpc, by: UInt32(clamping: delta))
-        statistics.receiveMissed &+= delta
-        raise(ICR.receiveOverrun)
+        statistics[.receiveMissed] &+= delta
+        raise(ICR.receiveOverrun.mask)
     }
 
     /// Drains the port into the receive ring until it is empty or the ring has no room (the frame at the head then
@@ -93,7 +92,7 @@ extension E1000Card {
         while budget > 0, !loopbackQueue.isEmpty {
             budget -= 1
             let frame = loopbackQueue.removeFirst()
-            statistics.loopbackFrames &+= 1
+            statistics[.loopbackFrames] &+= 1
             _ = frame.withUnsafeBytes { receive($0, looped: true) }
         }
     }
@@ -101,17 +100,17 @@ extension E1000Card {
     /// Receives one frame (destination address to payload end, no FCS) into the ring.
     func receive(_ frame: UnsafeRawBufferPointer, looped: Bool) -> ReceiveOutcome {
         let rctl = regs[Reg.rctl]
-        guard rctl & RCTL.enable != 0 else {
-            statistics.receiveDroppedDisabled &+= 1
+        guard rctl & RCTL.enable.mask != 0 else {
+            statistics[.receiveDroppedDisabled] &+= 1
             return .consumed
         }
         if !looped {
             guard linkUp else {
-                statistics.receiveDroppedLinkDown &+= 1
+                statistics[.receiveDroppedLinkDown] &+= 1
                 return .consumed
             }
             guard !loopbackMode else {
-                statistics.receiveDroppedLoopbackMode &+= 1
+                statistics[.receiveDroppedLoopbackMode] &+= 1
                 return .consumed
             }
             guard config.command.contains(.busMaster) else { return .waiting }
@@ -123,37 +122,37 @@ extension E1000Card {
             countArrival(wireLength: wireLength)
             count(Reg.ruc)
             count(Reg.rlec)
-            statistics.receiveDroppedRunt &+= 1
+            statistics[.receiveDroppedRunt] &+= 1
             return .consumed
         }
         let limit =
-            rctl & (RCTL.longPackets | RCTL.storeBadPackets) != 0
+            rctl & (RCTL.longPackets.mask | RCTL.storeBadPackets.mask) != 0
             ? ReceiveLimits.maximumWireFrame : ReceiveLimits.standardWireMaximum
         guard wireLength <= limit else {
             countArrival(wireLength: wireLength)
             count(Reg.roc)
             count(Reg.rlec)
-            statistics.receiveDroppedOversize &+= 1
+            statistics[.receiveDroppedOversize] &+= 1
             return .consumed
         }
         guard let match = addressFilter(frame, rctl: rctl) else {
             countArrival(wireLength: wireLength)
-            statistics.receiveFiltered &+= 1
+            statistics[.receiveFiltered] &+= 1
             return .consumed
         }
         let vet = UInt16(truncatingIfNeeded: regs[Reg.vet])
         let tagged = length >= 18 && frame.load(bigEndian: UInt16.self, at: 12) == vet
         let tci = tagged ? frame.load(bigEndian: UInt16.self, at: 14) ?? 0 : 0
-        if tagged, rctl & RCTL.vlanFilter != 0 {
+        if tagged, rctl & RCTL.vlanFilter.mask != 0 {
             let vid = Int(tci & 0x0FFF)
             guard regs[Reg.vfta + vid >> 5] & (1 << UInt32(vid & 0x1F)) != 0 else {
                 countArrival(wireLength: wireLength)
-                statistics.receiveVLANFiltered &+= 1
+                statistics[.receiveVLANFiltered] &+= 1
                 return .consumed
             }
         }
-        let strip = tagged && regs[Reg.ctrl] & CTRL.vlanMode != 0
-        let appendFCS = rctl & RCTL.stripCRC == 0
+        let strip = tagged && regs[Reg.ctrl] & CTRL.vlanMode.mask != 0
+        let appendFCS = rctl & RCTL.stripCRC.mask == 0
         let bodyLength = padded - (strip ? 4 : 0)
         let total = bodyLength + (appendFCS ? 4 : 0)
         let bufferSize = receiveBufferSize
@@ -169,15 +168,15 @@ extension E1000Card {
         guard needed < ringCount else {
             countArrival(wireLength: wireLength)
             count(Reg.mpc)
-            statistics.receiveDroppedRingTooSmall &+= 1
+            statistics[.receiveDroppedRingTooSmall] &+= 1
             return .consumed
         }
         guard free >= needed else { return noRoom(looped: looped, wireLength: wireLength, ringError: false) }
         receiveStalled = false
         countArrival(wireLength: wireLength)
 
-        var status = strip ? ReceiveStatus.vlanPacket : 0
-        if match == .inexact { status |= ReceiveStatus.passedInexactFilter }
+        var status = strip ? ReceiveStatus.vlanPacket.mask : 0
+        if match == .inexact { status |= ReceiveStatus.passedInexactFilter.mask }
         let (checksumStatus, errors) = receiveChecksumStatus(frame, networkOffset: tagged ? 18 : 14)
         status |= checksumStatus
 
@@ -218,8 +217,8 @@ extension E1000Card {
         }
         receiveDelayedInterrupt()
         let remaining = (tail - Int(regs[Reg.rdh]) + ringCount) % ringCount
-        let shift = Int((rctl >> RCTL.minimumThresholdShift) & 3) + 1
-        if remaining <= ringCount >> shift { raise(ICR.receiveDescriptorMinimum) }
+        let shift = Int(RCTL.minimumThreshold.value(in: rctl)) + 1
+        if remaining <= ringCount >> shift { raise(ICR.receiveDescriptorMinimum.mask) }
         return .consumed
     }
 
@@ -235,13 +234,13 @@ extension E1000Card {
         if !receiveStalled {
             receiveStalled = true
             count(Reg.rnbc)
-            if ringError { statistics.receiveRingErrors &+= 1 } else { statistics.receiveNoBuffers &+= 1 }
+            if ringError { statistics[.receiveRingErrors] &+= 1 } else { statistics[.receiveNoBuffers] &+= 1 }
         }
         guard looped else { return .waiting }
         countArrival(wireLength: wireLength)
         count(Reg.mpc)
-        statistics.receiveMissed &+= 1
-        raise(ICR.receiveOverrun)
+        statistics[.receiveMissed] &+= 1
+        raise(ICR.receiveOverrun.mask)
         return .consumed
     }
 
@@ -265,14 +264,14 @@ extension E1000Card {
             let neededNow = (total - written + bufferSize - 1) / bufferSize
             let batch = min(max(neededNow, 1), ringCount - head, free - used, ReceiveLimits.maximumDescriptorsPerFrame)
             guard let address = descriptorAddress(low: low, high: high, index: head) else {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
                 break
             }
             do throws(DMAError) {
                 try dma.read(at: address, into: &receiveDescriptors, range: 0..<(batch * 16))
             } catch {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
                 break
             }
@@ -290,21 +289,21 @@ extension E1000Card {
                     do throws(DMAError) {
                         try writeStream(body: body, tail: &tail, from: written, count: chunk, to: buffer)
                     } catch {
-                        statistics.receiveDMAErrors &+= 1
+                        statistics[.receiveDMAErrors] &+= 1
                         failed = true
-                        descriptorErrors |= ReceiveStatus.receiveError
+                        descriptorErrors |= ReceiveErrors.receiveError.mask
                     }
                 }
                 written += chunk
                 let complete = written >= total
                 let last = complete || used == free
-                var descriptorStatus = ReceiveStatus.done | (status & ReceiveStatus.vlanPacket)
+                var descriptorStatus = ReceiveStatus.done.mask | (status & ReceiveStatus.vlanPacket.mask)
                 if last {
-                    descriptorStatus |= ReceiveStatus.endOfPacket | status
+                    descriptorStatus |= ReceiveStatus.endOfPacket.mask | status
                     descriptorErrors |= errors
                     if !complete {
-                        descriptorErrors |= ReceiveStatus.receiveError
-                        statistics.receiveTruncated &+= 1
+                        descriptorErrors |= ReceiveErrors.receiveError.mask
+                        statistics[.receiveTruncated] &+= 1
                         failed = true
                     }
                 }
@@ -321,7 +320,7 @@ extension E1000Card {
             do throws(DMAError) {
                 try dma.write(at: address, from: receiveDescriptors, range: 0..<(processed * 16))
             } catch {
-                statistics.receiveDMAErrors &+= 1
+                statistics[.receiveDMAErrors] &+= 1
                 failed = true
             }
             head = (head + processed) % ringCount

@@ -16,14 +16,14 @@ extension E1000Card {
         let destination = MACAddress(in: frame, at: 0)?.rawValue ?? 0
         for address in receiveAddresses where address == destination { return .exact }
         let multicast = frame[0] & 1 != 0
-        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept != 0 { return .inexact }
+        if destination == 0xFFFF_FFFF_FFFF, rctl & RCTL.broadcastAccept.mask != 0 { return .inexact }
         if multicast {
-            if rctl & RCTL.multicastPromiscuous != 0 { return .inexact }
+            if rctl & RCTL.multicastPromiscuous.mask != 0 { return .inexact }
             let hash = Self.multicastHash(
-                octet4: frame[4], octet5: frame[5], offset: (rctl >> RCTL.multicastOffsetShift) & 3)
+                octet4: frame[4], octet5: frame[5], offset: RCTL.multicastOffset.value(in: rctl))
             return regs[Reg.mta + hash >> 5] & (1 << UInt32(hash & 0x1F)) != 0 ? .inexact : nil
         }
-        return rctl & RCTL.unicastPromiscuous != 0 ? .inexact : nil
+        return rctl & RCTL.unicastPromiscuous.mask != 0 ? .inexact : nil
     }
 
     /// The 12-bit multicast table index for RCTL.MO = `offset`: destination bits 47:36, 46:35, 45:34 or 43:32.

@@ -62,7 +62,7 @@ extension E1000Card {
         let base: UInt32
         switch definition.kind {
         case .interruptCause, .interruptSet, .interruptMaskSet, .interruptMaskClear: base = 0
-        case .control: base = regs[index] & ~(CTRL.reset | CTRL.phyReset)
+        case .control: base = regs[index] & ~(CTRL.reset.mask | CTRL.phyReset.mask)
         default: base = regs[index]
         }
         writeDword(index, (base & ~laneMask) | (UInt32(truncatingIfNeeded: value) << shift & laneMask))
@@ -121,8 +121,8 @@ extension E1000Card {
             return statusValue
         case .control:
             var value = regs[index]
-            if chip == .i82543GC, value & CTRL.mdioDirection == 0 {
-                value = mdio.output ? value | CTRL.mdio : value & ~CTRL.mdio
+            if chip == .i82543GC, value & CTRL.mdioDirection.mask == 0 {
+                value = mdio.output ? value | CTRL.mdio.mask : value & ~CTRL.mdio.mask
             }
             return value
         case .eepromControl:
@@ -166,21 +166,18 @@ extension E1000Card {
             regs[Reg.ims] &= ~value
         case .receiveControl:
             regs[index] = masked
-            port.setPromiscuous(masked & RCTL.unicastPromiscuous != 0)
+            port.setPromiscuous(masked & RCTL.unicastPromiscuous.mask != 0)
             receivePending()
-        case .transmitControl:
+        case .transmitControl, .transmitTail:
             regs[index] = masked
             transmit()
         case .receiveTail:
             regs[index] = masked
             receiveStalled = false
             receivePending()
-        case .transmitTail:
-            regs[index] = masked
-            transmit()
         case .receiveDelayTimer:
             regs[index] = masked
-            if value & RDTR.flushPartial != 0 { flushReceiveTimers() }
+            if value & RDTR.flushPartial.mask != 0 { flushReceiveTimers() }
         case .receiveAddress:
             regs[index] = masked
             rebuildAddressFilter()
@@ -189,19 +186,19 @@ extension E1000Card {
 
     /// STATUS: full duplex, 1000 Mb/s, and LU while the link is up.
     var statusValue: UInt32 {
-        STATUS.fullDuplex | STATUS.speed1000 | (linkUp ? STATUS.linkUp : 0)
+        STATUS.fullDuplex.mask | STATUS.speed(2) | (linkUp ? STATUS.linkUp.mask : 0)
     }
 
     /// CTRL: RST resets the whole chip and clears itself; PHY_RST holds the PHY in reset until it is cleared again
     /// (82540EM, 82545EM); on the 82543GC the SDP2/SDP3 pins carry MDIO.
     private func writeControl(_ value: UInt32) {
-        if value & CTRL.reset != 0 {
+        if value & CTRL.reset.mask != 0 {
             hardReset()
             return
         }
         let previous = regs[Reg.ctrl]
         regs[Reg.ctrl] = value
-        if chip.hasMDIC, previous & CTRL.phyReset != 0, value & CTRL.phyReset == 0 {
+        if chip.hasMDIC, previous & CTRL.phyReset.mask != 0, value & CTRL.phyReset.mask == 0 {
             phy.reset()
             phy.setLink(up: linkUp)
         }
@@ -214,7 +211,7 @@ extension E1000Card {
         regs[Reg.ctrlExt] = value
         guard chip == .i82543GC else { return }
         let inReset = { (control: UInt32) in
-            control & CTRLEXT.sdp4Direction != 0 && control & CTRLEXT.sdp4Data == 0
+            control & CTRLEXT.sdp4Direction.mask != 0 && control & CTRLEXT.sdp4Data.mask == 0
         }
         if inReset(previous), !inReset(value) {
             phy.reset()

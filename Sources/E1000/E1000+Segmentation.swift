@@ -15,10 +15,10 @@ extension E1000Card {
         let mss = context.segmentSize
         let total = frame.length
         count(Reg.tsctc)
-        statistics.transmitSegmentationFrames &+= 1
+        statistics[.transmitSegmentationFrames] &+= 1
         guard mss > 0, header > 0, header <= total, mss <= TransmitLimits.maximumFrame - header else {
             count(Reg.tsctfc)
-            statistics.transmitSegmentationErrors &+= 1
+            statistics[.transmitSegmentationErrors] &+= 1
             return
         }
         let source = TransmitLimits.headroom
@@ -60,12 +60,12 @@ extension E1000Card {
             } else if length >= context.tcpStart {
                 store16(UInt16(truncatingIfNeeded: length - context.tcpStart), at: context.tcpStart + 4, header: header)
             }
-            if frame.options & TransmitCommand.insertIPChecksum != 0 {
+            if frame.options & TransmitOptions.insertIPChecksum.mask != 0 {
                 Self.insertChecksum(
                     &segmentBuffer, frame: start, length: length, start: context.ipStart, offset: context.ipOffset,
                     end: context.ipEnd, transport: false)
             }
-            if frame.options & TransmitCommand.insertTCPChecksum != 0, let seed, length > context.tcpStart {
+            if frame.options & TransmitOptions.insertTCPChecksum.mask != 0, let seed, length > context.tcpStart {
                 var partial = UInt32(seed) &+ UInt32(truncatingIfNeeded: length - context.tcpStart)
                 partial = (partial & 0xFFFF) &+ (partial >> 16)
                 partial = (partial & 0xFFFF) &+ (partial >> 16)

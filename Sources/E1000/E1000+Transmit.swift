@@ -14,20 +14,22 @@ enum TransmitLimits {
     static let loopbackQueue = 64
 }
 
-/// Transmit descriptor command bits (bits 31:24 of the third dword) and related fields.
-enum TransmitCommand {
-    static let endOfPacket: UInt32 = 1 << 24
-    static let insertChecksum: UInt32 = 1 << 26
-    static let segmentation: UInt32 = 1 << 26
-    static let reportStatus: UInt32 = 1 << 27
+/// Transmit descriptor command bits (bits 31:24 of the third dword).
+enum TransmitCommand: UInt32, RegisterBit {
+    case endOfPacket = 24
+    case insertChecksum = 26
+    case reportStatus
     /// Report packet sent (legacy descriptors): reported like RS here, since frames leave at once.
-    static let reportPacketSent: UInt32 = 1 << 28
-    static let extended: UInt32 = 1 << 29
-    static let vlan: UInt32 = 1 << 30
-    static let delayInterrupt: UInt32 = 1 << 31
-    /// POPTS bits (bits 15:8 of the fourth dword of a data descriptor).
-    static let insertIPChecksum: UInt8 = 1 << 0
-    static let insertTCPChecksum: UInt8 = 1 << 1
+    case reportPacketSent, extended, vlan, delayInterrupt
+
+    /// TSE in an extended descriptor: the bit IC is in a legacy one.
+    static let segmentation: TransmitCommand = .insertChecksum
+}
+
+/// POPTS bits (bits 15:8 of the fourth dword of a data descriptor).
+enum TransmitOptions: UInt8, RegisterBit {
+    case insertIPChecksum = 0
+    case insertTCPChecksum
 }
 
 /// A context descriptor's offload parameters. Offsets are from the start of the frame; an end of 0 means the end
@@ -86,13 +88,13 @@ extension E1000Card {
     /// length per call, reading descriptors in batches with one DMA and writing DD back with one. Never re-entered;
     /// looped-back frames reach the receiver after the walk.
     func transmit() {
-        guard regs[Reg.tctl] & TCTL.enable != 0, !transmitting, config.command.contains(.busMaster) else { return }
+        guard regs[Reg.tctl] & TCTL.enable.mask != 0, !transmitting, config.command.contains(.busMaster) else { return }
         let ringCount = transmitRingCount
         guard ringCount > 0 else { return }
         var head = Int(regs[Reg.tdh])
         let tail = Int(regs[Reg.tdt])
         guard head < ringCount, tail < ringCount else {
-            statistics.transmitRingErrors &+= 1
+            statistics[.transmitRingErrors] &+= 1
             return
         }
         guard head != tail else { return }
@@ -107,13 +109,13 @@ extension E1000Card {
             let contiguous = tail > head ? tail - head : ringCount - head
             let batch = min(contiguous, TransmitLimits.descriptorBatch, budget)
             guard let address = descriptorAddress(low: low, high: high, index: head) else {
-                statistics.transmitDMAErrors &+= 1
+                statistics[.transmitDMAErrors] &+= 1
                 break
             }
             do throws(DMAError) {
                 try dma.read(at: address, into: &transmitDescriptors, range: 0..<(batch * 16))
             } catch {
-                statistics.transmitDMAErrors &+= 1
+                statistics[.transmitDMAErrors] &+= 1
                 break
             }
             var firstReport = -1
@@ -129,27 +131,32 @@ extension E1000Card {
                 let upper = UInt32(truncatingIfNeeded: words >> 32)
                 processTransmitDescriptor(buffer: buffer, lower: lower, upper: upper)
                 let report =
-                    lower & TransmitCommand.extended == 0
-                    ? TransmitCommand.reportStatus | TransmitCommand.reportPacketSent : TransmitCommand.reportStatus
+                    lower & TransmitCommand.extended.mask == 0
+                    ? TransmitCommand.reportStatus.mask | TransmitCommand.reportPacketSent.mask
+                    : TransmitCommand.reportStatus.mask
                 guard lower & report != 0 else { continue }
                 transmitDescriptors[i * 16 + 12] |= 1  // DD
                 if firstReport < 0 { firstReport = i }
                 lastReport = i
-                if lower & TransmitCommand.delayInterrupt != 0 { reportDelayed = true } else { reportImmediate = true }
+                if lower & TransmitCommand.delayInterrupt.mask != 0 {
+                    reportDelayed = true
+                } else {
+                    reportImmediate = true
+                }
             }
             if firstReport >= 0, let at = address.advanced(by: UInt64(firstReport * 16)) {
                 do throws(DMAError) {
                     try dma.write(
                         at: at, from: transmitDescriptors, range: (firstReport * 16)..<((lastReport + 1) * 16))
                 } catch {
-                    statistics.transmitDMAErrors &+= 1
+                    statistics[.transmitDMAErrors] &+= 1
                 }
             }
             head = (head + batch) % ringCount
             budget -= batch
             regs[Reg.tdh] = UInt32(head)
         }
-        if head == tail { raise(ICR.transmitQueueEmpty) }
+        if head == tail { raise(ICR.transmitQueueEmpty.mask) }
         if reportImmediate || reportDelayed { transmitDelayedInterrupt(immediate: reportImmediate) }
         drainLoopback()
         updateInterrupts()
@@ -159,11 +166,11 @@ extension E1000Card {
     /// its buffer to the frame and, with EOP, finishes it.
     private func processTransmitDescriptor(buffer: UInt64, lower: UInt32, upper: UInt32) {
         let length: Int
-        if lower & TransmitCommand.extended != 0 {
+        if lower & TransmitCommand.extended.mask != 0 {
             switch (lower >> 20) & 0xF {
             case 0:
                 let context = OffloadContext(fields: buffer, lower: lower, upper: upper)
-                if lower & TransmitCommand.segmentation != 0 {
+                if lower & TransmitCommand.segmentation.mask != 0 {
                     segmentationContext = context
                 } else {
                     checksumContext = context
@@ -171,7 +178,7 @@ extension E1000Card {
                 return
             case 1:
                 if !assembly.active {
-                    let segmentation = lower & TransmitCommand.segmentation != 0
+                    let segmentation = lower & TransmitCommand.segmentation.mask != 0
                     assembly.active = true
                     assembly.segmentation = segmentation
                     assembly.options = UInt8(truncatingIfNeeded: upper >> 8)
@@ -184,15 +191,15 @@ extension E1000Card {
         } else {
             if !assembly.active {
                 assembly.active = true
-                if lower & TransmitCommand.insertChecksum != 0 {
+                if lower & TransmitCommand.insertChecksum.mask != 0 {
                     assembly.legacyChecksum = (Int((upper >> 8) & 0xFF), Int((lower >> 16) & 0xFF))
                 }
             }
             length = Int(lower & 0xFFFF)
         }
         append(buffer: buffer, length: length)
-        if lower & TransmitCommand.endOfPacket != 0 {
-            let vlan = lower & TransmitCommand.vlan != 0 ? UInt16(truncatingIfNeeded: upper >> 16) : nil
+        if lower & TransmitCommand.endOfPacket.mask != 0 {
+            let vlan = lower & TransmitCommand.vlan.mask != 0 ? UInt16(truncatingIfNeeded: upper >> 16) : nil
             finishFrame(vlan: vlan)
         }
     }
@@ -212,7 +219,7 @@ extension E1000Card {
             try dma.read(at: GuestAddress(buffer), into: &transmitBuffer, range: start..<(start + length))
         } catch {
             assembly.dmaFailed = true
-            statistics.transmitDMAErrors &+= 1
+            statistics[.transmitDMAErrors] &+= 1
         }
     }
 
@@ -220,9 +227,9 @@ extension E1000Card {
     private func finishFrame(vlan: UInt16?) {
         let frame = assembly
         assembly = TransmitAssembly()
-        let tag = regs[Reg.ctrl] & CTRL.vlanMode != 0 ? vlan : nil
+        let tag = regs[Reg.ctrl] & CTRL.vlanMode.mask != 0 ? vlan : nil
         if frame.overflow {
-            statistics.transmitDroppedOversize &+= 1
+            statistics[.transmitDroppedOversize] &+= 1
             if frame.segmentation { count(Reg.tsctfc) }
             return
         }
@@ -238,12 +245,12 @@ extension E1000Card {
                 transport: true)
         } else {
             let context = frame.context
-            if frame.options & TransmitCommand.insertTCPChecksum != 0 {
+            if frame.options & TransmitOptions.insertTCPChecksum.mask != 0 {
                 Self.insertChecksum(
                     &transmitBuffer, frame: start, length: frame.length, start: context.tcpStart,
                     offset: context.tcpOffset, end: context.tcpEnd, transport: true)
             }
-            if frame.options & TransmitCommand.insertIPChecksum != 0 {
+            if frame.options & TransmitOptions.insertIPChecksum.mask != 0 {
                 Self.insertChecksum(
                     &transmitBuffer, frame: start, length: frame.length, start: context.ipStart,
                     offset: context.ipOffset, end: context.ipEnd, transport: false)
@@ -271,7 +278,7 @@ extension E1000Card {
     /// inserts the VLAN tag, pads short frames when TCTL.PSP, then to the port, or to the receiver in loopback mode.
     func emit(_ buffer: inout [UInt8], start: Int, length: Int, vlan: UInt16?) {
         guard length > 0 else {
-            statistics.transmitDroppedEmpty &+= 1
+            statistics[.transmitDroppedEmpty] &+= 1
             return
         }
         var start = start
@@ -286,13 +293,13 @@ extension E1000Card {
             start -= 4
             length += 4
         }
-        if regs[Reg.tctl] & TCTL.padShortPackets != 0, length < ReceiveLimits.minimumFrame {
+        if regs[Reg.tctl] & TCTL.padShortPackets.mask != 0, length < ReceiveLimits.minimumFrame {
             for i in (start + length)..<(start + ReceiveLimits.minimumFrame) { buffer[i] = 0 }
             length = ReceiveLimits.minimumFrame
         }
         let looped = loopbackMode
         guard looped || linkUp else {
-            statistics.transmitDroppedLinkDown &+= 1
+            statistics[.transmitDroppedLinkDown] &+= 1
             return
         }
         let first = buffer[start]
@@ -303,7 +310,7 @@ extension E1000Card {
                 if loopbackQueue.count < TransmitLimits.loopbackQueue {
                     loopbackQueue.append(Array(frame))
                 } else {
-                    statistics.loopbackDropped &+= 1
+                    statistics[.loopbackDropped] &+= 1
                 }
             } else {
                 port.transmit(frame, metadata: .none)

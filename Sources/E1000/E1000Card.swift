@@ -16,7 +16,7 @@ import NICCore
 ///
 /// The card is a single-threaded state machine: the host serialises every call, so its register and ring state opts
 /// out of dynamic exclusivity checks (`@exclusivity(unchecked)`), which would otherwise dominate the data path.
-public final class E1000Card: NetworkCard {
+public final class E1000Card: PCICardBase, NetworkCard {
     /// Size of BAR0 in bytes.
     public static let registerSpaceSize: UInt64 = 128 << 10
     /// Size of the I/O BAR in bytes.
@@ -29,15 +29,7 @@ public final class E1000Card: NetworkCard {
 
     /// The chip this card models.
     public let chip: E1000Chip
-    public let macAddress: MACAddress
-    public let function: PCIFunction
-    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
-    /// reference costs no call or reference counting.
-    public let port: FramePort
-    public let config: PCIConfigSpace
 
-    let dma: BusMaster
-    let pin: INTxPin
     let clock: any DeviceClock
     let presence: ChipSet
     var timers: E1000Timers?
@@ -80,14 +72,12 @@ public final class E1000Card: NetworkCard {
     @exclusivity(unchecked) var segmentationContext = OffloadContext()
     /// Frames the transmitter looped back, waiting for the receiver (never processed recursively).
     @exclusivity(unchecked) var loopbackQueue: [[UInt8]] = []
-    private var lastLinkUp = false
 
     public var modelName: String { chip.rawValue }
 
     /// Creates a card of `chip` with `macAddress` in its EEPROM, using the host's `environment`.
     public init(chip: E1000Chip, macAddress: MACAddress, environment: CardEnvironment) {
         self.chip = chip
-        self.macAddress = macAddress
         presence = chip.presence
         // The identity and BARs are a fixed table; constructing them cannot fail.
         let config = try! PCIConfigSpace(
@@ -101,11 +91,6 @@ public final class E1000Card: NetworkCard {
         try! config.addCapability(
             id: 0x01, body: [0x22, 0x00, 0x00, 0x00, 0x00, 0x00], writableMask: [0, 0, 0x03, 0x01, 0, 0])
         try! config.addCapability(id: 0x07, body: [0x02, 0x00, 0xF8, 0xFF, 0x40, 0x00])
-        function = PCIFunction(config: config, environment: environment)
-        port = function.port
-        self.config = config
-        dma = function.dma
-        pin = function.pin
         clock = environment.clock
         regs = [UInt32](repeating: 0, count: Self.registerWords)
         eeprom = E1000EEPROM(words: E1000EEPROM.image(mac: macAddress, chip: chip))
@@ -115,6 +100,7 @@ public final class E1000Card: NetworkCard {
         transmitDescriptors = [UInt8](repeating: 0, count: 16 * TransmitLimits.descriptorBatch)
         transmitBuffer = [UInt8](repeating: 0, count: TransmitLimits.headroom + TransmitLimits.segmentationBuffer + 64)
         segmentBuffer = [UInt8](repeating: 0, count: TransmitLimits.headroom + TransmitLimits.maximumFrame + 64)
+        super.init(macAddress: macAddress, function: PCIFunction(config: config, environment: environment))
         timers = E1000Timers(card: self, clock: clock)
         lastLinkUp = linkUp
         function.card = self
@@ -147,11 +133,9 @@ public final class E1000Card: NetworkCard {
 
     /// Follows the cable and the attachment's carrier: STATUS.LU and the PHY's link bits, and LSC on a change.
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard let up = linkChange() else { return }
         phy.setLink(up: up)
-        raise(ICR.linkStatusChange)
+        raise(ICR.linkStatusChange.mask)
         updateInterrupts()
     }
 
@@ -176,14 +160,14 @@ public final class E1000Card: NetworkCard {
         loopbackQueue.removeAll(keepingCapacity: true)
         if heldFrame != nil {
             heldFrame = nil
-            statistics.receiveDroppedReset &+= 1
+            statistics[.receiveDroppedReset] &+= 1
         }
         receiveStalled = false
         portDropsSeen = port.inboundDropped
         port.setPromiscuous(false)
         lastLinkUp = linkUp
         // The 82543GC signals a link change after every reset (VirtualBox's E1K_LSC_ON_RESET).
-        if chip == .i82543GC { regs[Reg.icr] |= ICR.linkStatusChange }
+        if chip == .i82543GC { regs[Reg.icr] |= ICR.linkStatusChange.mask }
         updateInterrupts()
     }
 
@@ -191,7 +175,7 @@ public final class E1000Card: NetworkCard {
     func loadReceiveAddressFromEEPROM() {
         let low = UInt32(eeprom.word(at: 0)) | UInt32(eeprom.word(at: 1)) << 16
         regs[Reg.ra] = low
-        regs[Reg.ra + 1] = UInt32(eeprom.word(at: 2)) | RAH.addressValid
+        regs[Reg.ra + 1] = UInt32(eeprom.word(at: 2)) | RAH.addressValid.mask
         rebuildAddressFilter()
     }
 
@@ -201,7 +185,7 @@ public final class E1000Card: NetworkCard {
         for entry in 0..<16 {
             let low = regs[Reg.ra + 2 * entry]
             let high = regs[Reg.ra + 2 * entry + 1]
-            guard high & RAH.addressValid != 0 else { continue }
+            guard high & RAH.addressValid.mask != 0 else { continue }
             // RAL holds octets 0-3 (octet 0 lowest), RAH octets 4-5; as a MACAddress, octet 0 is most significant.
             var value: UInt64 = 0
             for octet in 0..<4 { value = value << 8 | UInt64((low >> (8 * UInt32(octet))) & 0xFF) }
@@ -211,11 +195,7 @@ public final class E1000Card: NetworkCard {
     }
 
     public var counters: [Counter] {
-        statistics.counters + [
-            Counter("dma_faults", dma.faults),
-            Counter("port_queue_dropped", port.inboundDropped),
-            Counter("port_unattached_dropped", port.transmittedUnattached),
-        ]
+        statistics.counters + functionCounters
     }
 }
 

@@ -1,3 +1,5 @@
+import NICCore
+
 /// The Marvell gigabit PHY (M88E1000 on the 82543GC, M88E1011 on the 82540EM/82545EM) as its 32 MII registers.
 ///
 /// Link status, autonegotiation complete, the link partner's abilities and the PHY-specific status follow the cable.
@@ -6,32 +8,28 @@ struct E1000PHY {
     /// The only PHY address that answers.
     static let address = 1
 
-    enum Register {
-        static let control = 0
-        static let status = 1
-        static let identifier1 = 2
-        static let identifier2 = 3
-        static let autonegotiationAdvertisement = 4
-        static let linkPartnerAbility = 5
-        static let autonegotiationExpansion = 6
-        static let gigabitControl = 9
-        static let gigabitStatus = 10
-        static let extendedStatus = 15
-        static let specificControl = 16
-        static let specificStatus = 17
-        static let extendedSpecificControl = 20
+    enum Register: Int {
+        case control = 0
+        case status, identifier1, identifier2, autonegotiationAdvertisement, linkPartnerAbility
+        case autonegotiationExpansion
+        case gigabitControl = 9
+        case gigabitStatus
+        case extendedStatus = 15
+        case specificControl, specificStatus
+        case extendedSpecificControl = 20
     }
 
-    enum Control {
-        static let reset: UInt16 = 1 << 15
-        static let loopback: UInt16 = 1 << 14
-        static let autonegotiationEnable: UInt16 = 1 << 12
-        static let restartAutonegotiation: UInt16 = 1 << 9
+    enum Control: UInt16, RegisterBit {
+        case restartAutonegotiation = 9
+        case autonegotiationEnable = 12
+        case loopback = 14
+        case reset
     }
 
-    enum Status {
-        static let linkUp: UInt16 = 1 << 2
-        static let autonegotiationComplete: UInt16 = 1 << 5
+    enum Status: UInt16, RegisterBit {
+        case linkUp = 2
+        case autonegotiationComplete = 5
+
         /// 100BASE-TX/10BASE-T full and half duplex, extended status, preamble suppression, autonegotiation
         /// ability, extended capabilities.
         static let capabilities: UInt16 = 0x7949
@@ -53,14 +51,14 @@ struct E1000PHY {
     /// Power-on values (hardware or software PHY reset).
     mutating func reset() {
         for index in registers.indices { registers[index] = 0 }
-        registers[Register.control] = 0x1140  // autonegotiation on, full duplex, 1000 Mb/s
-        registers[Register.identifier1] = 0x0141
-        registers[Register.identifier2] = identifier2
-        registers[Register.autonegotiationAdvertisement] = 0x0DE1
-        registers[Register.gigabitControl] = 0x0E00
-        registers[Register.extendedStatus] = 0x3000
-        registers[Register.specificControl] = 0x0068
-        registers[Register.extendedSpecificControl] = 0x0C60
+        self[.control] = 0x1140  // autonegotiation on, full duplex, 1000 Mb/s
+        self[.identifier1] = 0x0141
+        self[.identifier2] = identifier2
+        self[.autonegotiationAdvertisement] = 0x0DE1
+        self[.gigabitControl] = 0x0E00
+        self[.extendedStatus] = 0x3000
+        self[.specificControl] = 0x0068
+        self[.extendedSpecificControl] = 0x0C60
         refreshLink()
     }
 
@@ -71,17 +69,23 @@ struct E1000PHY {
     }
 
     private mutating func refreshLink() {
-        registers[Register.status] =
-            Status.capabilities | (linkUp ? Status.linkUp | Status.autonegotiationComplete : 0)
-        registers[Register.linkPartnerAbility] = linkUp ? 0x45E1 : 0
-        registers[Register.autonegotiationExpansion] = linkUp ? 0x0001 : 0
-        registers[Register.gigabitStatus] = linkUp ? 0x3C00 : 0
+        self[.status] =
+            Status.capabilities | (linkUp ? Status.linkUp.mask | Status.autonegotiationComplete.mask : 0)
+        self[.linkPartnerAbility] = linkUp ? 0x45E1 : 0
+        self[.autonegotiationExpansion] = linkUp ? 0x0001 : 0
+        self[.gigabitStatus] = linkUp ? 0x3C00 : 0
         // 1000 Mb/s, full duplex, speed and duplex resolved, real-time link.
-        registers[Register.specificStatus] = linkUp ? 0xAC00 : 0
+        self[.specificStatus] = linkUp ? 0xAC00 : 0
+    }
+
+    /// Register `register`.
+    private subscript(_ register: Register) -> UInt16 {
+        get { registers[register.rawValue] }
+        set { registers[register.rawValue] = newValue }
     }
 
     /// Whether the guest put the PHY in loopback.
-    var loopback: Bool { registers[Register.control] & Control.loopback != 0 }
+    var loopback: Bool { self[.control] & Control.loopback.mask != 0 }
 
     func read(_ register: Int) -> UInt16 {
         guard register >= 0, register < registers.count else { return 0 }
@@ -90,16 +94,16 @@ struct E1000PHY {
 
     mutating func write(_ register: Int, _ value: UInt16) {
         guard register >= 0, register < registers.count, !Self.readOnly.contains(register) else { return }
-        guard register == Register.control else {
+        guard register == Register.control.rawValue else {
             registers[register] = value
             return
         }
-        if value & Control.reset != 0 {
+        if value & Control.reset.mask != 0 {
             reset()
-            registers[Register.control] = value & ~(Control.reset | Control.restartAutonegotiation)
+            self[.control] = value & ~(Control.reset.mask | Control.restartAutonegotiation.mask)
             return
         }
-        registers[Register.control] = value & ~Control.restartAutonegotiation
+        self[.control] = value & ~Control.restartAutonegotiation.mask
         refreshLink()
     }
 }

@@ -1,3 +1,5 @@
+import NICCore
+
 /// What reading or writing a register does beyond storing bits through its masks.
 enum RegisterKind: Sendable {
     /// Plain storage through the read and write masks.
@@ -105,36 +107,10 @@ enum RegisterTable {
             .init(0x1000, "PBA", reset: 0x0000_0030, write: 0xFFFF),
             .init(0x2160, "FCRTL", write: 0x8000_FFF8),
             .init(0x2168, "FCRTH", write: 0xFFF8),
-            .init(0x2410, "RDFH", write: 0x1FFF),
-            .init(0x2418, "RDFT", write: 0x1FFF),
-            .init(0x2420, "RDFHS", write: 0x1FFF),
-            .init(0x2428, "RDFTS", write: 0x1FFF),
-            .init(0x2430, "RDFPC", write: 0x1FFF),
-            .init(0x2800, "RDBAL", write: 0xFFFF_FFF0),
-            .init(0x2804, "RDBAH"),
-            .init(0x2808, "RDLEN", write: 0x000F_FF80),
-            .init(0x2810, "RDH", write: 0xFFFF),
-            .init(0x2818, "RDT", write: 0xFFFF, .receiveTail),
-            .init(0x2820, "RDTR", write: 0xFFFF, .receiveDelayTimer),
-            .init(0x2828, "RXDCTL", reset: 0x0001_0000, write: 0x013F_3F3F),
-            .init(0x282C, "RADV", write: 0xFFFF, chips: .internalPHY),
             .init(0x2C00, "RSRPD", write: 0x0FFF),
             .init(0x3000, "TXDMAC", reset: 0x1, write: 0x1),
-            .init(0x3410, "TDFH", write: 0x1FFF),
-            .init(0x3418, "TDFT", write: 0x1FFF),
-            .init(0x3420, "TDFHS", write: 0x1FFF),
-            .init(0x3428, "TDFTS", write: 0x1FFF),
-            .init(0x3430, "TDFPC", write: 0x1FFF),
-            .init(0x3800, "TDBAL", write: 0xFFFF_FFF0),
-            .init(0x3804, "TDBAH"),
-            .init(0x3808, "TDLEN", write: 0x000F_FF80),
-            .init(0x3810, "TDH", write: 0xFFFF),
-            .init(0x3818, "TDT", write: 0xFFFF, .transmitTail),
-            .init(0x3820, "TIDV", write: 0xFFFF),
-            .init(0x3828, "TXDCTL", reset: 0x0001_0000, write: 0x017F_3F3F),
-            .init(0x382C, "TADV", write: 0xFFFF, chips: .internalPHY),
             .init(0x3830, "TSPMT", reset: 0x0100_0400),
-            .init(0x5000, "RXCSUM", reset: RXCSUM.ipOffload | RXCSUM.tcpUDPOffload, write: 0x3FF),
+            .init(0x5000, "RXCSUM", reset: RXCSUM.ipOffload.mask | RXCSUM.tcpUDPOffload.mask, write: 0x3FF),
             .init(0x5200, "MTA", count: 128),
             .init(0x5400, "RA", .receiveAddress, count: 32),
             .init(0x5600, "VFTA", count: 128),
@@ -150,7 +126,30 @@ enum RegisterTable {
             .init(0x5F00, "FFLT", write: 0x7FF, count: 8),
             .init(0x9000, "FFMT", count: 256),
             .init(0x9800, "FFVT", count: 256),
-        ] + statistics
+        ] + dataUnit("R", at: 0x2000, tail: .receiveTail, delay: ("RDTR", .receiveDelayTimer), control: 0x013F_3F3F)
+        + dataUnit("T", at: 0x3000, tail: .transmitTail, delay: ("TIDV", .storage), control: 0x017F_3F3F) + statistics
+
+    /// The registers the receive (`R`, base 0x2000) and transmit (`T`, base 0x3000) units lay out alike: the data
+    /// FIFO's head, tail, saved head, saved tail and packet count from +0x410; the descriptor ring's base, length,
+    /// head and tail from +0x800; then the interrupt delay (RDTR, TIDV), the descriptor control with its writable
+    /// bits `control`, and the absolute delay of the chips with an internal PHY.
+    private static func dataUnit(
+        _ prefix: String, at base: Int, tail: RegisterKind, delay: (name: String, kind: RegisterKind), control: UInt32
+    ) -> [RegisterDefinition] {
+        let fifo = ["DFH", "DFT", "DFHS", "DFTS", "DFPC"].enumerated().map { index, name in
+            RegisterDefinition(base + 0x410 + 8 * index, prefix + name, write: 0x1FFF)
+        }
+        return fifo + [
+            RegisterDefinition(base + 0x800, prefix + "DBAL", write: 0xFFFF_FFF0),
+            RegisterDefinition(base + 0x804, prefix + "DBAH"),
+            RegisterDefinition(base + 0x808, prefix + "DLEN", write: 0x000F_FF80),
+            RegisterDefinition(base + 0x810, prefix + "DH", write: 0xFFFF),
+            RegisterDefinition(base + 0x818, prefix + "DT", write: 0xFFFF, tail),
+            RegisterDefinition(base + 0x820, delay.name, write: 0xFFFF, delay.kind),
+            RegisterDefinition(base + 0x828, prefix + "XDCTL", reset: 0x0001_0000, write: control),
+            RegisterDefinition(base + 0x82C, prefix + "ADV", write: 0xFFFF, chips: .internalPHY),
+        ]
+    }
 
     /// The statistics block 0x4000-0x40FF: every counter clears when read (a 64-bit counter when its high half is).
     static let statistics: [RegisterDefinition] = [
@@ -261,110 +260,112 @@ enum Reg {
 }
 
 /// CTRL bits.
-enum CTRL {
-    static let fullDuplex: UInt32 = 1 << 0
-    static let setLinkUp: UInt32 = 1 << 6
-    static let reset: UInt32 = 1 << 26
-    static let vlanMode: UInt32 = 1 << 30
-    static let phyReset: UInt32 = 1 << 31
+enum CTRL: UInt32, RegisterBit {
+    case fullDuplex = 0
+    case setLinkUp = 6
     /// 82543GC MDIO pins: data on SDP2, clock on SDP3, and their direction bits (1 = driven by the MAC).
-    static let mdio: UInt32 = 1 << 20
-    static let mdc: UInt32 = 1 << 21
-    static let mdioDirection: UInt32 = 1 << 24
-    static let mdcDirection: UInt32 = 1 << 25
+    case mdio = 20
+    case mdc
+    case mdioDirection = 24
+    case mdcDirection, reset
+    case vlanMode = 30
+    case phyReset
 }
 
 /// STATUS bits.
-enum STATUS {
-    static let fullDuplex: UInt32 = 1 << 0
-    static let linkUp: UInt32 = 1 << 1
-    static let speed1000: UInt32 = 2 << 6
+enum STATUS: UInt32, RegisterBit {
+    case fullDuplex = 0
+    case linkUp
+
+    /// SPEED: 0 for 10, 1 for 100, 2 for 1000 Mb/s.
+    static var speed: RegisterField<UInt32> { .init(shift: 6, width: 2) }
 }
 
 /// EECD bits.
-enum EECD {
-    static let clock: UInt32 = 1 << 0
-    static let chipSelect: UInt32 = 1 << 1
-    static let dataIn: UInt32 = 1 << 2
-    static let dataOut: UInt32 = 1 << 3
-    static let flashWriteEnableMask: UInt32 = 3 << 4
-    static let request: UInt32 = 1 << 6
-    static let grant: UInt32 = 1 << 7
-    static let present: UInt32 = 1 << 8
-    static let writable: UInt32 = clock | chipSelect | dataIn | flashWriteEnableMask | request
+enum EECD: UInt32, RegisterBit {
+    case clock = 0
+    case chipSelect, dataIn, dataOut
+    case request = 6
+    case grant, present
+
+    /// FWE: flash write enable.
+    static var flashWriteEnable: RegisterField<UInt32> { .init(shift: 4, width: 2) }
+    static var writable: UInt32 { clock.mask | chipSelect.mask | dataIn.mask | flashWriteEnable.mask | request.mask }
 }
 
 /// EERD fields.
-enum EERD {
-    static let start: UInt32 = 1 << 0
-    static let done: UInt32 = 1 << 4
+enum EERD: UInt32, RegisterBit {
+    case start = 0
+    case done = 4
 }
 
 /// CTRL_EXT bits.
-enum CTRLEXT {
+enum CTRLEXT: UInt32, RegisterBit {
     /// SDP4 data and direction: the 82543GC's PHY reset pin (low while driven = reset).
-    static let sdp4Data: UInt32 = 1 << 4
-    static let sdp4Direction: UInt32 = 1 << 8
+    case sdp4Data = 4
+    case sdp4Direction = 8
 }
 
 /// MDIC fields.
-enum MDIC {
-    static let opWrite: UInt32 = 1 << 26
-    static let opRead: UInt32 = 2 << 26
-    static let ready: UInt32 = 1 << 28
-    static let interruptEnable: UInt32 = 1 << 29
-    static let error: UInt32 = 1 << 30
+enum MDIC: UInt32, RegisterBit {
+    case ready = 28
+    case interruptEnable, error
+
+    /// OP: 1 writes the PHY register, 2 reads it.
+    static var op: RegisterField<UInt32> { .init(shift: 26, width: 2) }
+    static let opWrite: UInt32 = 1
+    static let opRead: UInt32 = 2
 }
 
 /// Interrupt causes (ICR, ICS, IMS, IMC).
-enum ICR {
-    static let transmitDescriptorWritten: UInt32 = 1 << 0
-    static let transmitQueueEmpty: UInt32 = 1 << 1
-    static let linkStatusChange: UInt32 = 1 << 2
-    static let receiveSequenceError: UInt32 = 1 << 3
-    static let receiveDescriptorMinimum: UInt32 = 1 << 4
-    static let receiveOverrun: UInt32 = 1 << 6
-    static let receiveTimer: UInt32 = 1 << 7
-    static let mdioAccessComplete: UInt32 = 1 << 9
+enum ICR: UInt32, RegisterBit {
+    case transmitDescriptorWritten = 0
+    case transmitQueueEmpty, linkStatusChange, receiveSequenceError, receiveDescriptorMinimum
+    case receiveOverrun = 6
+    case receiveTimer
+    case mdioAccessComplete = 9
+
     /// Every cause bit the 8254x defines.
     static let all: UInt32 = 0x0001_FFFF
 }
 
 /// RCTL bits and fields.
-enum RCTL {
-    static let enable: UInt32 = 1 << 1
-    static let storeBadPackets: UInt32 = 1 << 2
-    static let unicastPromiscuous: UInt32 = 1 << 3
-    static let multicastPromiscuous: UInt32 = 1 << 4
-    static let longPackets: UInt32 = 1 << 5
-    static let loopbackMask: UInt32 = 3 << 6
-    static let minimumThresholdShift: UInt32 = 8
-    static let multicastOffsetShift: UInt32 = 12
-    static let broadcastAccept: UInt32 = 1 << 15
-    static let bufferSizeShift: UInt32 = 16
-    static let vlanFilter: UInt32 = 1 << 18
-    static let bufferSizeExtension: UInt32 = 1 << 25
-    static let stripCRC: UInt32 = 1 << 26
+enum RCTL: UInt32, RegisterBit {
+    case enable = 1
+    case storeBadPackets, unicastPromiscuous, multicastPromiscuous, longPackets
+    case broadcastAccept = 15
+    case vlanFilter = 18
+    case bufferSizeExtension = 25
+    case stripCRC
+
+    /// LBM: loopback mode (0 = none).
+    static var loopback: RegisterField<UInt32> { .init(shift: 6, width: 2) }
+    /// RDMTS: the free-descriptor threshold, as a fraction 1/2, 1/4 or 1/8 of the ring.
+    static var minimumThreshold: RegisterField<UInt32> { .init(shift: 8, width: 2) }
+    /// MO: which destination bits index the multicast table.
+    static var multicastOffset: RegisterField<UInt32> { .init(shift: 12, width: 2) }
+    /// BSIZE: the receive buffer size (scaled by BSEX).
+    static var bufferSize: RegisterField<UInt32> { .init(shift: 16, width: 2) }
 }
 
 /// TCTL bits.
-enum TCTL {
-    static let enable: UInt32 = 1 << 1
-    static let padShortPackets: UInt32 = 1 << 3
+enum TCTL: UInt32, RegisterBit {
+    case enable = 1
+    case padShortPackets = 3
 }
 
 /// RDTR bits.
-enum RDTR {
-    static let flushPartial: UInt32 = 1 << 31
+enum RDTR: UInt32, RegisterBit {
+    case flushPartial = 31
 }
 
 /// RXCSUM bits.
-enum RXCSUM {
-    static let ipOffload: UInt32 = 1 << 8
-    static let tcpUDPOffload: UInt32 = 1 << 9
+enum RXCSUM: UInt32, RegisterBit {
+    case ipOffload = 8
+    case tcpUDPOffload
 }
 
 /// RAH bits.
-enum RAH {
-    static let addressValid: UInt32 = 1 << 31
+enum RAH: UInt32, RegisterBit {
+    case addressValid = 31
 }

@@ -2,68 +2,25 @@ import NICCore
 
 /// What the card counted for the user, cumulative (the guest's statistics registers clear when read): every drop
 /// path has a counter.
-struct E1000Statistics {
-    var transmittedFrames: UInt64 = 0
-    var transmittedBytes: UInt64 = 0
-    var transmitDroppedLinkDown: UInt64 = 0
-    var transmitDroppedOversize: UInt64 = 0
-    var transmitDroppedEmpty: UInt64 = 0
-    var transmitDMAErrors: UInt64 = 0
-    var transmitRingErrors: UInt64 = 0
-    var transmitSegmentationErrors: UInt64 = 0
-    var transmitSegmentationFrames: UInt64 = 0
-    var receivedFrames: UInt64 = 0
-    var receivedBytes: UInt64 = 0
-    var receiveDroppedDisabled: UInt64 = 0
-    var receiveDroppedLinkDown: UInt64 = 0
-    var receiveDroppedLoopbackMode: UInt64 = 0
-    var receiveDroppedOversize: UInt64 = 0
-    var receiveDroppedRunt: UInt64 = 0
-    var receiveDroppedRingTooSmall: UInt64 = 0
-    var receiveDroppedReset: UInt64 = 0
-    var receiveFiltered: UInt64 = 0
-    var receiveVLANFiltered: UInt64 = 0
-    var receiveNoBuffers: UInt64 = 0
-    var receiveMissed: UInt64 = 0
-    var receiveTruncated: UInt64 = 0
-    var receiveDMAErrors: UInt64 = 0
-    var receiveRingErrors: UInt64 = 0
-    var loopbackFrames: UInt64 = 0
-    var loopbackDropped: UInt64 = 0
-    var interruptAssertions: UInt64 = 0
+typealias E1000Statistics = CounterTable<E1000Counter, 28>
 
-    var counters: [Counter] {
-        [
-            Counter("tx_frames", transmittedFrames),
-            Counter("tx_bytes", transmittedBytes),
-            Counter("tx_dropped_link_down", transmitDroppedLinkDown),
-            Counter("tx_dropped_oversize", transmitDroppedOversize),
-            Counter("tx_dropped_empty", transmitDroppedEmpty),
-            Counter("tx_dma_errors", transmitDMAErrors),
-            Counter("tx_ring_errors", transmitRingErrors),
-            Counter("tx_tso_errors", transmitSegmentationErrors),
-            Counter("tx_tso_frames", transmitSegmentationFrames),
-            Counter("rx_frames", receivedFrames),
-            Counter("rx_bytes", receivedBytes),
-            Counter("rx_dropped_disabled", receiveDroppedDisabled),
-            Counter("rx_dropped_link_down", receiveDroppedLinkDown),
-            Counter("rx_dropped_loopback_mode", receiveDroppedLoopbackMode),
-            Counter("rx_dropped_oversize", receiveDroppedOversize),
-            Counter("rx_dropped_runt", receiveDroppedRunt),
-            Counter("rx_dropped_ring_too_small", receiveDroppedRingTooSmall),
-            Counter("rx_dropped_reset", receiveDroppedReset),
-            Counter("rx_filtered", receiveFiltered),
-            Counter("rx_vlan_filtered", receiveVLANFiltered),
-            Counter("rx_no_buffers", receiveNoBuffers),
-            Counter("rx_missed", receiveMissed),
-            Counter("rx_truncated", receiveTruncated),
-            Counter("rx_dma_errors", receiveDMAErrors),
-            Counter("rx_ring_errors", receiveRingErrors),
-            Counter("loopback_frames", loopbackFrames),
-            Counter("loopback_dropped", loopbackDropped),
-            Counter("interrupts", interruptAssertions),
-        ]
-    }
+/// The counters of ``E1000Statistics``, in report order.
+enum E1000Counter: Int, CounterKey {
+    case transmittedFrames, transmittedBytes, transmitDroppedLinkDown, transmitDroppedOversize, transmitDroppedEmpty,
+        transmitDMAErrors, transmitRingErrors, transmitSegmentationErrors, transmitSegmentationFrames,
+        receivedFrames, receivedBytes, receiveDroppedDisabled, receiveDroppedLinkDown, receiveDroppedLoopbackMode,
+        receiveDroppedOversize, receiveDroppedRunt, receiveDroppedRingTooSmall, receiveDroppedReset,
+        receiveFiltered, receiveVLANFiltered, receiveNoBuffers, receiveMissed, receiveTruncated, receiveDMAErrors,
+        receiveRingErrors, loopbackFrames, loopbackDropped, interruptAssertions
+
+    static let names = [
+        "tx_frames", "tx_bytes", "tx_dropped_link_down", "tx_dropped_oversize", "tx_dropped_empty", "tx_dma_errors",
+        "tx_ring_errors", "tx_tso_errors", "tx_tso_frames", "rx_frames", "rx_bytes", "rx_dropped_disabled",
+        "rx_dropped_link_down", "rx_dropped_loopback_mode", "rx_dropped_oversize", "rx_dropped_runt",
+        "rx_dropped_ring_too_small", "rx_dropped_reset", "rx_filtered", "rx_vlan_filtered", "rx_no_buffers",
+        "rx_missed", "rx_truncated", "rx_dma_errors", "rx_ring_errors", "loopback_frames", "loopback_dropped",
+        "interrupts",
+    ]
 }
 
 /// The guest-visible statistics registers (0x4000-0x40FF), counted as the chip counts them: 32-bit counters saturate,
@@ -95,18 +52,25 @@ extension E1000Card {
         }
     }
 
-    /// A good frame of `wireLength` bytes (FCS included) to `destination` was stored.
-    func countReceived(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
-        count(Reg.gprc)
-        countOctets(Reg.gorcl, wireLength)
-        count(Reg.prc64 + Self.sizeBucket(wireLength))
+    /// A good frame of `wireLength` bytes (FCS included) whose destination starts with `destinationHigh` went
+    /// through in the direction whose counters are `registers`.
+    @inline(__always)
+    func countGood(_ registers: GoodFrameRegisters, wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
+        count(registers.frames)
+        countOctets(registers.octets, wireLength)
+        count(registers.firstSizeBucket + Self.sizeBucket(wireLength))
         if broadcast {
-            count(Reg.bprc)
+            count(registers.broadcast)
         } else if destinationHigh & 1 != 0 {
-            count(Reg.mprc)
+            count(registers.multicast)
         }
-        statistics.receivedFrames &+= 1
-        statistics.receivedBytes &+= UInt64(wireLength)
+    }
+
+    /// A good frame of `wireLength` bytes (FCS included) was stored.
+    func countReceived(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
+        countGood(.received, wireLength: wireLength, destinationHigh: destinationHigh, broadcast: broadcast)
+        statistics[.receivedFrames] &+= 1
+        statistics[.receivedBytes] &+= UInt64(wireLength)
     }
 
     /// A frame of `wireLength` bytes (FCS included) reached the MAC, whatever became of it.
@@ -117,17 +81,30 @@ extension E1000Card {
 
     /// A frame of `wireLength` bytes (FCS included) went out.
     func countTransmitted(wireLength: Int, destinationHigh: UInt8, broadcast: Bool) {
-        count(Reg.gptc)
-        countOctets(Reg.gotcl, wireLength)
+        countGood(.transmitted, wireLength: wireLength, destinationHigh: destinationHigh, broadcast: broadcast)
         count(Reg.tpt)
         countOctets(Reg.totl, wireLength)
-        count(Reg.ptc64 + Self.sizeBucket(wireLength))
-        if broadcast {
-            count(Reg.bptc)
-        } else if destinationHigh & 1 != 0 {
-            count(Reg.mptc)
-        }
-        statistics.transmittedFrames &+= 1
-        statistics.transmittedBytes &+= UInt64(wireLength)
+        statistics[.transmittedFrames] &+= 1
+        statistics[.transmittedBytes] &+= UInt64(wireLength)
+    }
+}
+
+/// The statistics registers a good frame advances in one direction: frames, octets (the low half), the 64-byte size
+/// bucket (the others follow it), broadcast and multicast frames.
+struct GoodFrameRegisters {
+    let frames: Int
+    let octets: Int
+    let firstSizeBucket: Int
+    let broadcast: Int
+    let multicast: Int
+
+    /// GPRC, GORC, PRC64..., BPRC, MPRC.
+    static var received: Self {
+        .init(frames: Reg.gprc, octets: Reg.gorcl, firstSizeBucket: Reg.prc64, broadcast: Reg.bprc, multicast: Reg.mprc)
+    }
+
+    /// GPTC, GOTC, PTC64..., BPTC, MPTC.
+    static var transmitted: Self {
+        .init(frames: Reg.gptc, octets: Reg.gotcl, firstSizeBucket: Reg.ptc64, broadcast: Reg.bptc, multicast: Reg.mptc)
     }
 }

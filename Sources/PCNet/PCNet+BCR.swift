@@ -1,32 +1,33 @@
 import NICCore
 
 /// BCR2 bits.
-enum BCR2 {
-    static let apromWriteEnable: UInt16 = 1 << 8
+enum BCR2: UInt16, RegisterBit {
+    case apromWriteEnable = 8
 }
 
 /// BCR18 bits.
-enum BCR18 {
+enum BCR18: UInt16, RegisterBit {
     /// Double-word I/O mode; set only by a 32-bit write to RDP, cleared by H_RESET.
-    static let doubleWordIO: UInt16 = 1 << 7
+    case doubleWordIO = 7
 }
 
 /// BCR20 (software style) bits.
-enum BCR20 {
-    static let styleMask: UInt16 = 0x00FF
+enum BCR20: UInt16, RegisterBit {
     /// 32-bit software structures.
-    static let softwareSize32: UInt16 = 1 << 8
+    case softwareSize32 = 8
     /// PCnet-PCI register layout (set for style 0).
-    static let csrPCnet: UInt16 = 1 << 9
+    case csrPCnet
+
+    /// SWSTYLE: the software style.
+    static var style: RegisterField<UInt16> { .init(shift: 0, width: 8) }
 }
 
 /// BCR32 (MII control and status) bits on the Am79C973.
-enum BCR32 {
+enum BCR32: UInt16, RegisterBit {
+    case speed100 = 3
+    case fullDuplex, autoNegotiationEnable
     /// Disable automatic negotiation control by the MAC: software programs the PHY.
-    static let disableAutoNegotiationControl: UInt16 = 1 << 7
-    static let autoNegotiationEnable: UInt16 = 1 << 5
-    static let fullDuplex: UInt16 = 1 << 4
-    static let speed100: UInt16 = 1 << 3
+    case disableAutoNegotiationControl = 7
 }
 
 /// How a BCR behaves on access.
@@ -54,7 +55,7 @@ enum BCRTable {
         case 2: return .readWrite(0xFFFE)
         case 4...7: return .led
         case 9: return .readWrite(0x0007)
-        case 18: return .readWrite(0xFFFF & ~BCR18.doubleWordIO)
+        case 18: return .readWrite(0xFFFF & ~BCR18.doubleWordIO.mask)
         case 19: return .readWrite(0x001F)
         case 20: return .softwareStyle
         case 22: return .readWrite(0xFFFF)
@@ -77,12 +78,12 @@ enum BCRTable {
         case 7: return 0x0090
         case 18: return 0x9001
         case 19: return 0x0002
-        case 20: return BCR20.csrPCnet
+        case 20: return BCR20.csrPCnet.mask
         case 22: return 0xFF06
         case 23: return chip.identity.subsystemVendorID
         case 24: return chip.identity.subsystemID
         case 31 where chip == .am79C973: return 0xFFFF
-        case 32 where chip == .am79C973: return BCR32.autoNegotiationEnable
+        case 32 where chip == .am79C973: return BCR32.autoNegotiationEnable.mask
         case 33 where chip == .am79C973: return UInt16(PCNetPHY.address) << 5
         case 35 where chip == .am79C973: return chip.identity.vendorID
         default: return 0
@@ -137,16 +138,16 @@ extension PCNetCard {
 
     /// BCR20 as the chip stores a written style: SSIZE32 and CSRPCNET follow the style; unknown styles become 0.
     static func normalisedSoftwareStyle(_ value: UInt16) -> UInt16 {
-        switch value & BCR20.styleMask {
-        case 0: return BCR20.csrPCnet
-        case 1: return 1 | BCR20.softwareSize32
-        case 2, 3: return (value & BCR20.styleMask) | BCR20.softwareSize32 | BCR20.csrPCnet
-        default: return BCR20.csrPCnet
+        switch BCR20.style.value(in: value) {
+        case 0: return BCR20.csrPCnet.mask
+        case 1: return 1 | BCR20.softwareSize32.mask
+        case 2, 3: return BCR20.style.value(in: value) | BCR20.softwareSize32.mask | BCR20.csrPCnet.mask
+        default: return BCR20.csrPCnet.mask
         }
     }
 
     /// The software style in effect (BCR20 bits 7:0).
-    var softwareStyle: Int { Int(bcr[20] & BCR20.styleMask) }
+    var softwareStyle: Int { Int(BCR20.style.value(in: bcr[20])) }
     /// Whether software structures are 32-bit (BCR20.SSIZE32).
-    var softwareSize32: Bool { bcr[20] & BCR20.softwareSize32 != 0 }
+    var softwareSize32: Bool { bcr[20] & BCR20.softwareSize32.mask != 0 }
 }

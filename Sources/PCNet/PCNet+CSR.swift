@@ -25,14 +25,14 @@ enum CSRTable {
 
     /// Values S_RESET writes (index, value); CSR12-14 come from the APROM and CSR88/89 from the chip.
     static let resetValues: [(Int, UInt16)] = [
-        (0, CSR0.stop.rawValue), (3, 0), (4, CSR4.resetValue), (5, 0), (6, 0), (8, 0), (9, 0), (10, 0), (11, 0),
+        (0, CSR0.stop.mask), (3, 0), (4, CSR4.resetValue), (5, 0), (6, 0), (8, 0), (9, 0), (10, 0), (11, 0),
         (80, 0x1410), (94, 0), (100, 0x0200), (103, 0x0105), (112, 0), (114, 0), (122, 0), (124, 0),
     ]
 }
 
 extension PCNetCard {
     /// Whether the chip is stopped or suspended: the state in which most CSRs may be written.
-    var stoppedOrSuspended: Bool { csr[0] & CSR0.stop.rawValue != 0 || csr[5] & CSR5.suspend != 0 }
+    var stoppedOrSuspended: Bool { csr[0] & CSR0.stop.mask != 0 || csr[5] & CSR5.suspend.mask != 0 }
 
     /// S_RESET (a read of the RESET port): CSRs to their reset values, rings forgotten, timers stopped.
     func softReset() {
@@ -65,7 +65,7 @@ extension PCNetCard {
             }
             updateInterrupts()
             var value = csr[0]
-            if value & CSR0.errorSummary.rawValue != 0 { value |= CSR0.error.rawValue }
+            if value & CSR0.errorSummary != 0 { value |= CSR0.error.mask }
             csr0SeenByGuest = value
             return UInt32(value)
         case 16: return readCSR(1)
@@ -102,13 +102,13 @@ extension PCNetCard {
         case 4:
             let old = csr[4]
             csr[4] = (value & ~CSR4.writeOneToClear) | (old & CSR4.writeOneToClear & ~value)
-            if (old ^ csr[4]) & CSR4.disableTransmitPolling != 0 { schedulePoll() }
+            if (old ^ csr[4]) & CSR4.disableTransmitPolling.mask != 0 { schedulePoll() }
             updateInterrupts()
         case 5:
             let old = csr[5]
             csr[5] = (value & ~CSR5.writeOneToClear) | (old & CSR5.writeOneToClear & ~value)
-            if old & CSR5.suspend != 0, csr[5] & CSR5.suspend == 0 { resumeFromSuspend() }
-            if old & CSR5.suspend == 0, csr[5] & CSR5.suspend != 0 { pollTimer?.cancel() }
+            if old & CSR5.suspend.mask != 0, csr[5] & CSR5.suspend.mask == 0 { resumeFromSuspend() }
+            if old & CSR5.suspend.mask == 0, csr[5] & CSR5.suspend.mask != 0 { pollTimer?.cancel() }
             updateInterrupts()
         case 7:
             // The Am79C973's CSR7: STINT (bit 11) is write-one-to-clear, the rest read/write.
@@ -119,7 +119,7 @@ extension PCNetCard {
             // MODE takes writes only while stopped or suspended (Linux suspends around set_multicast_list).
             guard stoppedOrSuspended else { return }
             csr[15] = value
-            port.setPromiscuous(value & CSR15.promiscuous != 0)
+            port.setPromiscuous(value & CSR15.promiscuous.mask != 0)
         case 16, 17:
             writeCSR(index - 15, value)
         case 58:
@@ -145,19 +145,19 @@ extension PCNetCard {
     /// and STOP, INIT and STRT act on their rising edge (STOP wins when all three are written).
     private func writeCSR0(_ value: UInt16) {
         var state = csr[0]
-        state &= ~(value & CSR0.writeOneToClear.rawValue & csr0SeenByGuest)
+        state &= ~(value & CSR0.writeOneToClear & csr0SeenByGuest)
         state =
-            (state & ~CSR0.interruptEnable.rawValue)
-            | (value & (CSR0.interruptEnable.rawValue | CSR0.transmitDemand.rawValue))
+            (state & ~CSR0.interruptEnable.mask)
+            | (value & (CSR0.interruptEnable.mask | CSR0.transmitDemand.mask))
         csr[0] = state
         var commands = value & 0x7
-        if commands == 0x7 { commands = CSR0.stop.rawValue }
-        if commands & CSR0.stop.rawValue != 0, csr[0] & CSR0.stop.rawValue == 0 { stop() }
-        if commands & CSR0.initialize.rawValue != 0, csr[0] & CSR0.initialize.rawValue == 0 {
-            initialize(allowDeferral: commands & CSR0.start.rawValue == 0)
+        if commands == 0x7 { commands = CSR0.stop.mask }
+        if commands & CSR0.stop.mask != 0, csr[0] & CSR0.stop.mask == 0 { stop() }
+        if commands & CSR0.initialize.mask != 0, csr[0] & CSR0.initialize.mask == 0 {
+            initialize(allowDeferral: commands & CSR0.start.mask == 0)
         }
-        if commands & CSR0.start.rawValue != 0, csr[0] & CSR0.start.rawValue == 0 { start() }
-        if csr[0] & CSR0.transmitDemand.rawValue != 0 { transmitPass() }
+        if commands & CSR0.start.mask != 0, csr[0] & CSR0.start.mask == 0 { start() }
+        if csr[0] & CSR0.transmitDemand.mask != 0 { transmitPass() }
         updateInterrupts()
     }
 

@@ -7,7 +7,7 @@ import NICCore
 /// nothing.
 extension PCNetCard {
     /// Whether the chip is in double-word I/O mode (BCR18 bit 7).
-    var doubleWordIO: Bool { bcr[18] & BCR18.doubleWordIO != 0 }
+    var doubleWordIO: Bool { bcr[18] & BCR18.doubleWordIO.mask != 0 }
 
     private enum Port {
         case dataCSR, address, reset, dataBCR
@@ -50,7 +50,7 @@ extension PCNetCard {
         let local = offset & 0x0F
         if !doubleWordIO, width == 4, local == 0 {
             // A double-word write to RDP switches the chip to DWIO; the write itself goes nowhere.
-            bcr[18] |= BCR18.doubleWordIO
+            bcr[18] |= BCR18.doubleWordIO.mask
             return
         }
         guard let port = port(at: local, width: width) else { return }
@@ -75,7 +75,7 @@ extension PCNetCard {
 
     private func writeAPROM(_ offset: Int, width: Int, value: UInt64) {
         // Byte writes only, and only while BCR2.APROMWE is set.
-        guard width == 1, bcr[2] & BCR2.apromWriteEnable != 0 else { return }
+        guard width == 1, bcr[2] & BCR2.apromWriteEnable.mask != 0 else { return }
         aprom[offset & 0x0F] = UInt8(truncatingIfNeeded: value)
     }
 }

@@ -19,9 +19,9 @@ extension PCNetCard {
         guard config.command.contains(.busMaster) else {
             if allowDeferral {
                 initPending = true
-                csr[0] |= CSR0.initialize.rawValue
+                csr[0] |= CSR0.initialize.mask
             } else {
-                csr[0] |= CSR0.initialize.rawValue
+                csr[0] |= CSR0.initialize.mask
                 raise(.memoryError)
             }
             return
@@ -72,24 +72,24 @@ extension PCNetCard {
         csr[78] = Self.encodeRingLength(1 << transmitLengthCode)
         rxIndex = 0
         txIndex = 0
-        port.setPromiscuous(mode & CSR15.promiscuous != 0)
-        csr[0] &= ~CSR0.stop.rawValue
-        csr[0] |= CSR0.initialize.rawValue
+        port.setPromiscuous(mode & CSR15.promiscuous.mask != 0)
+        csr[0] &= ~CSR0.stop.mask
+        csr[0] |= CSR0.initialize.mask
         raise(.initializationDone)
     }
 
     /// STRT: enables the transmitter and receiver unless the mode disables them, and starts polling.
     func start() {
-        if csr[15] & CSR15.disableTransmit == 0 { csr[0] |= CSR0.transmitOn.rawValue }
-        if csr[15] & CSR15.disableReceive == 0 { csr[0] |= CSR0.receiveOn.rawValue }
-        csr[0] &= ~CSR0.stop.rawValue
-        csr[0] |= CSR0.start.rawValue
+        if csr[15] & CSR15.disableTransmit.mask == 0 { csr[0] |= CSR0.transmitOn.mask }
+        if csr[15] & CSR15.disableReceive.mask == 0 { csr[0] |= CSR0.receiveOn.mask }
+        csr[0] &= ~CSR0.stop.mask
+        csr[0] |= CSR0.start.mask
         schedulePoll()
     }
 
     /// STOP: every other CSR0 bit clears; transmitter, receiver and polling stop.
     func stop() {
-        csr[0] = CSR0.stop.rawValue
+        csr[0] = CSR0.stop.mask
         csr[4] &= ~0x02C2
         csr[5] &= ~0x0011
         initPending = false
@@ -100,19 +100,19 @@ extension PCNetCard {
     /// Leaving suspend (CSR5.SPND cleared): transmit what queued up and resume polling.
     func resumeFromSuspend() {
         schedulePoll()
-        if csr[0] & CSR0.transmitDemand.rawValue != 0 { transmitPass() }
+        if csr[0] & CSR0.transmitDemand.mask != 0 { transmitPass() }
     }
 
     /// Whether the chip runs: started, not stopped, not suspended.
     var isRunning: Bool {
-        csr[0] & (CSR0.start.rawValue | CSR0.stop.rawValue) == CSR0.start.rawValue && csr[5] & CSR5.suspend == 0
+        csr[0] & (CSR0.start.mask | CSR0.stop.mask) == CSR0.start.mask && csr[5] & CSR5.suspend.mask == 0
     }
 
     /// A bus-master access failed: the chip sets MERR, the PCI status records a master abort, and the transmitter
     /// and receiver turn off until the driver re-initializes.
     func memoryError() {
         config.setStatus(.receivedMasterAbort)
-        csr[0] &= ~(CSR0.transmitOn.rawValue | CSR0.receiveOn.rawValue)
+        csr[0] &= ~(CSR0.transmitOn.mask | CSR0.receiveOn.mask)
         raise(.memoryError)
         pollTimer?.cancel()
     }

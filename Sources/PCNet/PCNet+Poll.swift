@@ -12,7 +12,7 @@ extension PCNetCard {
     /// Arms the poll timer while the chip runs with transmit polling enabled; disarms it otherwise.
     func schedulePoll() {
         guard let pollTimer else { return }
-        if isRunning, csr[4] & CSR4.disableTransmitPolling == 0 {
+        if isRunning, csr[4] & CSR4.disableTransmitPolling.mask == 0 {
             if !pollTimer.isArmed { pollTimer.arm(after: pollInterval) }
         } else {
             pollTimer.cancel()
@@ -22,7 +22,7 @@ extension PCNetCard {
     /// The poll timer: look at the current transmit descriptor and send what the guest handed over.
     func pollTimerFired() {
         guard isRunning else { return }
-        if csr[0] & CSR0.transmitOn.rawValue != 0, csr[4] & CSR4.disableTransmitPolling == 0,
+        if csr[0] & CSR0.transmitOn.mask != 0, csr[4] & CSR4.disableTransmitPolling.mask == 0,
             currentTransmitDescriptorOwned()
         {
             transmitPass()

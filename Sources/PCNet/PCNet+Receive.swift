@@ -25,9 +25,9 @@ extension PCNetCard {
     /// Decides whether the chip accepts a frame for `destination`, and through which filter.
     func addressMatch(_ destination: MACAddress) -> AddressMatch? {
         let mode = csr[15]
-        if mode & CSR15.promiscuous != 0 { return AddressMatch() }
+        if mode & CSR15.promiscuous.mask != 0 { return AddressMatch() }
         if destination.isBroadcast {
-            return mode & CSR15.disableReceiveBroadcast == 0 ? AddressMatch(broadcast: true) : nil
+            return mode & CSR15.disableReceiveBroadcast.mask == 0 ? AddressMatch(broadcast: true) : nil
         }
         if destination.isMulticast {
             // The top six bits of the CRC register over the address select one of 64 filter bits.
@@ -35,7 +35,7 @@ extension PCNetCard {
             let bit = register >> 26
             return logicalAddressFilter & (1 << UInt64(bit)) != 0 ? AddressMatch(logical: true) : nil
         }
-        if mode & CSR15.disableReceivePhysical == 0, destination == physicalAddress {
+        if mode & CSR15.disableReceivePhysical.mask == 0, destination == physicalAddress {
             return AddressMatch(physical: true)
         }
         return nil
@@ -48,29 +48,29 @@ extension PCNetCard {
     /// starting at the current one (STP) and ending with ENP and the message length. No descriptor owned at the start
     /// is a missed frame (MISS, CSR112); running out in the middle is a buffer error (BUFF, OFLO).
     func receive(_ frame: UnsafeRawBufferPointer, loopbackFCS: UInt32?) {
-        guard isRunning, csr[0] & CSR0.receiveOn.rawValue != 0 else {
-            statistics.receiveDroppedStopped &+= 1
+        guard isRunning, csr[0] & CSR0.receiveOn.mask != 0 else {
+            statistics[.receiveDroppedStopped] &+= 1
             return
         }
         if loopbackFCS == nil, !linkUp {
             // Nothing arrives over an unplugged cable, whatever the attachment still delivers.
-            statistics.receiveDroppedLinkDown &+= 1
+            statistics[.receiveDroppedLinkDown] &+= 1
             return
         }
-        if csr[15] & CSR15.loopback != 0, loopbackFCS == nil {
-            statistics.receiveDroppedLoopbackMode &+= 1
+        if csr[15] & CSR15.loopback.mask != 0, loopbackFCS == nil {
+            statistics[.receiveDroppedLoopbackMode] &+= 1
             return
         }
         guard frame.count <= FrameLimits.maximum else {
-            statistics.receiveDroppedOversize &+= 1
+            statistics[.receiveDroppedOversize] &+= 1
             return
         }
         guard let destination = MACAddress(in: frame, at: 0), frame.count >= FrameLimits.header else {
-            statistics.receiveDroppedRunt &+= 1
+            statistics[.receiveDroppedRunt] &+= 1
             return
         }
         guard let match = addressMatch(destination) else {
-            statistics.receiveFiltered &+= 1
+            statistics[.receiveFiltered] &+= 1
             return
         }
 
@@ -98,13 +98,13 @@ extension PCNetCard {
         var address = descriptorAddress(.receive, rxIndex)
         guard try descriptorOwned(at: address) else {
             raise(.missedFrame)
-            statistics.receiveMissed &+= 1
+            statistics[.receiveMissed] &+= 1
             csr[112] &+= 1
-            if csr[112] == 0 { csr[4] |= CSR4.missedFrameCounterOverflow }
+            if csr[112] == 0 { csr[4] |= CSR4.missedFrameCounterOverflow.mask }
             return
         }
         var descriptor = try readDescriptor(at: address, ring: .receive)
-        descriptor.status |= DescriptorStatus.startOfPacket
+        descriptor.status |= DescriptorStatus.startOfPacket.mask
         var written = 0
         var used = 0
         while true {
@@ -114,29 +114,30 @@ extension PCNetCard {
             written += chunk
             used += 1
             rxIndex = (rxIndex + 1) % ringLength
-            descriptor.status &= ~DescriptorStatus.own
+            descriptor.status &= ~DescriptorStatus.own.mask
             if written == total {
-                descriptor.status |= DescriptorStatus.endOfPacket
-                if match.physical { descriptor.status |= DescriptorStatus.physicalAddressMatch }
-                if match.logical { descriptor.status |= DescriptorStatus.logicalAddressMatch }
-                if match.broadcast { descriptor.status |= DescriptorStatus.broadcastAddressMatch }
+                descriptor.status |= DescriptorStatus.endOfPacket.mask
+                if match.physical { descriptor.status |= DescriptorStatus.physicalAddressMatch.mask }
+                if match.logical { descriptor.status |= DescriptorStatus.logicalAddressMatch.mask }
+                if match.broadcast { descriptor.status |= DescriptorStatus.broadcastAddressMatch.mask }
                 if crcError {
-                    descriptor.status |= DescriptorStatus.crcError | DescriptorStatus.error
-                    statistics.receiveCRCErrors &+= 1
+                    descriptor.status |= DescriptorStatus.crcError.mask | DescriptorStatus.error.mask
+                    statistics[.receiveCRCErrors] &+= 1
                 }
                 descriptor.misc = (descriptor.misc & ~0xFFFF) | UInt32(total)
                 if !softwareSize32 { descriptor.status &= 0xFF00 }
                 try writeBack(descriptor, at: address, ring: .receive)
-                statistics.receivedFrames &+= 1
-                statistics.receivedBytes &+= UInt64(total)
+                statistics[.receivedFrames] &+= 1
+                statistics[.receivedBytes] &+= UInt64(total)
                 break
             }
             let next = descriptorAddress(.receive, rxIndex)
             guard used < ringLength, try descriptorOwned(at: next) else {
                 // Out of buffers in mid-frame: the rest is lost.
-                descriptor.status |= DescriptorStatus.bufferError | DescriptorStatus.overflow | DescriptorStatus.error
+                descriptor.status |=
+                    DescriptorStatus.bufferError.mask | DescriptorStatus.overflow.mask | DescriptorStatus.error.mask
                 try writeBack(descriptor, at: address, ring: .receive)
-                statistics.receiveBufferErrors &+= 1
+                statistics[.receiveBufferErrors] &+= 1
                 break
             }
             try writeBack(descriptor, at: address, ring: .receive)

@@ -6,18 +6,10 @@ import NICCore
 /// window mapped as memory. The card is a single-threaded state machine: the host serialises every call, so its
 /// register and ring state opts out of dynamic exclusivity checks (`@exclusivity(unchecked)`), which would otherwise
 /// dominate the data path.
-public final class PCNetCard: NetworkCard {
+public final class PCNetCard: PCICardBase, NetworkCard {
     /// The chip this card models.
     public let chip: PCNetChip
-    public let macAddress: MACAddress
-    public let function: PCIFunction
-    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
-    /// reference costs no call or reference counting.
-    public let port: FramePort
-    public let config: PCIConfigSpace
 
-    let dma: BusMaster
-    let pin: INTxPin
     let clock: any DeviceClock
     var pollTimer: DeviceTimer?
     var softwareTimer: DeviceTimer?
@@ -46,29 +38,23 @@ public final class PCNetCard: NetworkCard {
     /// Scratch buffer for a received frame plus its FCS.
     @exclusivity(unchecked) var receiveBuffer: [UInt8]
     @exclusivity(unchecked) var statistics = PCNetStatistics()
-    private var lastLinkUp = false
 
     public var modelName: String { chip.rawValue }
 
     /// Creates a card with `macAddress` in its APROM, using the host's `environment`.
     public init(chip: PCNetChip, macAddress: MACAddress, environment: CardEnvironment) {
         self.chip = chip
-        self.macAddress = macAddress
         // The identity is a fixed table; constructing it cannot fail.
         let config = try! PCIConfigSpace(
             identity: chip.identity,
             bars: [0: BARLayout(.io, size: 32), 1: BARLayout(.memory32(prefetchable: false), size: 32)])
-        function = PCIFunction(config: config, environment: environment)
-        port = function.port
-        self.config = config
-        dma = function.dma
-        pin = function.pin
         clock = environment.clock
         aprom = Self.makeAPROM(macAddress)
         csr = [UInt16](repeating: 0, count: 128)
         bcr = [UInt16](repeating: 0, count: BCRTable.count)
         transmitBuffer = [UInt8](repeating: 0, count: FrameLimits.maximum + 4)
         receiveBuffer = [UInt8](repeating: 0, count: FrameLimits.maximum + 4)
+        super.init(macAddress: macAddress, function: PCIFunction(config: config, environment: environment))
         pollTimer = DeviceTimer(clock: clock) { [weak self] in self?.pollTimerFired() }
         softwareTimer = DeviceTimer(clock: clock) { [weak self] in self?.softwareTimerFired() }
         function.card = self
@@ -104,9 +90,7 @@ public final class PCNetCard: NetworkCard {
     }
 
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard let up = linkChange() else { return }
         phy.linkChanged(up: up)
     }
 
@@ -125,11 +109,8 @@ public final class PCNetCard: NetworkCard {
 
     public var counters: [Counter] {
         statistics.counters + [
-            Counter("missed_frame_count_csr112", UInt64(csr[112])),
-            Counter("dma_faults", dma.faults),
-            Counter("port_queue_dropped", port.inboundDropped),
-            Counter("port_unattached_dropped", port.transmittedUnattached),
-        ]
+            Counter("missed_frame_count_csr112", UInt64(csr[112]))
+        ] + functionCounters
     }
 }
 

@@ -1,3 +1,5 @@
+import NICCore
+
 /// The Am79C973's internal 10/100 PHY as the MII management interface (BCR33/BCR34) sees it: an AMD Am79C874-style
 /// register set with ID 0x0022:0x561B at PHY address 0x1E. Other addresses read all-ones.
 struct PCNetPHY {
@@ -76,11 +78,11 @@ struct PCNetPHY {
     }
 
     private func mode(_ macControl: UInt16) -> (autoNegotiate: Bool, fullDuplex: Bool, fast: Bool) {
-        if macControl & BCR32.disableAutoNegotiationControl != 0 {
+        if macControl & BCR32.disableAutoNegotiationControl.mask != 0 {
             return (control & 0x1000 != 0, control & 0x0100 != 0, control & 0x2000 != 0)
         }
-        let autoNegotiate = macControl & BCR32.autoNegotiationEnable != 0
+        let autoNegotiate = macControl & BCR32.autoNegotiationEnable.mask != 0
         if autoNegotiate { return (true, true, true) }
-        return (false, macControl & BCR32.fullDuplex != 0, macControl & BCR32.speed100 != 0)
+        return (false, macControl & BCR32.fullDuplex.mask != 0, macControl & BCR32.speed100.mask != 0)
     }
 }

@@ -59,12 +59,6 @@ package struct ChainSegment: Hashable, Sendable {
     package var length: UInt32
     /// Whether the device writes the buffer (else it reads it).
     package var isWritable: Bool
-
-    package init(address: UInt64, length: UInt32, isWritable: Bool) {
-        self.address = address
-        self.length = length
-        self.isWritable = isWritable
-    }
 }
 
 /// A descriptor chain copied out of the ring: every descriptor was read once, checked and stored here, so later

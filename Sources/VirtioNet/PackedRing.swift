@@ -20,8 +20,8 @@ enum PackedLayout {
 extension Virtqueue {
     @inline(__always)
     private func isAvailable(flags: UInt16, wrap: Bool) -> Bool {
-        let avail = flags & DescriptorFlags.available != 0
-        let used = flags & DescriptorFlags.used != 0
+        let avail = flags & DescriptorFlags.available.mask != 0
+        let used = flags & DescriptorFlags.used.mask != 0
         return avail == wrap && used != wrap
     }
 
@@ -45,8 +45,8 @@ extension Virtqueue {
             walked += 1
             guard walked <= Int(size) else { throw .chainTooLong }
             let flags = descriptor.last
-            if flags & DescriptorFlags.indirect != 0 {
-                guard allowsIndirect, flags & DescriptorFlags.next == 0, chain.count == 0 else {
+            if flags & DescriptorFlags.indirect.mask != 0 {
+                guard allowsIndirect, flags & DescriptorFlags.next.mask == 0, chain.count == 0 else {
                     throw .unexpectedIndirect
                 }
                 try walkPackedIndirect(descriptor, into: chain)
@@ -54,9 +54,10 @@ extension Virtqueue {
                 break
             }
             try chain.append(
-                address: descriptor.address, length: descriptor.length, writable: flags & DescriptorFlags.write != 0)
+                address: descriptor.address, length: descriptor.length,
+                writable: flags & DescriptorFlags.write.mask != 0)
             chain.id = descriptor.word
-            guard flags & DescriptorFlags.next != 0 else { break }
+            guard flags & DescriptorFlags.next.mask != 0 else { break }
             position &+= 1
             if position >= size {
                 position = 0
@@ -82,10 +83,10 @@ extension Virtqueue {
         guard entries <= maximumIndirectEntries else { throw .chainTooLong }
         for index in 0..<entries {
             let descriptor = try loadDescriptor(table.address, index)
-            guard descriptor.last & DescriptorFlags.indirect == 0 else { throw .nestedIndirect }
+            guard descriptor.last & DescriptorFlags.indirect.mask == 0 else { throw .nestedIndirect }
             try chain.append(
                 address: descriptor.address, length: descriptor.length,
-                writable: descriptor.last & DescriptorFlags.write != 0)
+                writable: descriptor.last & DescriptorFlags.write.mask != 0)
         }
     }
 
@@ -101,7 +102,7 @@ extension Virtqueue {
         for i in 0..<pendingCount {
             let element = pending[i]
             let base = try address(descriptorArea, plus: Int(position) &* 16)
-            let flags: UInt16 = wrap ? (DescriptorFlags.available | DescriptorFlags.used) : 0
+            let flags: UInt16 = wrap ? (DescriptorFlags.available.mask | DescriptorFlags.used.mask) : 0
             var words: (UInt32, UInt16) = (
                 element.length.littleEndian, UInt16(truncatingIfNeeded: element.id).littleEndian
             )

@@ -13,8 +13,6 @@ enum SplitLayout {
     static let availRing = 4
     static let usedIndex = 2
     static let usedRing = 4
-    /// VIRTQ_AVAIL_F_NO_INTERRUPT.
-    static let noInterrupt: UInt16 = 1
 
     static func usedEvent(size: UInt16) -> Int { availRing + 2 * Int(size) }
     static func availEvent(size: UInt16) -> Int { usedRing + 8 * Int(size) }
@@ -82,16 +80,17 @@ extension Virtqueue {
             guard walked <= Int(size) else { throw .chainTooLong }
             let descriptor = try loadDescriptor(descriptorArea, Int(index))
             let flags = descriptor.word
-            if flags & DescriptorFlags.indirect != 0 {
-                guard allowsIndirect, flags & DescriptorFlags.next == 0, chain.count == 0 else {
+            if flags & DescriptorFlags.indirect.mask != 0 {
+                guard allowsIndirect, flags & DescriptorFlags.next.mask == 0, chain.count == 0 else {
                     throw .unexpectedIndirect
                 }
                 try walkSplitIndirect(descriptor, into: chain)
                 return
             }
             try chain.append(
-                address: descriptor.address, length: descriptor.length, writable: flags & DescriptorFlags.write != 0)
-            guard flags & DescriptorFlags.next != 0 else { return }
+                address: descriptor.address, length: descriptor.length,
+                writable: flags & DescriptorFlags.write.mask != 0)
+            guard flags & DescriptorFlags.next.mask != 0 else { return }
             guard descriptor.last < size else { throw .nextOutOfRange }
             index = descriptor.last
         }
@@ -109,10 +108,11 @@ extension Virtqueue {
             guard walked <= entries else { throw .chainTooLong }
             let descriptor = try loadDescriptor(table.address, index)
             let flags = descriptor.word
-            guard flags & DescriptorFlags.indirect == 0 else { throw .nestedIndirect }
+            guard flags & DescriptorFlags.indirect.mask == 0 else { throw .nestedIndirect }
             try chain.append(
-                address: descriptor.address, length: descriptor.length, writable: flags & DescriptorFlags.write != 0)
-            guard flags & DescriptorFlags.next != 0 else { return }
+                address: descriptor.address, length: descriptor.length,
+                writable: flags & DescriptorFlags.write.mask != 0)
+            guard flags & DescriptorFlags.next.mask != 0 else { return }
             guard Int(descriptor.last) < entries else { throw .nextOutOfRange }
             index = Int(descriptor.last)
         }
@@ -152,7 +152,7 @@ extension Virtqueue {
             return !valid || needsEvent(event, new: new, old: old)
         }
         signalledUsed = new
-        return try load16(driverArea, SplitLayout.availFlags) & SplitLayout.noInterrupt == 0
+        return try load16(driverArea, SplitLayout.availFlags) & AvailableFlags.noInterrupt.mask == 0
     }
 
     /// Event index: asks to be notified once the driver makes anything past the device's position available.
@@ -172,4 +172,10 @@ extension Virtqueue {
         guestMemoryFence(.acquire)
         return index != availPosition
     }
+}
+
+/// The available ring's flags.
+enum AvailableFlags: UInt16, RegisterBit {
+    /// VIRTQ_AVAIL_F_NO_INTERRUPT: the driver asks for no used-buffer interrupts.
+    case noInterrupt = 0
 }

@@ -54,7 +54,7 @@ extension VirtioNetCard {
             sendMSIX(queue.vector)
         } else {
             isr |= 1
-            statistics.interruptsINTx &+= 1
+            statistics[.interruptsINTx] &+= 1
             pin.set(true)
         }
     }
@@ -62,31 +62,31 @@ extension VirtioNetCard {
     /// Signals a configuration change: the config vector, or the ISR config bit and INTx.
     func signalConfig() {
         isr |= 2
-        statistics.configInterrupts &+= 1
+        statistics[.configInterrupts] &+= 1
         if msixEnabled {
             sendMSIX(configVector)
         } else {
-            statistics.interruptsINTx &+= 1
+            statistics[.interruptsINTx] &+= 1
             pin.set(true)
         }
     }
 
     private func sendMSIX(_ vector: UInt16) {
         guard vector != virtioNoVector else {
-            statistics.interruptsNoVector &+= 1
+            statistics[.interruptsNoVector] &+= 1
             return
         }
         let index = Int(vector)
         guard index < msix.vectors else {
-            statistics.interruptsNoVector &+= 1
+            statistics[.interruptsNoVector] &+= 1
             return
         }
         if msixFunctionMasked || msix.isMasked(index) {
             msix.pending[index] = true
-            statistics.msixMaskedPending &+= 1
+            statistics[.msixMaskedPending] &+= 1
             return
         }
-        statistics.msixMessages &+= 1
+        statistics[.msixMessages] &+= 1
         msixSink?.signal(vector: index, address: msix.address(index), data: msix.data(index))
     }
 
@@ -95,7 +95,7 @@ extension VirtioNetCard {
         guard msixEnabled, !msixFunctionMasked else { return }
         for vector in 0..<msix.vectors where msix.pending[vector] && !msix.isMasked(vector) {
             msix.pending[vector] = false
-            statistics.msixMessages &+= 1
+            statistics[.msixMessages] &+= 1
             msixSink?.signal(vector: vector, address: msix.address(vector), data: msix.data(vector))
         }
     }

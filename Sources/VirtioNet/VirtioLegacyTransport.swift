@@ -7,8 +7,8 @@ extension VirtioNetCard {
     func readLegacy(offset: Int, width: Int) -> UInt64 {
         let configStart = LegacyRegister.headerLength(msixEnabled: msixEnabled)
         if offset >= configStart { return readDeviceConfig(offset: offset - configStart, width: width) }
-        guard let register = LegacyRegister(rawValue: offset), register.width == width else {
-            statistics.badRegisterAccesses &+= 1
+        guard let register = LegacyRegister.at(offset, width: width) else {
+            statistics[.badRegisterAccesses] &+= 1
             return Self.allOnes(width: width)
         }
         switch register {
@@ -35,8 +35,8 @@ extension VirtioNetCard {
             writeDeviceConfig(offset: offset - configStart, width: width, value: value)
             return
         }
-        guard let register = LegacyRegister(rawValue: offset), register.width == width else {
-            statistics.badRegisterAccesses &+= 1
+        guard let register = LegacyRegister.at(offset, width: width) else {
+            statistics[.badRegisterAccesses] &+= 1
             return
         }
         lastDriverMode = .legacy

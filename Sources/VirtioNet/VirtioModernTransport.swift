@@ -4,30 +4,28 @@ import NICCore
 /// offsets of ``VirtioPCILayout``.
 extension VirtioNetCard {
     func readModern(offset: Int, width: Int) -> UInt64 {
-        let region = UInt64(offset) / VirtioPCILayout.regionLength * VirtioPCILayout.regionLength
-        let inner = offset - Int(region)
-        switch region {
-        case VirtioPCILayout.commonOffset: return readCommon(offset: inner, width: width)
-        case VirtioPCILayout.isrOffset: return inner == 0 ? UInt64(readISR()) : 0
-        case VirtioPCILayout.deviceOffset: return readDeviceConfig(offset: inner, width: width)
-        default: return 0
+        let inner = offset % Int(VirtioPCILayout.regionLength)
+        switch VirtioPCILayout.ModernRegion(containing: offset) {
+        case .common: return readCommon(offset: inner, width: width)
+        case .isr: return inner == 0 ? UInt64(readISR()) : 0
+        case .device: return readDeviceConfig(offset: inner, width: width)
+        case .notify, nil: return 0
         }
     }
 
     func writeModern(offset: Int, width: Int, value: UInt64) {
-        let region = UInt64(offset) / VirtioPCILayout.regionLength * VirtioPCILayout.regionLength
-        let inner = offset - Int(region)
-        switch region {
-        case VirtioPCILayout.commonOffset: writeCommon(offset: inner, width: width, value: value)
-        case VirtioPCILayout.deviceOffset: writeDeviceConfig(offset: inner, width: width, value: value)
-        case VirtioPCILayout.notifyOffset:
+        let inner = offset % Int(VirtioPCILayout.regionLength)
+        switch VirtioPCILayout.ModernRegion(containing: offset) {
+        case .common: writeCommon(offset: inner, width: width, value: value)
+        case .device: writeDeviceConfig(offset: inner, width: width, value: value)
+        case .notify:
             // queue_notify_off is the queue index: the address says which queue.
             guard inner % Int(VirtioPCILayout.notifyMultiplier) == 0 else {
-                statistics.badRegisterAccesses &+= 1
+                statistics[.badRegisterAccesses] &+= 1
                 return
             }
             notify(queueIndex: inner / Int(VirtioPCILayout.notifyMultiplier))
-        default: break
+        case .isr, nil: break
         }
     }
 
@@ -44,7 +42,7 @@ extension VirtioNetCard {
 
     func readCommon(offset: Int, width: Int) -> UInt64 {
         guard let (register, shift) = commonAccess(offset: offset, width: width) else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return offset < 0x40 ? Self.allOnes(width: width) : 0
         }
         let queue = selectedQueue
@@ -79,7 +77,7 @@ extension VirtioNetCard {
 
     func writeCommon(offset: Int, width: Int, value: UInt64) {
         guard let (register, shift) = commonAccess(offset: offset, width: width) else {
-            statistics.badRegisterAccesses &+= 1
+            statistics[.badRegisterAccesses] &+= 1
             return
         }
         lastDriverMode = .modern
@@ -99,7 +97,7 @@ extension VirtioNetCard {
             guard let queue, !queue.enabled else { return }
             let size = UInt16(truncatingIfNeeded: value)
             guard size >= 1, size <= queue.maximumSize else {
-                statistics.badQueueSizeWrites &+= 1
+                statistics[.badQueueSizeWrites] &+= 1
                 return
             }
             queue.size = size

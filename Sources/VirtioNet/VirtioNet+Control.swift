@@ -10,27 +10,27 @@ enum ControlCommand {
 
     enum Class: UInt8 {
         case receive = 0
-        case mac = 1
-        case vlan = 2
-        case announce = 3
-        case multiqueue = 4
-        case guestOffloads = 5
+        case mac, vlan, announce, multiqueue, guestOffloads
     }
 
     /// VIRTIO_NET_CTRL_RX_* commands, each with one byte: on (non-zero) or off.
     enum ReceiveMode: UInt8 {
         case promiscuous = 0
-        case allMulticast = 1
-        case allUnicast = 2
-        case noMulticast = 3
-        case noUnicast = 4
-        case noBroadcast = 5
+        case allMulticast, allUnicast, noMulticast, noUnicast, noBroadcast
     }
 
-    static let macTableSet: UInt8 = 0
-    static let macAddressSet: UInt8 = 1
-    static let vlanAdd: UInt8 = 0
-    static let vlanDelete: UInt8 = 1
+    /// VIRTIO_NET_CTRL_MAC_* commands: the filter tables, the address.
+    enum MACCommand: UInt8 {
+        case tableSet = 0
+        case addressSet
+    }
+
+    /// VIRTIO_NET_CTRL_VLAN_* commands, each with a le16 VLAN ID.
+    enum VLANCommand: UInt8 {
+        case add = 0
+        case delete
+    }
+
     static let announceAck: UInt8 = 0
     static let queuePairsSet: UInt8 = 0
     static let guestOffloadsSet: UInt8 = 0
@@ -57,7 +57,7 @@ extension VirtioNetCard {
                 }
                 guard controlChain.readableBytes >= 2, controlChain.writableBytes >= 1 else {
                     // No class/command or nowhere to answer: the driver broke the protocol.
-                    statistics.controlMalformed &+= 1
+                    statistics[.controlMalformed] &+= 1
                     throw .readableAfterWritable
                 }
                 let length = min(controlChain.readableBytes, controlBuffer.count)
@@ -65,12 +65,12 @@ extension VirtioNetCard {
                     try controlChain.gather(
                         from: dma, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]))
                 }
-                statistics.controlCommands &+= 1
+                statistics[.controlCommands] &+= 1
                 // A command longer than the buffer is refused unread.
                 let ack =
                     controlChain.readableBytes <= controlBuffer.count
                     ? runControlCommand(length: read) : ControlCommand.error
-                if ack != ControlCommand.ok { statistics.controlErrors &+= 1 }
+                if ack != ControlCommand.ok { statistics[.controlErrors] &+= 1 }
                 let written = try [ack].withBytes { (bytes) throws(VirtqueueError) in
                     try controlChain.scatter(bytes, to: dma, at: 0)
                 }
@@ -107,25 +107,25 @@ extension VirtioNetCard {
             port.setPromiscuous(filter.promiscuous || filter.allUnicast)
             return ok
         case .mac:
-            switch command {
-            case ControlCommand.macTableSet:
+            switch ControlCommand.MACCommand(rawValue: command) {
+            case .tableSet:
                 guard negotiated.contains(.controlReceive) else { return error }
                 return setMACTables(data) ? ok : error
-            case ControlCommand.macAddressSet:
+            case .addressSet:
                 guard negotiated.contains(.controlMACAddress), data.count == 6, let mac = MACAddress(bytes: data)
                 else { return error }
                 currentMAC = mac
                 configGeneration &+= 1
                 return ok
-            default: return error
+            case nil: return error
             }
         case .vlan:
             guard negotiated.contains(.controlVLAN), data.count == 2,
-                command == ControlCommand.vlanAdd || command == ControlCommand.vlanDelete
+                let vlanCommand = ControlCommand.VLANCommand(rawValue: command)
             else { return error }
             let vlan = Int(data.load(littleEndian: UInt16.self, at: 0) ?? 0)
             guard vlan < ControlCommand.vlanCount else { return error }
-            filter.set(vlan: vlan, command == ControlCommand.vlanAdd)
+            filter.set(vlan: vlan, vlanCommand == .add)
             return ok
         case .announce:
             guard negotiated.contains(.guestAnnounce), command == ControlCommand.announceAck, announcing else {

@@ -11,17 +11,17 @@ extension VirtioNetCard {
     /// dropped.
     func steer(_ frame: InboundFrame) -> Int? {
         guard linkUp else {
-            statistics.receiveDroppedLinkDown &+= 1
+            statistics[.receiveDroppedLinkDown] &+= 1
             return nil
         }
         guard isRunning else {
-            statistics.receiveDroppedNotReady &+= 1
+            statistics[.receiveDroppedNotReady] &+= 1
             return nil
         }
         if !filter.promiscuous {
             let accepted = frame.bytes.withUnsafeBytes { filter.accepts($0, mac: currentMAC) }
             guard accepted else {
-                statistics.receiveFiltered &+= 1
+                statistics[.receiveFiltered] &+= 1
                 return nil
             }
         }
@@ -98,7 +98,7 @@ extension VirtioQueuePair {
     /// else behind the waiting ones. Used entries are published by ``closeReceiveBatch()``.
     func accept(_ frame: InboundFrame, card: VirtioNetCard) {
         guard receiveQueue.isReady else {
-            statistics.receiveDroppedNotReady &+= 1
+            statistics[.receiveDroppedNotReady] &+= 1
             return
         }
         if hasWaitingFrames || busy {
@@ -106,7 +106,7 @@ extension VirtioQueuePair {
             if backlog.deliver(frame.bytes, metadata: frame.metadata) {
                 backlogUsed = true
             } else {
-                statistics.receiveDroppedBacklogFull &+= 1
+                statistics[.receiveDroppedBacklogFull] &+= 1
             }
             return
         }
@@ -114,7 +114,7 @@ extension VirtioQueuePair {
             receiveBatchOpen = true
             if try receive(frame, card: card) == .noBuffers {
                 stalled = frame
-                statistics.receiveStalls &+= 1
+                statistics[.receiveStalls] &+= 1
             }
         } catch {
             card.fail(error)
@@ -159,7 +159,7 @@ extension VirtioQueuePair {
                     stalled = nil
                     if try receive(frame, card: card) == .noBuffers {
                         stalled = frame
-                        statistics.receiveStalls &+= 1
+                        statistics[.receiveStalls] &+= 1
                         break
                     }
                 }
@@ -211,8 +211,8 @@ extension VirtioQueuePair {
             if header.flags == 0, metadata.checksumValid, offloads.contains(.guestChecksum) {
                 header.flags = VirtioNetHeader.dataValid
             }
-            if header.gsoType != 0 { statistics.receiveGSOToGuest &+= 1 }
-            if header.flags == VirtioNetHeader.needsChecksum { statistics.receivePartialChecksumToGuest &+= 1 }
+            if header.gsoType != 0 { statistics[.receiveGSOToGuest] &+= 1 }
+            if header.flags == VirtioNetHeader.needsChecksum { statistics[.receivePartialChecksumToGuest] &+= 1 }
             return try frame.bytes.withBytes { (bytes) throws(VirtqueueError) in
                 try place(bytes, header: header, card: card)
             }
@@ -233,14 +233,14 @@ extension VirtioQueuePair {
                     do throws(VirtqueueError) {
                         let result = try place(finished, header: plain, card: card)
                         if first, result == .noBuffers { outcome = .noBuffers }
-                        if !first, result == .noBuffers { statistics.receiveDroppedNoBuffers &+= 1 }
+                        if !first, result == .noBuffers { statistics[.receiveDroppedNoBuffers] &+= 1 }
                     } catch { failure = error }
                     first = false
                 }
             }
-            statistics.receiveSoftwareFinished &+= 1
+            statistics[.receiveSoftwareFinished] &+= 1
         } catch {
-            statistics.receiveDroppedUnfinishable &+= 1
+            statistics[.receiveDroppedUnfinishable] &+= 1
             return .dropped
         }
         if let failure { throw failure }
@@ -261,7 +261,7 @@ extension VirtioQueuePair {
     private func popWritable(into chain: DescriptorChain, card: VirtioNetCard) throws(VirtqueueError) -> Bool {
         guard try receiveQueue.pop(into: chain) else { return false }
         guard chain.writableBytes > 0 else {
-            card.statistics.receiveChainNotWritable &+= 1
+            card.statistics[.receiveChainNotWritable] &+= 1
             throw .readableAfterWritable
         }
         return true
@@ -272,7 +272,7 @@ extension VirtioQueuePair {
         throws(VirtqueueError) -> ReceiveOutcome
     {
         guard frame.count >= 14 else {
-            statistics.receiveDroppedRunt &+= 1
+            statistics[.receiveDroppedRunt] &+= 1
             return .dropped
         }
         let queue = receiveQueue
@@ -289,7 +289,7 @@ extension VirtioQueuePair {
             // Without mergeable buffers a frame gets one chain; with them, at most a ring's worth.
             guard card.negotiated.contains(.mergeableReceiveBuffers), queue.size > 1 else {
                 queue.rewind(to: mark)
-                statistics.receiveDroppedTooLarge &+= 1
+                statistics[.receiveDroppedTooLarge] &+= 1
                 return .dropped
             }
             var capacity = first.writableBytes
@@ -303,14 +303,14 @@ extension VirtioQueuePair {
                 capacity += chain.writableBytes
                 if capacity < total, chains >= Int(queue.size) {
                     queue.rewind(to: mark)
-                    statistics.receiveDroppedTooLarge &+= 1
+                    statistics[.receiveDroppedTooLarge] &+= 1
                     return .dropped
                 }
             }
         }
         guard first.writableBytes >= headerLength else {
             queue.rewind(to: mark)
-            statistics.receiveDroppedTooLarge &+= 1
+            statistics[.receiveDroppedTooLarge] &+= 1
             return .dropped
         }
         var header = header
@@ -336,9 +336,9 @@ extension VirtioQueuePair {
             offset += written
             try queue.push(chain, length: written)
         }
-        statistics.receivedFrames &+= 1
-        statistics.receivedBytes &+= UInt64(frame.count)
-        if chains > 1 { statistics.receiveMergedBuffers &+= UInt64(chains - 1) }
+        statistics[.receivedFrames] &+= 1
+        statistics[.receivedBytes] &+= UInt64(frame.count)
+        if chains > 1 { statistics[.receiveMergedBuffers] &+= UInt64(chains - 1) }
         return .delivered
     }
 }

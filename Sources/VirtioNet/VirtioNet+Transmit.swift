@@ -26,7 +26,7 @@ extension VirtioQueuePair {
                 while budget > 0 {
                     guard try queue.pop(into: chain) else { break }
                     budget -= 1
-                    statistics.transmitChains &+= 1
+                    statistics[.transmitChains] &+= 1
                     try transmit(chain, card: card)
                     try queue.push(chain, length: 0)
                 }
@@ -35,7 +35,7 @@ extension VirtioQueuePair {
                 guard try queue.hasAvailable() else { return }
             }
             transmitPending = true
-            statistics.transmitBudgetExhausted &+= 1
+            statistics[.transmitBudgetExhausted] &+= 1
         } catch {
             card.fail(error)
         }
@@ -45,35 +45,35 @@ extension VirtioQueuePair {
         let headerLength = card.headerLength
         let total = chain.readableBytes
         guard total >= headerLength else {
-            statistics.transmitDroppedShortHeader &+= 1
+            statistics[.transmitDroppedShortHeader] &+= 1
             return
         }
         guard total >= headerLength + 14 else {
-            statistics.transmitDroppedRunt &+= 1
+            statistics[.transmitDroppedRunt] &+= 1
             return
         }
         guard total <= transmitBuffer.count else {
-            statistics.transmitDroppedOversize &+= 1
+            statistics[.transmitDroppedOversize] &+= 1
             return
         }
         guard card.linkUp else {
-            statistics.transmitDroppedLinkDown &+= 1
+            statistics[.transmitDroppedLinkDown] &+= 1
             return
         }
         let copied = try chain.gather(
             from: card.dma, into: UnsafeMutableRawBufferPointer(rebasing: transmitBuffer[0..<total]))
         guard let header = VirtioNetHeader(UnsafeRawBufferPointer(rebasing: transmitBuffer[0..<headerLength])) else {
-            statistics.transmitDroppedShortHeader &+= 1
+            statistics[.transmitDroppedShortHeader] &+= 1
             return
         }
         let frame = UnsafeRawBufferPointer(rebasing: transmitBuffer[headerLength..<copied])
         guard let metadata = metadata(for: header, frameLength: frame.count, features: card.negotiated) else { return }
         let port = card.port
         if metadata.isFinished || port.attachment?.acceptsOffloadMetadata == true {
-            if !metadata.isFinished { statistics.transmitOffloadPassed &+= 1 }
+            if !metadata.isFinished { statistics[.transmitOffloadPassed] &+= 1 }
             port.transmit(frame, metadata: metadata)
-            statistics.transmittedFrames &+= 1
-            statistics.transmittedBytes &+= UInt64(frame.count)
+            statistics[.transmittedFrames] &+= 1
+            statistics[.transmittedBytes] &+= UInt64(frame.count)
             return
         }
         do {
@@ -84,11 +84,11 @@ extension VirtioQueuePair {
                 frames &+= 1
                 bytes &+= UInt64(finished.count)
             }
-            statistics.transmitSoftwareFinished &+= 1
-            statistics.transmittedFrames &+= frames
-            statistics.transmittedBytes &+= bytes
+            statistics[.transmitSoftwareFinished] &+= 1
+            statistics[.transmittedFrames] &+= frames
+            statistics[.transmittedBytes] &+= bytes
         } catch {
-            statistics.transmitDroppedUnfinishable &+= 1
+            statistics[.transmitDroppedUnfinishable] &+= 1
         }
     }
 
@@ -100,7 +100,7 @@ extension VirtioQueuePair {
             let start = Int(header.checksumStart)
             let offset = Int(header.checksumOffset)
             guard start + offset + 2 <= frameLength else {
-                statistics.transmitDroppedBadChecksum &+= 1
+                statistics[.transmitDroppedBadChecksum] &+= 1
                 return nil
             }
             metadata.checksum = ChecksumRequest(start: start, offset: offset)
@@ -109,7 +109,7 @@ extension VirtioQueuePair {
         guard type != VirtioNetHeader.gsoNone else { return metadata }
         let ecn = header.gsoType & VirtioNetHeader.gsoECN != 0
         guard let kind = VirtioNetHeader.segmentationKind(ofGSOType: type, form: .ufo) else {
-            statistics.transmitDroppedBadGSO &+= 1
+            statistics[.transmitDroppedBadGSO] &+= 1
             return nil
         }
         let needed: VirtioFeatures
@@ -121,7 +121,7 @@ extension VirtioQueuePair {
         guard features.contains(needed), !ecn || features.contains(.hostECN), header.gsoSize > 0,
             Int(header.headerLength) <= frameLength
         else {
-            statistics.transmitDroppedBadGSO &+= 1
+            statistics[.transmitDroppedBadGSO] &+= 1
             return nil
         }
         metadata.segmentation = SegmentationRequest(

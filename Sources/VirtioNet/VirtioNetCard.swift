@@ -16,20 +16,12 @@ import NICCore
 ///
 /// Re-entrancy: a frame an attachment hands straight back (and a host that services the card from `onWork` at
 /// once) is queued behind the running pass, never processed recursively.
-public final class VirtioNetCard: NetworkCard {
-    public let macAddress: MACAddress
-    public let function: PCIFunction
-    /// The function's frame port and config space, held here too: the data path reads them per frame, and a stored
-    /// reference costs no call or reference counting.
-    public let port: FramePort
-    public let config: PCIConfigSpace
+public final class VirtioNetCard: PCICardBase, NetworkCard {
     /// The queue pairs the device offers (max_virtqueue_pairs).
     public let maximumQueuePairs: Int
     /// The MTU the device reports with VIRTIO_NET_F_MTU (the guest's initial and largest MTU).
     public let mtu: UInt16
 
-    let dma: BusMaster
-    let pin: INTxPin
     let msixSink: (any MSIXSink)?
     /// The MSI-X capability's offset; `nil` when the host has no MSI-X sink (the capability is then left out, so
     /// the guest uses INTx).
@@ -70,7 +62,6 @@ public final class VirtioNetCard: NetworkCard {
     @exclusivity(unchecked) public internal(set) var headerLength = 10
     @exclusivity(unchecked) var announcing = false
     @exclusivity(unchecked) var statistics = VirtioNetStatistics()
-    @exclusivity(unchecked) var lastLinkUp = false
     @exclusivity(unchecked) var lastDriverMode: DriverInterface = .none
 
     /// Which interface the driver used last.
@@ -100,7 +91,6 @@ public final class VirtioNetCard: NetworkCard {
         macAddress: MACAddress, environment: CardEnvironment, queuePairs: Int = 1,
         queueSize: Int = VirtioNetCard.defaultQueueSize, mtu: Int = VirtioNetCard.defaultMTU
     ) {
-        self.macAddress = macAddress
         self.mtu = UInt16(max(Self.mtuLimits.lowerBound, min(mtu, Self.mtuLimits.upperBound)))
         currentMAC = macAddress
         maximumQueuePairs = max(1, min(queuePairs, Self.queuePairLimit))
@@ -112,11 +102,8 @@ public final class VirtioNetCard: NetworkCard {
         msixCapability = offsets.msix
         pciConfigAccessCapability = offsets.pciConfigAccess
         msix = MSIXTable(vectors: vectors)
-        function = PCIFunction(config: config, environment: environment)
-        port = function.port
-        self.config = config
-        dma = function.dma
-        pin = function.pin
+        let function = PCIFunction(config: config, environment: environment)
+        let dma = function.dma
         msixSink = environment.msix
         let size = UInt16(max(1, min(queueSize, 32768)))
         var queues: [Virtqueue] = []
@@ -133,6 +120,7 @@ public final class VirtioNetCard: NetworkCard {
             pairs.append(VirtioQueuePair(index: index, receive: queues[2 * index], transmit: queues[2 * index + 1]))
         }
         self.pairs = pairs
+        super.init(macAddress: macAddress, function: function)
         for pair in pairs { pair.card = self }
         function.card = self
         deviceReset()
@@ -174,7 +162,7 @@ public final class VirtioNetCard: NetworkCard {
             pair.closeReceiveBatch()
             if pair.transmitPending { pair.transmitPass() }
         }
-        if budget == 0 && port.queuedFrames > 0 { statistics.serviceBudgetExhausted &+= 1 }
+        if budget == 0 && port.queuedFrames > 0 { statistics[.serviceBudgetExhausted] &+= 1 }
     }
 
     /// Services queue pair `index` only: its pending receive frames and transmit ring. May run concurrently with
@@ -218,9 +206,7 @@ public final class VirtioNetCard: NetworkCard {
 
     /// Link state from the cable and the attachment; a change raises a config interrupt once the driver is up.
     func refreshLink() {
-        let up = linkUp
-        guard up != lastLinkUp else { return }
-        lastLinkUp = up
+        guard linkChange() != nil else { return }
         configChanged()
     }
 
@@ -244,7 +230,7 @@ public final class VirtioNetCard: NetworkCard {
     func fail(_ error: VirtqueueError) {
         statistics.count(error)
         guard !deviceStatus.contains(.needsReset) else { return }
-        statistics.needsResetEvents &+= 1
+        statistics[.needsResetEvents] &+= 1
         deviceStatus.insert(.needsReset)
         if deviceStatus.contains(.driverOK) { signalConfig() } else { configGeneration &+= 1 }
     }
@@ -267,10 +253,7 @@ public final class VirtioNetCard: NetworkCard {
             Counter("notifications", notifications),
             Counter("used_interrupts_wanted", wanted),
             Counter("used_interrupts_suppressed", suppressed),
-            Counter("dma_faults", dma.faults),
-            Counter("port_queue_dropped", port.inboundDropped),
-            Counter("port_unattached_dropped", port.transmittedUnattached),
-        ]
+        ] + functionCounters
     }
 }
 

@@ -16,20 +16,42 @@ package enum VirtioPCILayout {
         vendorID: 0x1AF4, deviceID: 0x1000, revisionID: 0, classCode: 0x02_0000, subsystemVendorID: 0x1AF4,
         subsystemID: 1)
 
-    package static let legacyBAR = 0
-    package static let legacyBARSize: UInt64 = 64
-    package static let msixBAR = 1
-    package static let msixBARSize: UInt64 = 4096
+    /// The BARs the function decodes, by index.
+    package enum BAR: Int, CaseIterable, Sendable {
+        /// The legacy header and device config.
+        case legacy = 0
+        /// The MSI-X table and PBA.
+        case msix = 1
+        /// The modern regions.
+        case modern = 4
+
+        /// The BAR's kind and size.
+        package var layout: BARLayout {
+            switch self {
+            case .legacy: BARLayout(.io, size: 64)
+            case .msix: BARLayout(.memory32(prefetchable: false), size: 4096)
+            case .modern: BARLayout(.memory64(prefetchable: true), size: 0x4000)
+            }
+        }
+    }
+
+    /// Where the MSI-X table and the PBA start in the MSI-X BAR.
     package static let msixTableOffset: UInt64 = 0
     package static let msixPBAOffset: UInt64 = 0x800
-    package static let modernBAR = 4
-    package static let modernBARSize: UInt64 = 0x4000
 
-    /// The modern regions in BAR4: (cfg_type, offset, length).
-    package static let commonOffset: UInt64 = 0x0000
-    package static let isrOffset: UInt64 = 0x1000
-    package static let deviceOffset: UInt64 = 0x2000
-    package static let notifyOffset: UInt64 = 0x3000
+    /// The modern regions in the modern BAR, one ``regionLength`` page each, in this order.
+    package enum ModernRegion: UInt64, Sendable {
+        case common = 0
+        case isr, device, notify
+
+        /// The region's offset in the BAR.
+        package var offset: UInt64 { rawValue * regionLength }
+
+        /// The region that BAR offset `offset` (not negative) falls in.
+        package init?(containing offset: Int) { self.init(rawValue: UInt64(offset) / regionLength) }
+    }
+
+    /// The length of each modern region.
     package static let regionLength: UInt64 = 0x1000
     /// Bytes between two queues' notify addresses (queue_notify_off is the queue index).
     package static let notifyMultiplier: UInt32 = 4
@@ -48,11 +70,7 @@ package enum VirtioPCILayout {
     package static let msixCapabilityID: UInt8 = 0x11
 
     static func barLayouts() -> [Int: BARLayout] {
-        [
-            legacyBAR: BARLayout(.io, size: legacyBARSize),
-            msixBAR: BARLayout(.memory32(prefetchable: false), size: msixBARSize),
-            modernBAR: BARLayout(.memory64(prefetchable: true), size: modernBARSize),
-        ]
+        Dictionary(uniqueKeysWithValues: BAR.allCases.map { ($0.rawValue, $0.layout) })
     }
 
     private static func le32(_ value: UInt32) -> [UInt8] {
@@ -75,19 +93,17 @@ package enum VirtioPCILayout {
     static func addCapabilities(to config: PCIConfigSpace, vectors: Int, msix withMSIX: Bool) throws(PCIConfigError)
         -> (msix: Int?, pciConfigAccess: Int)
     {
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(.common, bar: modernBAR, offset: commonOffset, length: regionLength))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(
-                .notify, bar: modernBAR, offset: notifyOffset, length: regionLength, extra: le32(notifyMultiplier)))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(.isr, bar: modernBAR, offset: isrOffset, length: regionLength))
-        try config.addCapability(
-            id: vendorCapabilityID,
-            body: vendorCapabilityBody(.device, bar: modernBAR, offset: deviceOffset, length: regionLength))
+        // The modern regions, each a page of the modern BAR; notify adds its multiplier.
+        let regions: [(CapabilityType, ModernRegion)] = [
+            (.common, .common), (.notify, .notify), (.isr, .isr), (.device, .device),
+        ]
+        for (type, region) in regions {
+            let extra = type == .notify ? le32(notifyMultiplier) : []
+            try config.addCapability(
+                id: vendorCapabilityID,
+                body: vendorCapabilityBody(
+                    type, bar: BAR.modern.rawValue, offset: region.offset, length: regionLength, extra: extra))
+        }
         // PCI cfg access: bar, offset and length are the driver's to write, then pci_cfg_data.
         let accessBody = vendorCapabilityBody(.pciConfigAccess, bar: 0, offset: 0, length: 0, extra: [0, 0, 0, 0])
         var accessMask = [UInt8](repeating: 0, count: accessBody.count)
@@ -99,7 +115,8 @@ package enum VirtioPCILayout {
         let control = UInt16(vectors - 1)
         let msixBody =
             [UInt8(truncatingIfNeeded: control), UInt8(truncatingIfNeeded: control >> 8)]
-            + le32(UInt32(msixTableOffset) | UInt32(msixBAR)) + le32(UInt32(msixPBAOffset) | UInt32(msixBAR))
+            + le32(UInt32(msixTableOffset) | UInt32(BAR.msix.rawValue))
+            + le32(UInt32(msixPBAOffset) | UInt32(BAR.msix.rawValue))
         var msixMask = [UInt8](repeating: 0, count: msixBody.count)
         msixMask[1] = 0xC0
         let msix = try config.addCapability(id: msixCapabilityID, body: msixBody, writableMask: msixMask)
@@ -107,19 +124,39 @@ package enum VirtioPCILayout {
     }
 }
 
-/// The legacy header in BAR0 (virtio 1.2 §4.1.4.8): offset, width, register.
-enum LegacyRegister: Int, CaseIterable {
-    case deviceFeatures = 0x00
-    case driverFeatures = 0x04
-    case queueAddress = 0x08
-    case queueSize = 0x0C
-    case queueSelect = 0x0E
-    case queueNotify = 0x10
-    case deviceStatus = 0x12
-    case isrStatus = 0x13
+/// A register block whose registers follow one another without gaps, in case order (raw values 0, 1, 2...), each
+/// ``width`` bytes wide: a register's offset is the sum of the widths before it.
+protocol PackedRegisters: RawRepresentable where RawValue == Int {
+    /// The register's width in bytes.
+    var width: Int { get }
+}
+
+extension PackedRegisters {
+    /// The register containing `offset` and where in it the access starts.
+    static func containing(_ offset: Int) -> (Self, Int)? {
+        var start = 0
+        var index = 0
+        while let register = Self(rawValue: index) {
+            if offset >= start && offset < start + register.width { return (register, offset - start) }
+            start += register.width
+            index += 1
+        }
+        return nil
+    }
+
+    /// The register starting at `offset` with `width` bytes, if there is one.
+    static func at(_ offset: Int, width: Int) -> Self? {
+        guard let (register, inner) = containing(offset), inner == 0, register.width == width else { return nil }
+        return register
+    }
+}
+
+/// The legacy header in BAR0 (virtio 1.2 §4.1.4.8).
+enum LegacyRegister: Int, PackedRegisters {
+    case deviceFeatures, driverFeatures, queueAddress, queueSize, queueSelect, queueNotify, deviceStatus, isrStatus
     /// Present only while MSI-X is enabled.
-    case configVector = 0x14
-    case queueVector = 0x16
+    case configVector
+    case queueVector
 
     var width: Int {
         switch self {
@@ -133,26 +170,12 @@ enum LegacyRegister: Int, CaseIterable {
     static func headerLength(msixEnabled: Bool) -> Int { msixEnabled ? 0x18 : 0x14 }
 }
 
-/// struct virtio_pci_common_cfg in BAR4 (virtio 1.2 §4.1.4.3): offset and width.
-enum CommonRegister: Int, CaseIterable {
-    case deviceFeatureSelect = 0x00
-    case deviceFeature = 0x04
-    case driverFeatureSelect = 0x08
-    case driverFeature = 0x0C
-    case configVector = 0x10
-    case queueCount = 0x12
-    case deviceStatus = 0x14
-    case configGeneration = 0x15
-    case queueSelect = 0x16
-    case queueSize = 0x18
-    case queueVector = 0x1A
-    case queueEnable = 0x1C
-    case queueNotifyOffset = 0x1E
-    case queueDescriptor = 0x20
-    case queueDriver = 0x28
-    case queueDevice = 0x30
-    case queueNotifyData = 0x38
-    case queueReset = 0x3A
+/// struct virtio_pci_common_cfg in BAR4 (virtio 1.2 §4.1.4.3): the registers follow one another without gaps, in
+/// case order, each of its width.
+enum CommonRegister: Int, PackedRegisters {
+    case deviceFeatureSelect, deviceFeature, driverFeatureSelect, driverFeature, configVector, queueCount
+    case deviceStatus, configGeneration, queueSelect, queueSize, queueVector, queueEnable, queueNotifyOffset
+    case queueDescriptor, queueDriver, queueDevice, queueNotifyData, queueReset
 
     var width: Int {
         switch self {
@@ -162,24 +185,19 @@ enum CommonRegister: Int, CaseIterable {
         default: 2
         }
     }
-
-    /// The register containing `offset` and where in it the access starts.
-    static func containing(_ offset: Int) -> (CommonRegister, Int)? {
-        for register in allCases where offset >= register.rawValue && offset < register.rawValue + register.width {
-            return (register, offset - register.rawValue)
-        }
-        return nil
-    }
 }
 
 /// struct virtio_net_config (virtio 1.2 §5.1.4): mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu.
-enum NetConfigLayout {
-    static let mac = 0
-    static let status = 6
-    static let maxQueuePairs = 8
-    static let mtu = 10
-    static let size = 12
-    /// VIRTIO_NET_S_LINK_UP, VIRTIO_NET_S_ANNOUNCE.
-    static let linkUp: UInt16 = 1
-    static let announce: UInt16 = 2
+enum NetConfigField: Int, PackedRegisters {
+    case mac, status, maxQueuePairs, mtu
+
+    var width: Int { self == .mac ? 6 : 2 }
+}
+
+/// The status bits of struct virtio_net_config.
+enum NetConfigStatus: UInt16, RegisterBit {
+    /// VIRTIO_NET_S_LINK_UP.
+    case linkUp = 0
+    /// VIRTIO_NET_S_ANNOUNCE.
+    case announce
 }

@@ -87,10 +87,10 @@ package final class VirtioQueuePair {
     /// Signals used buffers on `queue` and counts the outcome.
     func signal(_ queue: Virtqueue, wanted: Bool, card: VirtioNetCard) {
         if wanted {
-            statistics.interruptsSent &+= 1
+            statistics[.interruptsSent] &+= 1
             card.signalQueue(queue)
         } else {
-            statistics.interruptsSuppressed &+= 1
+            statistics[.interruptsSuppressed] &+= 1
         }
     }
 }

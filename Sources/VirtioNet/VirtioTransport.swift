@@ -5,21 +5,21 @@ import NICCore
 extension VirtioNetCard {
     package func readRegister(bar: Int, offset: UInt64, width: Int) -> UInt64 {
         let offset = Int(offset)
-        switch bar {
-        case VirtioPCILayout.legacyBAR: return readLegacy(offset: offset, width: width)
-        case VirtioPCILayout.msixBAR: return readMSIX(offset: offset, width: width)
-        case VirtioPCILayout.modernBAR: return readModern(offset: offset, width: width)
-        default: return Self.allOnes(width: width)
+        switch VirtioPCILayout.BAR(rawValue: bar) {
+        case .legacy: return readLegacy(offset: offset, width: width)
+        case .msix: return readMSIX(offset: offset, width: width)
+        case .modern: return readModern(offset: offset, width: width)
+        case nil: return Self.allOnes(width: width)
         }
     }
 
     package func writeRegister(bar: Int, offset: UInt64, width: Int, value: UInt64) {
         let offset = Int(offset)
-        switch bar {
-        case VirtioPCILayout.legacyBAR: writeLegacy(offset: offset, width: width, value: value)
-        case VirtioPCILayout.msixBAR: writeMSIX(offset: offset, width: width, value: value)
-        case VirtioPCILayout.modernBAR: writeModern(offset: offset, width: width, value: value)
-        default: break
+        switch VirtioPCILayout.BAR(rawValue: bar) {
+        case .legacy: writeLegacy(offset: offset, width: width, value: value)
+        case .msix: writeMSIX(offset: offset, width: width, value: value)
+        case .modern: writeModern(offset: offset, width: width, value: value)
+        case nil: break
         }
     }
 
@@ -40,7 +40,7 @@ extension VirtioNetCard {
     func acceptLegacyFeatures(_ value: UInt32) {
         let requested = VirtioFeatures(rawValue: UInt64(value))
         let accepted = requested.intersection(offeredFeatures).closedUnderDependencies
-        if accepted != requested { statistics.featuresRefused &+= 1 }
+        if accepted != requested { statistics[.featuresRefused] &+= 1 }
         driverFeatures = accepted
         apply(accepted)
     }
@@ -52,7 +52,7 @@ extension VirtioNetCard {
         guard requested.isSubset(of: offeredFeatures), requested.contains(.version1),
             requested.brokenDependency == nil
         else {
-            statistics.featuresRefused &+= 1
+            statistics[.featuresRefused] &+= 1
             return false
         }
         apply(requested)
@@ -121,12 +121,12 @@ extension VirtioNetCard {
     /// A doorbell for queue `index`. Unknown queues are ignored and counted.
     func notify(queueIndex index: Int) {
         guard let queue = queue(at: index) else {
-            statistics.notifyInvalidQueue &+= 1
+            statistics[.notifyInvalidQueue] &+= 1
             return
         }
         queue.notifications &+= 1
         guard isRunning, queue.enabled else {
-            statistics.notifyNotReady &+= 1
+            statistics[.notifyNotReady] &+= 1
             return
         }
         if queue === controlQueue {
@@ -141,17 +141,15 @@ extension VirtioNetCard {
 
     /// The device config bytes: mac, status, max_virtqueue_pairs, mtu.
     func deviceConfigByte(_ offset: Int) -> UInt8 {
-        var status: UInt16 = linkUp ? NetConfigLayout.linkUp : 0
-        if announcing { status |= NetConfigLayout.announce }
-        switch offset {
-        case 0..<6: return UInt8(truncatingIfNeeded: currentMAC.rawValue >> (8 * UInt64(5 - offset)))
-        case NetConfigLayout.status: return UInt8(truncatingIfNeeded: status)
-        case NetConfigLayout.status + 1: return UInt8(truncatingIfNeeded: status >> 8)
-        case NetConfigLayout.maxQueuePairs: return UInt8(truncatingIfNeeded: maximumQueuePairs)
-        case NetConfigLayout.maxQueuePairs + 1: return UInt8(truncatingIfNeeded: maximumQueuePairs >> 8)
-        case NetConfigLayout.mtu: return UInt8(truncatingIfNeeded: mtu)
-        case NetConfigLayout.mtu + 1: return UInt8(truncatingIfNeeded: mtu >> 8)
-        default: return 0
+        guard let (field, byte) = NetConfigField.containing(offset) else { return 0 }
+        switch field {
+        case .mac: return UInt8(truncatingIfNeeded: currentMAC.rawValue >> (8 * UInt64(5 - byte)))
+        case .status:
+            var status: UInt16 = linkUp ? NetConfigStatus.linkUp.mask : 0
+            if announcing { status |= NetConfigStatus.announce.mask }
+            return UInt8(truncatingIfNeeded: status >> (8 * byte))
+        case .maxQueuePairs: return UInt8(truncatingIfNeeded: maximumQueuePairs >> (8 * byte))
+        case .mtu: return UInt8(truncatingIfNeeded: mtu >> (8 * byte))
         }
     }
 
@@ -194,7 +192,7 @@ extension VirtioNetCard {
     /// A config read of pci_cfg_data reads the window's BAR first (with the read's side effects, as the spec asks).
     package func configWillRead(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
-        statistics.pciConfigAccessReads &+= 1
+        statistics[.pciConfigAccessReads] &+= 1
         let value = barRead(window.bar, offset: window.offset, width: window.length)
         config.storeDeviceBytes(
             (0..<window.length).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) },
@@ -204,7 +202,7 @@ extension VirtioNetCard {
     /// A config write of pci_cfg_data writes the window's BAR.
     package func configDidWrite(offset: Int, width: Int) {
         guard touchesPCIConfigData(offset: offset, width: width), let window = pciConfigAccessWindow else { return }
-        statistics.pciConfigAccessWrites &+= 1
+        statistics[.pciConfigAccessWrites] &+= 1
         let data = config.read(offset: pciConfigAccessCapability + 16, width: 4)
         barWrite(window.bar, offset: window.offset, width: window.length, value: UInt64(data))
     }

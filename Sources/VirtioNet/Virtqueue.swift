@@ -247,13 +247,13 @@ package final class Virtqueue {
 }
 
 /// Descriptor flag bits shared by both ring formats.
-enum DescriptorFlags {
-    static let next: UInt16 = 1
-    static let write: UInt16 = 2
-    static let indirect: UInt16 = 4
+enum DescriptorFlags: UInt16, RegisterBit {
+    case next = 0
+    case write, indirect
     /// Packed only.
-    static let available: UInt16 = 1 << 7
-    static let used: UInt16 = 1 << 15
+    case available = 7
+    /// Packed only.
+    case used = 15
 }
 
 /// vring_need_event: whether an event index `event` lies in the window of indices the device just moved past

@@ -36,7 +36,7 @@ import Testing
         let pin = INTxPin(line: line, config: config)
         pin.set(true)
         #expect(line.levels == [true])
-        config.write(offset: 0x04, width: 2, value: UInt32(PCICommand.interruptDisable.rawValue))
+        config.write(offset: 0x04, width: 2, value: UInt32(PCICommandBit.interruptDisable.mask))
         pin.refresh()
         #expect(line.levels == [true, false])
         #expect(!pin.asserted && pin.requested)

@@ -72,7 +72,7 @@ struct VirtioMultiqueueTests {
             #expect(ring.used().count == 1)
         }
         #expect(bench.sentFrames().count == 4)
-        #expect(bench.card.pairs.map { $0.statistics.transmittedFrames } == [1, 1, 1, 1])
+        #expect(bench.card.pairs.map { $0.statistics[.transmittedFrames] } == [1, 1, 1, 1])
     }
 
     @Test func pairsCanBeServicedConcurrently() async throws {
@@ -93,7 +93,7 @@ struct VirtioMultiqueueTests {
         await withTaskGroup(of: Void.self) { group in
             for handle in handles { group.addTask { handle.service() } }
         }
-        #expect(handles.map(\.statistics.transmittedFrames) == [48, 48, 48, 48])
+        #expect(handles.map { $0.statistics[.transmittedFrames] } == [48, 48, 48, 48])
         #expect(bench.recorder.count == 4 * 48)
         for ring in tx { #expect(ring.used().count == 48) }
     }
@@ -135,8 +135,8 @@ struct VirtioMultiqueueTests {
         #expect(sink.strangers == 0)
         #expect(bench.card.port.transmitted == UInt64(4 * Self.framesPerPair))
         for pair in bench.card.pairs {
-            #expect(pair.statistics.transmittedFrames == UInt64(Self.framesPerPair))
-            #expect(pair.statistics.transmitChains == UInt64(Self.framesPerPair))
+            #expect(pair.statistics[.transmittedFrames] == UInt64(Self.framesPerPair))
+            #expect(pair.statistics[.transmitChains] == UInt64(Self.framesPerPair))
         }
         #expect(bench.counter("tx_frames") == UInt64(4 * Self.framesPerPair))
     }

@@ -24,13 +24,21 @@ public final class BusMaster: GuestMemory {
         self.config = config
     }
 
+    /// Re-reads the bus-master bit and the BAR windows if config space changed since they were last read.
+    /// ``PCIFunction`` calls it after every config write and reset, on the configuration thread, so the data path (virtio
+    /// queue pairs serviced in parallel among them) finds the cache current and only reads it.
+    @inline(__always)
+    package func refresh() {
+        let generation = config.generation
+        guard cachedGeneration != generation else { return }
+        enabled = config.command.contains(.busMaster)
+        windows = config.memoryWindows
+        cachedGeneration = generation
+    }
+
     @inline(__always)
     private func check(_ address: GuestAddress, _ count: Int, isWrite: Bool) throws(DMAError) {
-        if cachedGeneration != config.generation {
-            cachedGeneration = config.generation
-            enabled = config.command.contains(.busMaster)
-            windows = config.memoryWindows
-        }
+        refresh()
         guard enabled else {
             throw fault(DMAError(.busMasterDisabled, address: address, length: count, isWrite: isWrite))
         }

@@ -75,40 +75,40 @@ extension GuestMemory {
 
     /// Writes `bytes` at `address`.
     public func write(at address: GuestAddress, bytes: [UInt8]) throws(DMAError) {
-        var failure: DMAError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(DMAError) { try write(at: address, from: buffer) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try bytes.withUnsafeBytes { buffer in Result { () throws(DMAError) in try write(at: address, from: buffer) } }
+            .get()
     }
 
     /// Reads guest memory at `address` into `bytes[range]`. A range outside `bytes` is refused as a DMA error (it
     /// would be a device bug; refusing it keeps the host's memory intact).
     public func read(at address: GuestAddress, into bytes: inout [UInt8], range: Range<Int>) throws(DMAError) {
-        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
-            throw DMAError(.outsideRAM, address: address, length: range.count, isWrite: false)
-        }
-        var failure: DMAError?
-        bytes.withUnsafeMutableBytes { buffer in
-            do throws(DMAError) {
+        try Self.check(range, within: bytes.count, at: address, isWrite: false)
+        try bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(DMAError) in
                 try read(at: address, into: UnsafeMutableRawBufferPointer(rebasing: buffer[range]))
-            } catch { failure = error }
-        }
-        if let failure { throw failure }
+            }
+        }.get()
     }
 
     /// Writes `bytes[range]` to guest memory at `address`. A range outside `bytes` is refused as a DMA error.
     public func write(at address: GuestAddress, from bytes: [UInt8], range: Range<Int>) throws(DMAError) {
-        guard range.lowerBound >= 0, range.upperBound <= bytes.count else {
-            throw DMAError(.outsideRAM, address: address, length: range.count, isWrite: true)
-        }
-        var failure: DMAError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(DMAError) {
+        try Self.check(range, within: bytes.count, at: address, isWrite: true)
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(DMAError) in
                 try write(at: address, from: UnsafeRawBufferPointer(rebasing: buffer[range]))
-            } catch { failure = error }
+            }
+        }.get()
+    }
+
+    /// Refuses `range` as a DMA error unless it lies within a buffer of `count` bytes (it would be a device bug;
+    /// refusing it keeps the host's memory intact).
+    @inline(__always)
+    private static func check(_ range: Range<Int>, within count: Int, at address: GuestAddress, isWrite: Bool)
+        throws(DMAError)
+    {
+        guard range.lowerBound >= 0, range.upperBound <= count else {
+            throw DMAError(.outsideRAM, address: address, length: range.count, isWrite: isWrite)
         }
-        if let failure { throw failure }
     }
 
     /// Reads a little-endian integer at `address`.

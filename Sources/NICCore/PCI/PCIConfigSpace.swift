@@ -1,14 +1,14 @@
 /// What a config-space write changed, so the host can remap BARs and the device can react.
-public struct PCIConfigChange: OptionSet, Hashable, Sendable {
-    public var rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+public typealias PCIConfigChange = RegisterBits<PCIConfigChangeBit>
 
+/// The elements of ``PCIConfigChange``.
+public enum PCIConfigChangeBit: UInt8, RegisterBit {
     /// The command register changed.
-    public static let command = PCIConfigChange(rawValue: 1 << 0)
+    case command = 0
     /// A BAR address changed.
-    public static let barAddress = PCIConfigChange(rawValue: 1 << 1)
+    case barAddress
     /// A capability's writable bytes changed.
-    public static let capability = PCIConfigChange(rawValue: 1 << 2)
+    case capability
 }
 
 /// A type-0 PCI configuration space of 256 bytes with per-byte writable and write-one-to-clear masks.
@@ -156,6 +156,14 @@ public final class PCIConfigSpace {
     /// Clears status bits on the device's behalf.
     public func clearStatus(_ bits: PCIStatus) { put16(0x06, get16(0x06) & ~bits.rawValue) }
 
+    /// Sets one status bit on the device's behalf.
+    @inline(__always)
+    public func setStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) | bit.mask) }
+
+    /// Clears one status bit on the device's behalf.
+    @inline(__always)
+    public func clearStatus(_ bit: PCIStatusBit) { put16(0x06, get16(0x06) & ~bit.mask) }
+
     /// The base address currently programmed into BAR `slot`, without its flag bits; 0 if none.
     public func barBase(_ slot: Int) -> UInt64 {
         guard (0..<6).contains(slot), let layout = barLayouts[slot] else { return 0 }
@@ -215,7 +223,7 @@ public final class PCIConfigSpace {
         bytes[capabilityTail] = UInt8(offset)
         capabilityTail = offset + 1
         capabilityFree = offset + length
-        put16(0x06, get16(0x06) | PCIStatus.capabilitiesList.rawValue)
+        put16(0x06, get16(0x06) | PCIStatusBit.capabilitiesList.mask)
         defaults = bytes
         return offset
     }

@@ -54,12 +54,14 @@ public final class PCIFunction {
         port = FramePort()
         dma = BusMaster(memory: environment.memory, config: config)
         pin = INTxPin(line: environment.interruptLine, config: config)
+        dma.refresh()
     }
 
     /// PCI RST# for the function's own parts: config space to its power-on values, the pin re-evaluated.
     package func reset() {
         config.reset()
         pin.refresh()
+        dma.refresh()
     }
 
     // MARK: Config space
@@ -75,6 +77,7 @@ public final class PCIFunction {
         let change = config.write(offset: offset, width: width, value: value)
         if !change.isEmpty {
             if change.contains(.command) { pin.refresh() }
+            dma.refresh()
             card?.configDidChange(change)
         }
         card?.configDidWrite(offset: offset, width: width)

@@ -1,55 +1,59 @@
 /// The PCI command register (config offset 0x04).
-public struct PCICommand: OptionSet, Hashable, Sendable {
-    public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+public typealias PCICommand = RegisterBits<PCICommandBit>
 
+/// The bits of ``PCICommand``.
+public enum PCICommandBit: UInt16, RegisterBit {
     /// The device responds to I/O space accesses.
-    public static let ioSpace = PCICommand(rawValue: 1 << 0)
+    case ioSpace = 0
     /// The device responds to memory space accesses.
-    public static let memorySpace = PCICommand(rawValue: 1 << 1)
+    case memorySpace
     /// The device may master the bus (DMA).
-    public static let busMaster = PCICommand(rawValue: 1 << 2)
+    case busMaster
     /// Memory write and invalidate.
-    public static let memoryWriteInvalidate = PCICommand(rawValue: 1 << 4)
+    case memoryWriteInvalidate = 4
     /// Parity error response.
-    public static let parityErrorResponse = PCICommand(rawValue: 1 << 6)
+    case parityErrorResponse = 6
     /// SERR# enable.
-    public static let serrEnable = PCICommand(rawValue: 1 << 8)
+    case serrEnable = 8
     /// INTx emulation disabled (PCI 2.3).
-    public static let interruptDisable = PCICommand(rawValue: 1 << 10)
+    case interruptDisable = 10
 }
 
 /// The PCI status register (config offset 0x06).
-public struct PCIStatus: OptionSet, Hashable, Sendable {
-    public var rawValue: UInt16
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+public typealias PCIStatus = RegisterBits<PCIStatusBit>
 
+/// The bits of ``PCIStatus``.
+public enum PCIStatusBit: UInt16, RegisterBit {
     /// The device's INTx line is asserted internally (PCI 2.3).
-    public static let interruptStatus = PCIStatus(rawValue: 1 << 3)
+    case interruptStatus = 3
     /// A capabilities list starts at config offset 0x34.
-    public static let capabilitiesList = PCIStatus(rawValue: 1 << 4)
+    case capabilitiesList
     /// Fast back-to-back capable.
-    public static let fastBackToBack = PCIStatus(rawValue: 1 << 7)
-    /// DEVSEL timing: medium.
-    public static let devselMedium = PCIStatus(rawValue: 1 << 9)
+    case fastBackToBack = 7
     /// A master data parity error was detected.
-    public static let masterDataParityError = PCIStatus(rawValue: 1 << 8)
+    case masterDataParityError
+    /// DEVSEL timing: medium.
+    case devselMedium
     /// The device signalled a target abort.
-    public static let signaledTargetAbort = PCIStatus(rawValue: 1 << 11)
+    case signaledTargetAbort = 11
     /// The device, as bus master, received a target abort.
-    public static let receivedTargetAbort = PCIStatus(rawValue: 1 << 12)
+    case receivedTargetAbort
     /// The device, as bus master, received a master abort (its DMA went nowhere).
-    public static let receivedMasterAbort = PCIStatus(rawValue: 1 << 13)
+    case receivedMasterAbort
     /// The device signalled SERR#.
-    public static let signaledSystemError = PCIStatus(rawValue: 1 << 14)
+    case signaledSystemError
     /// The device detected a parity error.
-    public static let detectedParityError = PCIStatus(rawValue: 1 << 15)
+    case detectedParityError
+}
 
+extension RegisterBits where Bit == PCIStatusBit {
     /// The bits a write of one clears.
-    public static let writeOneToClear: PCIStatus = [
-        .masterDataParityError, .signaledTargetAbort, .receivedTargetAbort, .receivedMasterAbort,
-        .signaledSystemError, .detectedParityError,
-    ]
+    public static var writeOneToClear: Self {
+        [
+            .masterDataParityError, .signaledTargetAbort, .receivedTargetAbort, .receivedMasterAbort,
+            .signaledSystemError, .detectedParityError,
+        ]
+    }
 }
 
 /// What a device's config space says about it before the guest writes anything.
