@@ -59,6 +59,11 @@ package struct ChainSegment: Hashable, Sendable {
     package var length: UInt32
     /// Whether the device writes the buffer (else it reads it).
     package var isWritable: Bool
+
+    /// A buffer of `length` bytes at `address` (the harness's driver builds its chains from these too).
+    package init(address: UInt64, length: UInt32, isWritable: Bool) {
+        (self.address, self.length, self.isWritable) = (address, length, isWritable)
+    }
 }
 
 /// A descriptor chain copied out of the ring: every descriptor was read once, checked and stored here, so later

@@ -246,8 +246,8 @@ package final class Virtqueue {
     var maximumIndirectEntries: Int { min(32768, max(Int(size), 1024)) }
 }
 
-/// Descriptor flag bits shared by both ring formats.
-enum DescriptorFlags: UInt16, RegisterBit {
+/// Descriptor flag bits shared by both ring formats (the device's and, in the harness, the driver's side).
+package enum DescriptorFlags: UInt16, RegisterBit {
     case next = 0
     case write, indirect
     /// Packed only.

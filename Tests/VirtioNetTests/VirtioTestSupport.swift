@@ -239,7 +239,7 @@ extension VirtioDriverQueue {
     /// Makes a chain of buffers available (without notifying); returns its token. The ring must have room.
     @discardableResult
     func add(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)]) -> Int {
-        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, writable: $0.writable) }
+        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, isWritable: $0.writable) }
         guard let token = try! add(chain) else {
             fatalError("the test's ring has no room for \(buffers.count) buffers")
         }
@@ -249,7 +249,7 @@ extension VirtioDriverQueue {
     /// Makes an indirect chain available, its table at `table`; returns its token. The ring must have room.
     @discardableResult
     func addIndirect(_ buffers: [(address: UInt64, length: UInt32, writable: Bool)], table: UInt64) -> Int {
-        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, writable: $0.writable) }
+        let chain = buffers.map { Buffer(address: $0.address, length: $0.length, isWritable: $0.writable) }
         guard let token = try! addIndirect(chain, table: table) else { fatalError("the test's ring has no room") }
         return token
     }

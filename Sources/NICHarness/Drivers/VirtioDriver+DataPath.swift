@@ -39,13 +39,13 @@ extension VirtioDriver {
         let buffers: [VirtioDriverQueue.Buffer]
         if modern != nil {
             try harness.store(header + frame, at: buffer, comment: "virtio_net_hdr and frame")
-            buffers = [.init(address: buffer, length: UInt32(header.count + frame.count), writable: false)]
+            buffers = [.init(address: buffer, length: UInt32(header.count + frame.count), isWritable: false)]
         } else {
             try harness.store(header, at: buffer, comment: "virtio_net_hdr")
             try harness.store(frame, at: buffer + 64)
             buffers = [
-                .init(address: buffer, length: UInt32(header.count), writable: false),
-                .init(address: buffer + 64, length: UInt32(frame.count), writable: false),
+                .init(address: buffer, length: UInt32(header.count), isWritable: false),
+                .init(address: buffer + 64, length: UInt32(frame.count), isWritable: false),
             ]
         }
         guard let token = try queue.add(buffers) else { return false }
@@ -79,7 +79,7 @@ extension VirtioDriver {
         guard let queue = receiveQueue else { throw HarnessError("virtio: not open") }
         var added = 0
         while added < limit, let buffer = freeReceiveBuffers.last,
-            let token = try queue.add([.init(address: buffer, length: UInt32(receiveBufferSize), writable: true)])
+            let token = try queue.add([.init(address: buffer, length: UInt32(receiveBufferSize), isWritable: true)])
         {
             freeReceiveBuffers.removeLast()
             receiveBufferOf[token] = buffer
@@ -165,9 +165,9 @@ extension VirtioDriver {
         try harness.store([classID, command], at: header, comment: comment)
         try harness.store(data, at: payload)
         try harness.store([0xFF], at: ack)
-        var buffers: [VirtioDriverQueue.Buffer] = [.init(address: header, length: 2, writable: false)]
-        if !data.isEmpty { buffers.append(.init(address: payload, length: UInt32(data.count), writable: false)) }
-        buffers.append(.init(address: ack, length: 1, writable: true))
+        var buffers: [VirtioDriverQueue.Buffer] = [.init(address: header, length: 2, isWritable: false)]
+        if !data.isEmpty { buffers.append(.init(address: payload, length: UInt32(data.count), isWritable: false)) }
+        buffers.append(.init(address: ack, length: 1, isWritable: true))
         guard try queue.add(buffers) != nil else { throw HarnessError("virtio: the control queue is full") }
         notify(queue)
         for _ in 0..<16 {

@@ -1,4 +1,5 @@
 import NICCore
+import VirtioNet
 
 /// The benchmark's operations on a driver-side virtqueue, straight in guest memory and with no trace: standing
 /// transmit chains made available in batches (as Linux's start_xmit with transmit interrupts suppressed, minus the
@@ -37,7 +38,7 @@ extension VirtioDriverQueue {
         // Slot n carries buffer n with ID n; the device overwrote length, ID and flags when it used the slot.
         for _ in 0..<count {
             let descriptor = Int(descriptorArea) + 16 * nextSlot
-            let flags = UInt64(availWrap ? Flag.avail : Flag.used)
+            let flags = UInt64(availWrap ? Flag.available.mask : Flag.used.mask)
             _ = memory.store(littleEndian: buffers.base + UInt64(nextSlot) * buffers.stride, at: descriptor)
             _ = memory.store(
                 littleEndian: UInt64(length) | UInt64(nextSlot) << 32 | flags << 48, at: descriptor + 8)
@@ -75,14 +76,17 @@ extension VirtioDriverQueue {
         while returned < size {
             let used = Int(descriptorArea) + 16 * usedSlot
             let flags = view.load(littleEndian: UInt16.self, at: used + 14) ?? 0
-            guard (flags & Flag.avail != 0) == usedWrap, (flags & Flag.used != 0) == usedWrap else { break }
+            guard (flags & Flag.available.mask != 0) == usedWrap, (flags & Flag.used.mask != 0) == usedWrap else {
+                break
+            }
             let id = Int(view.load(littleEndian: UInt16.self, at: used + 12) ?? 0) % size
             advance(&usedSlot, &usedWrap, by: 1)
             let slot = Int(descriptorArea) + 16 * nextSlot
             _ = memory.store(littleEndian: id < buffers.count ? buffers[id] : 0, at: slot)
             _ = memory.store(littleEndian: length, at: slot + 8)
             _ = memory.store(littleEndian: UInt16(id), at: slot + 12)
-            _ = memory.store(littleEndian: Flag.write | (availWrap ? Flag.avail : Flag.used), at: slot + 14)
+            _ = memory.store(
+                littleEndian: Flag.write.mask | (availWrap ? Flag.available.mask : Flag.used.mask), at: slot + 14)
             advance(&nextSlot, &availWrap, by: 1)
             returned += 1
         }

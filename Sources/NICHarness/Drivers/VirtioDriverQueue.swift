@@ -1,4 +1,5 @@
 import NICCore
+import VirtioNet
 
 /// Guest memory as a driver-side virtqueue writes and reads it: through the harness (every access a trace line) or
 /// straight in a test's RAM.
@@ -32,38 +33,21 @@ extension GuestRAM: VirtqueueMemory {
 /// trace lines), the card's tests drive it in their RAM (with ``writeDescriptor(_:address:length:flags:next:)`` and
 /// ``publish(_:)`` for hostile rings), and the benchmark drives its batch operations (`VirtioDriverQueue+Batch.swift`)
 /// straight in guest memory.
-public final class VirtioDriverQueue {
-    /// One buffer of a chain: guest address, length, and whether the device writes it.
-    public struct Buffer {
-        public var address: UInt64
-        public var length: UInt32
-        public var writable: Bool
-
-        public init(address: UInt64, length: UInt32, writable: Bool) {
-            self.address = address
-            self.length = length
-            self.writable = writable
-        }
-    }
-
-    /// Descriptor flags (split and packed) and the packed ring's wrap bits, as the virtio spec numbers them.
-    enum Flag {
-        static let next: UInt16 = 1
-        static let write: UInt16 = 2
-        static let indirect: UInt16 = 4
-        static let avail: UInt16 = 1 << 7
-        static let used: UInt16 = 1 << 15
-    }
+package final class VirtioDriverQueue {
+    /// One buffer of a chain: guest address, length, and whether the device writes it (the device's own type).
+    package typealias Buffer = ChainSegment
+    /// Descriptor flags and the packed ring's wrap bits, as the device reads them.
+    typealias Flag = DescriptorFlags
 
     /// Where the ring lives.
-    public let memory: any VirtqueueMemory
+    package let memory: any VirtqueueMemory
     /// The queue's index on the device (rx 2n, tx 2n+1, control after the pairs).
-    public let index: Int
-    public let size: Int
-    public let packed: Bool
-    public let descriptorArea: UInt64
-    public let driverArea: UInt64
-    public let deviceArea: UInt64
+    package let index: Int
+    package let size: Int
+    package let packed: Bool
+    package let descriptorArea: UInt64
+    package let driverArea: UInt64
+    package let deviceArea: UInt64
 
     /// Split: free descriptor indices. Packed: free buffer IDs.
     var free: [UInt16]
@@ -72,9 +56,9 @@ public final class VirtioDriverQueue {
     var counts: [Int]
     var outstanding: [Bool]
     /// Descriptors not in use.
-    public internal(set) var freeDescriptors: Int
+    package internal(set) var freeDescriptors: Int
     /// The split ring's avail index as last published.
-    public internal(set) var availIndex: UInt16 = 0
+    package internal(set) var availIndex: UInt16 = 0
     var lastUsed: UInt16 = 0
     var nextSlot = 0
     var availWrap = true
@@ -83,14 +67,14 @@ public final class VirtioDriverQueue {
 
     /// Bytes of guest RAM a ring of `size` entries takes at `base` (the legacy layout: descriptors and avail ring,
     /// then the used ring on the next 4096-byte boundary; packed: descriptors, then the two event areas).
-    public static func footprint(size: Int, packed: Bool) -> Int {
+    package static func footprint(size: Int, packed: Bool) -> Int {
         if packed { return 16 * size + 8 }
         return (16 * size + 6 + 2 * size + 4095) & ~4095 + 6 + 8 * size
     }
 
     /// Where the descriptor, driver and device areas of a ring of `size` entries at `base` are (see
     /// ``footprint(size:packed:)``).
-    public static func areas(
+    package static func areas(
         base: UInt64, size: Int, packed: Bool
     ) -> (descriptor: UInt64, driver: UInt64, device: UInt64) {
         let driver = base + 16 * UInt64(size)
@@ -98,7 +82,7 @@ public final class VirtioDriverQueue {
     }
 
     /// A zeroed ring of `size` entries at `base` (4096-aligned), as vring_create_virtqueue allocates it.
-    public convenience init(
+    package convenience init(
         memory: any VirtqueueMemory, index: Int, size: Int, packed: Bool, base: UInt64
     ) throws(HarnessError) {
         try self.init(
@@ -109,7 +93,7 @@ public final class VirtioDriverQueue {
 
     /// A zeroed ring of `size` entries whose three areas the caller placed (the modern transport lets a driver put
     /// them anywhere).
-    public convenience init(
+    package convenience init(
         memory: any VirtqueueMemory, index: Int, size: Int, packed: Bool,
         areas: (descriptor: UInt64, driver: UInt64, device: UInt64)
     ) throws(HarnessError) {
@@ -164,29 +148,30 @@ public final class VirtioDriverQueue {
     // MARK: Adding chains
 
     /// Makes a chain available (virtqueue_add): returns its token, or `nil` when the ring has no room.
-    public func add(_ buffers: [Buffer]) throws(HarnessError) -> Int? {
+    package func add(_ buffers: [Buffer]) throws(HarnessError) -> Int? {
         guard !buffers.isEmpty, buffers.count <= freeDescriptors, free.last != nil else { return nil }
         return packed ? try addPacked(buffers) : try addSplit(buffers)
     }
 
     /// Makes a chain available through an indirect table the driver writes at `table` (16 bytes a buffer): one ring
     /// descriptor for the whole chain, as Linux does when VIRTIO_RING_F_INDIRECT_DESC was negotiated.
-    public func addIndirect(_ buffers: [Buffer], table: UInt64) throws(HarnessError) -> Int? {
+    package func addIndirect(_ buffers: [Buffer], table: UInt64) throws(HarnessError) -> Int? {
         guard !buffers.isEmpty, buffers.count <= 0xFFFF / 16, freeDescriptors > 0, free.last != nil else { return nil }
         var entries: [UInt8] = []
         for (position, buffer) in buffers.enumerated() {
-            let write = buffer.writable ? Flag.write : 0
+            let write = buffer.isWritable ? Flag.write.mask : 0
             // Split tables chain by `next`; a packed table's order is the chain.
             entries +=
                 packed
                 ? Self.descriptor(address: buffer.address, length: buffer.length, word: 0, flags: write)
                 : Self.descriptor(
                     address: buffer.address, length: buffer.length,
-                    word: (position == buffers.count - 1 ? 0 : Flag.next) | write, flags: UInt16(position + 1))
+                    word: (position == buffers.count - 1 ? 0 : Flag.next.mask) | write, flags: UInt16(position + 1))
         }
         try memory.store(entries, at: table, comment: "indirect table")
-        let whole = [Buffer(address: table, length: UInt32(entries.count), writable: false)]
-        return packed ? try addPacked(whole, headFlags: Flag.indirect) : try addSplit(whole, headFlags: Flag.indirect)
+        let whole = [Buffer(address: table, length: UInt32(entries.count), isWritable: false)]
+        return packed
+            ? try addPacked(whole, headFlags: Flag.indirect.mask) : try addSplit(whole, headFlags: Flag.indirect.mask)
     }
 
     private func addSplit(_ buffers: [Buffer], headFlags: UInt16 = 0) throws(HarnessError) -> Int {
@@ -194,7 +179,9 @@ public final class VirtioDriverQueue {
         for _ in buffers { indices.append(free.removeLast()) }
         for (position, buffer) in buffers.enumerated() {
             let last = position == buffers.count - 1
-            let flags = (last ? 0 : Flag.next) | (buffer.writable ? Flag.write : 0) | (position == 0 ? headFlags : 0)
+            let flags =
+                (last ? 0 : Flag.next.mask) | (buffer.isWritable ? Flag.write.mask : 0)
+                | (position == 0 ? headFlags : 0)
             let next = last ? 0 : indices[position + 1]
             try memory.store(
                 Self.descriptor(address: buffer.address, length: buffer.length, word: flags, flags: next),
@@ -215,7 +202,8 @@ public final class VirtioDriverQueue {
         for (position, buffer) in buffers.enumerated() {
             let last = position == buffers.count - 1
             let flags =
-                (last ? 0 : Flag.next) | (buffer.writable ? Flag.write : 0) | (availWrap ? Flag.avail : Flag.used)
+                (last ? 0 : Flag.next.mask) | (buffer.isWritable ? Flag.write.mask : 0)
+                | (availWrap ? Flag.available.mask : Flag.used.mask)
             let at = descriptorArea + 16 * UInt64(nextSlot)
             if position == 0 {
                 head = flags | headFlags
@@ -247,7 +235,7 @@ public final class VirtioDriverQueue {
 
     /// Writes split descriptor `slot` as given, outside the free list: for tests that build rings a driver never
     /// would (loops, bad indirect tables, out-of-range `next`).
-    public func writeDescriptor(
+    package func writeDescriptor(
         _ slot: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16
     ) throws(HarnessError) {
         try memory.store(
@@ -257,7 +245,7 @@ public final class VirtioDriverQueue {
 
     /// Puts `head` in the split ring's avail ring and publishes the new avail index. A head the driver did not add
     /// through ``add(_:)`` counts as outstanding from here (hostile tests publish descriptors they wrote raw).
-    public func publish(_ head: Int) throws(HarnessError) {
+    package func publish(_ head: Int) throws(HarnessError) {
         if head >= 0, head < size { outstanding[head] = true }
         try storeLE(
             UInt16(truncatingIfNeeded: head), at: driverArea + 4 + 2 * UInt64(Int(availIndex) % size))
@@ -269,7 +257,7 @@ public final class VirtioDriverQueue {
 
     /// The chains the device returned since the last call (virtqueue_get_buf), at most a ring's worth: token and the
     /// length the device wrote. A used entry naming no outstanding chain is the device's bug: an error.
-    public func takeUsed() throws(HarnessError) -> [(token: Int, length: Int)] {
+    package func takeUsed() throws(HarnessError) -> [(token: Int, length: Int)] {
         packed ? try takeUsedPacked() : try takeUsedSplit()
     }
 
@@ -299,7 +287,9 @@ public final class VirtioDriverQueue {
         for _ in 0..<size {
             let at = descriptorArea + 16 * UInt64(usedSlot)
             let flags = try loadLE(UInt16.self, at: at + 14)
-            guard (flags & Flag.avail != 0) == usedWrap, (flags & Flag.used != 0) == usedWrap else { break }
+            guard (flags & Flag.available.mask != 0) == usedWrap, (flags & Flag.used.mask != 0) == usedWrap else {
+                break
+            }
             let id = Int(try loadLE(UInt16.self, at: at + 12))
             guard id < size, outstanding[id] else {
                 throw HarnessError("queue \(index): used id \(id) was not available")
@@ -318,37 +308,37 @@ public final class VirtioDriverQueue {
 
     /// Whether the device wants a notification (split: VRING_USED_F_NO_NOTIFY clear; packed: device events not
     /// disabled).
-    public func needsKick() throws(HarnessError) -> Bool {
+    package func needsKick() throws(HarnessError) -> Bool {
         if packed { return try loadLE(UInt16.self, at: deviceArea + 2) & 0x3 != 1 }
         return try loadLE(UInt16.self, at: deviceArea) & 1 == 0
     }
 
     /// Asks the device not to interrupt for this queue (or to interrupt again).
-    public func suppressInterrupts(_ suppress: Bool) throws(HarnessError) {
+    package func suppressInterrupts(_ suppress: Bool) throws(HarnessError) {
         try storeLE(UInt16(suppress ? 1 : 0), at: packed ? driverArea + 2 : driverArea)
     }
 
     /// The split ring's used index as the device last wrote it.
-    public var usedIndex: UInt16 { get throws(HarnessError) { try loadLE(UInt16.self, at: deviceArea + 2) } }
+    package var usedIndex: UInt16 { get throws(HarnessError) { try loadLE(UInt16.self, at: deviceArea + 2) } }
 
     /// The split ring's avail event (VIRTIO_RING_F_EVENT_IDX): the avail index after which the device wants a kick.
-    public var availEvent: UInt16 {
+    package var availEvent: UInt16 {
         get throws(HarnessError) { try loadLE(UInt16.self, at: deviceArea + 4 + 8 * UInt64(size)) }
     }
 
     /// Sets the split ring's used event: the used index after which the driver wants an interrupt.
-    public func setUsedEvent(_ value: UInt16) throws(HarnessError) {
+    package func setUsedEvent(_ value: UInt16) throws(HarnessError) {
         try storeLE(value, at: driverArea + 4 + 2 * UInt64(size))
     }
 
     /// Packed driver event suppression: flags 0 enable, 1 disable, 2 at `offWrap`.
-    public func setDriverEvent(flags: UInt16, offWrap: UInt16 = 0) throws(HarnessError) {
+    package func setDriverEvent(flags: UInt16, offWrap: UInt16 = 0) throws(HarnessError) {
         try storeLE(offWrap, at: driverArea)
         try storeLE(flags, at: driverArea + 2)
     }
 
     /// The packed ring's device event suppression area.
-    public var deviceEvent: (offWrap: UInt16, flags: UInt16) {
+    package var deviceEvent: (offWrap: UInt16, flags: UInt16) {
         get throws(HarnessError) {
             (try loadLE(UInt16.self, at: deviceArea), try loadLE(UInt16.self, at: deviceArea + 2))
         }
