@@ -1,5 +1,5 @@
 /// An IPv6 fixed header (RFC 8200): the version and the fixed header's fit are checked on creation, the payload
-/// length is not checked against the bytes. ``walkExtensionHeaders(limit:)`` finds the upper layer.
+/// length is not checked against the bytes. `walkExtensionHeaders(limit:)` finds the upper layer.
 public typealias IPv6Header = HeaderView<IPv6HeaderKind>
 
 /// The IPv6 fixed header's checks.
