@@ -11,6 +11,9 @@ import NICCore
 ///   (`192.168/16` style too), `cidr6=PREFIX/64`, `no-ipv6`, `localhost-reachable`, `restrict`, `mtu=N`,
 ///   `dns=IP[:PORT]` (repeatable), `allow=CIDR` (repeatable), `domain=NAME`, `tftp-root=DIR`, `forward=RULE`
 ///   (repeatable, VirtualBox syntax `name,tcp,,2222,,22`; `name,tcp,[::1],8080,,80` for IPv6).
+/// - `udptunnel` or `udptunnel:PROPERTY,PROPERTY...`: VirtualBox's UDP tunnel, properties `sport=N`, `dport=N`,
+///   `dest=IP`, `local=IP`, `accept=any|dest` (see ``UDPTunnelConfiguration``); `;` separates them too.
+/// - `vde` or `vde:DIR[,port=N]`: a port on the VDE switch whose control folder is DIR (see ``VDEConfiguration``).
 public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
     case null
@@ -18,6 +21,10 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
     case internalNetwork(name: String)
     /// A NAT with this configuration.
     case nat(NATConfiguration)
+    /// A UDP tunnel with this configuration.
+    case udpTunnel(UDPTunnelConfiguration)
+    /// A port on this VDE switch.
+    case vde(VDEConfiguration)
 
     /// The longest internal network name accepted.
     public static let maximumNameLength = 64
@@ -32,9 +39,16 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             self = .nat(NATConfiguration(slot: 0))
             return
         }
+        if text == "udptunnel" {
+            self = .udpTunnel(UDPTunnelConfiguration())
+            return
+        }
+        if text == "vde" {
+            self = .vde(VDEConfiguration())
+            return
+        }
         guard let colon = text.firstIndex(of: ":") else {
-            throw AttachmentSettingError(
-                setting: text, reason: "expected 'null', 'intnet:NAME', 'nat' or 'nat:OPTIONS'")
+            throw AttachmentSettingError(setting: text, reason: "expected \(Self.kinds)")
         }
         let kind = text[..<colon]
         let argument = String(text[text.index(after: colon)...])
@@ -50,11 +64,21 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             self = .internalNetwork(name: argument)
         case "nat":
             self = .nat(try Self.natConfiguration(argument, setting: text))
+        case "udptunnel":
+            do throws(HostLinkError) { self = .udpTunnel(try UDPTunnelConfiguration(parsing: argument)) } catch {
+                throw AttachmentSettingError(setting: text, reason: error.description)
+            }
+        case "vde":
+            do throws(HostLinkError) { self = .vde(try VDEConfiguration(parsing: argument)) } catch {
+                throw AttachmentSettingError(setting: text, reason: error.description)
+            }
         default:
-            throw AttachmentSettingError(
-                setting: text, reason: "unknown attachment '\(kind)' (known: null, intnet, nat)")
+            throw AttachmentSettingError(setting: text, reason: "unknown attachment '\(kind)' (known: \(Self.kinds))")
         }
     }
+
+    /// The forms a setting takes, for errors.
+    static let kinds = "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]' or 'vde[:DIR[,port=N]]'"
 
     /// Parses NAT options separated by `;`, each `NAME` or `NAME=VALUE` (see ``NATOptions``).
     private static func natConfiguration(_ text: String, setting: String) throws(AttachmentSettingError)
@@ -92,6 +116,14 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             do throws(NATError) { return try NATAttachment(configuration: configuration) } catch {
                 throw AttachmentSettingError(setting: description, reason: error.description)
             }
+        case .udpTunnel(let configuration):
+            do throws(HostLinkError) { return try UDPTunnelAttachment(configuration: configuration) } catch {
+                throw AttachmentSettingError(setting: description, reason: error.description)
+            }
+        case .vde(let configuration):
+            do throws(HostLinkError) { return try VDEAttachment(configuration: configuration) } catch {
+                throw AttachmentSettingError(setting: description, reason: error.description)
+            }
         }
     }
 
@@ -100,6 +132,8 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case .null: return "null"
         case .internalNetwork(let name): return "intnet:" + name
         case .nat(let configuration): return "nat:cidr=\(configuration.network)"
+        case .udpTunnel(let configuration): return "udptunnel:\(configuration)"
+        case .vde(let configuration): return "vde:\(configuration)"
         }
     }
 }

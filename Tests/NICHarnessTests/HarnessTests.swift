@@ -81,6 +81,13 @@ struct HarnessTests {
         #expect(report.rows.count >= 8)
     }
 
+    @Test func demoCardsOnAUDPTunnelExchangeFramesAndJumboFrames() {
+        let report = Demo.runUDPTunnel(models: [.e82545em, .virtio])
+        #expect(report.passed, "\(report.table)")
+        #expect(report.rows.contains { $0.step == "9014-byte jumbo broadcast" })
+        #expect(report.rows.first?.step == "UDP tunnel over 127.0.0.1")
+    }
+
     @Test(arguments: CardModel.implemented)
     func demoCardBehindNATGetsALeaseAndFetchesAFile(model: CardModel) {
         let report = Demo.runNAT(models: [model])

@@ -51,10 +51,17 @@ public final class ChildProcess {
     public let process = Process()
     public let outputPath = NSTemporaryDirectory() + "vnic-child-\(UUID().uuidString).out"
 
-    public init(_ executable: URL, _ arguments: [String]) throws {
+    /// The child's standard input when it was started `holdingInputOpen` (a program such as `vde_switch` runs only
+    /// while its input stays open).
+    public let input: Pipe?
+
+    /// Starts `executable`; with `holdingInputOpen` its standard input is a pipe kept open until the child stops.
+    public init(_ executable: URL, _ arguments: [String], holdingInputOpen: Bool = false) throws {
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process.executableURL = executable
         process.arguments = arguments
+        input = holdingInputOpen ? Pipe() : nil
+        if let input { process.standardInput = input }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output
         process.standardError = output

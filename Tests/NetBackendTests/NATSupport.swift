@@ -52,13 +52,7 @@ final class NATBench: @unchecked Sendable {
 
     /// Waits (bounded) until at least `count` frames are queued for the card, and returns every queued frame.
     func receive(atLeast count: Int = 1, timeout: Double = 3) -> [[UInt8]] {
-        var frames: [[UInt8]] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        while frames.count < count, Date() < deadline {
-            frames += port.drain()
-            if frames.count < count { usleep(2000) }
-        }
-        return frames + port.drain()
+        port.receive(atLeast: count, timeout: timeout)
     }
 
     /// The next IPv4 packets for the guest matching `filter`, waiting up to `timeout`.

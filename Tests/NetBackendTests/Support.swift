@@ -34,6 +34,17 @@ extension FramePort {
         while frames.count < 1_000_000, let next = nextInbound() { frames.append(next.bytes) }
         return frames
     }
+
+    /// Waits (bounded) until at least `count` frames are queued for the card, and returns every queued frame.
+    func receive(atLeast count: Int = 1, timeout: Double = 3) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while frames.count < count, Date() < deadline {
+            frames += drain()
+            if frames.count < count { usleep(2000) }
+        }
+        return frames + drain()
+    }
 }
 
 /// A value several threads share behind a lock.

@@ -74,6 +74,12 @@ struct CommandLineTests {
         #expect(result.output.contains("cards behind a NAT each"))
         #expect(result.output.contains("10.0.3.15"), "the second card's NAT is 10.0.3.0/24")
         #expect(result.output.contains("262144 bytes intact"))
+        #expect(result.output.contains("two cards on UDP tunnels to each other"))
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/vde_switch") {
+            #expect(result.output.contains("two cards on a vde_switch"))
+        } else {
+            print("SKIP the demo's VDE part: no /usr/bin/vde_switch (apt-get install vde2)")
+        }
         #expect(result.output.contains("every step worked"))
         #expect(!result.output.contains("FAIL"))
     }

@@ -56,15 +56,8 @@ public enum StreamAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     private static func listenUnix(_ path: String) throws(HostLinkError) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity, !bytes.contains(0) else {
-            throw .invalid("stream unix:\(path): the path must be 1 to \(capacity - 1) bytes")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        guard let address = UnixSocketAddress.make(path) else {
+            throw .invalid("stream unix:\(path): the path must be 1 to \(UnixSocketAddress.maximumPathLength) bytes")
         }
         var status = stat()
         if lstat(path, &status) == 0 {
@@ -75,11 +68,7 @@ public enum StreamAddress: Sendable, Equatable, CustomStringConvertible {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .system("stream unix:\(path): socket", errno: errno) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress.with(address) { bind(fd, $0, $1) }
         guard bound == 0, Glibc.listen(fd, 4) == 0 else {
             let code = errno
             close(fd)
