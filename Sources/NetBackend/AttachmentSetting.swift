@@ -14,6 +14,7 @@ import NICCore
 /// - `udptunnel` or `udptunnel:PROPERTY,PROPERTY...`: VirtualBox's UDP tunnel, properties `sport=N`, `dport=N`,
 ///   `dest=IP`, `local=IP`, `accept=any|dest` (see ``UDPTunnelConfiguration``); `;` separates them too.
 /// - `vde` or `vde:DIR[,port=N]`: a port on the VDE switch whose control folder is DIR (see ``VDEConfiguration``).
+/// - `vxlan:vni=N,remote=IP[,port=4789][,local=IP][,mtu=1500]`: a VXLAN segment (see ``VXLANConfiguration``).
 public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
     case null
@@ -25,6 +26,8 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
     case udpTunnel(UDPTunnelConfiguration)
     /// A port on this VDE switch.
     case vde(VDEConfiguration)
+    /// A VXLAN segment.
+    case vxlan(VXLANConfiguration)
 
     /// The longest internal network name accepted.
     public static let maximumNameLength = 64
@@ -72,13 +75,18 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             do throws(HostLinkError) { self = .vde(try VDEConfiguration(parsing: argument)) } catch {
                 throw AttachmentSettingError(setting: text, reason: error.description)
             }
+        case "vxlan":
+            do throws(HostLinkError) { self = .vxlan(try VXLANConfiguration(parsing: argument)) } catch {
+                throw AttachmentSettingError(setting: text, reason: error.description)
+            }
         default:
             throw AttachmentSettingError(setting: text, reason: "unknown attachment '\(kind)' (known: \(Self.kinds))")
         }
     }
 
     /// The forms a setting takes, for errors.
-    static let kinds = "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]' or 'vde[:DIR[,port=N]]'"
+    static let kinds =
+        "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]', 'vde[:DIR[,port=N]]' or 'vxlan:vni=N,remote=IP[,...]'"
 
     /// Parses NAT options separated by `;`, each `NAME` or `NAME=VALUE` (see ``NATOptions``).
     private static func natConfiguration(_ text: String, setting: String) throws(AttachmentSettingError)
@@ -124,6 +132,10 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             do throws(HostLinkError) { return try VDEAttachment(configuration: configuration) } catch {
                 throw AttachmentSettingError(setting: description, reason: error.description)
             }
+        case .vxlan(let configuration):
+            do throws(HostLinkError) { return try VXLANAttachment(configuration: configuration) } catch {
+                throw AttachmentSettingError(setting: description, reason: error.description)
+            }
         }
     }
 
@@ -134,6 +146,7 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case .nat(let configuration): return "nat:cidr=\(configuration.network)"
         case .udpTunnel(let configuration): return "udptunnel:\(configuration)"
         case .vde(let configuration): return "vde:\(configuration)"
+        case .vxlan(let configuration): return "vxlan:\(configuration)"
         }
     }
 }

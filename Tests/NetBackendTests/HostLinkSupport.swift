@@ -72,15 +72,17 @@ final class StreamTestClient {
     }
 }
 
-/// An ARP request from the test guest for `target`.
-func arpRequest(for target: IPv4Address) -> [UInt8] {
+/// An ARP request for `target` from the test guest (or from `sender` at `senderIP`).
+func arpRequest(
+    for target: IPv4Address, from sender: MACAddress = natGuestMAC, at senderIP: IPv4Address = natGuestIP
+) -> [UInt8] {
     var request: [UInt8] = []
     request.appendBigEndian16(1)
     request.appendBigEndian16(EtherType.ipv4)
     request += [6, 4]
     request.appendBigEndian16(1)
-    request += natGuestMAC.bytes + natGuestIP.bytes + [0, 0, 0, 0, 0, 0] + target.bytes
-    return ethernetFrame(to: .broadcast, from: natGuestMAC, type: EtherType.arp, payload: request)
+    request += sender.bytes + senderIP.bytes + [0, 0, 0, 0, 0, 0] + target.bytes
+    return ethernetFrame(to: .broadcast, from: sender, type: EtherType.arp, payload: request)
 }
 
 /// A DHCP DISCOVER from the test guest, broadcast.

@@ -12,6 +12,8 @@ import Synchronization
 final class DatagramFrames: @unchecked Sendable {
     /// The longest frame carried either way (no FCS).
     let maximumFrameLength: Int
+    /// The most bytes of encapsulation ahead of a frame in a datagram.
+    let headerRoom: Int
     private let state = Mutex<State>(State())
     /// Loop-thread only: one datagram, with a byte to spare to tell an oversized one.
     private var scratch: [UInt8]
@@ -36,11 +38,14 @@ final class DatagramFrames: @unchecked Sendable {
     let sendBusy: HostLinkCounter
     let sendErrors: HostLinkCounter
     let receiveErrors: HostLinkCounter
+    let badHeaders: HostLinkCounter
 
-    /// Counters named `PREFIX_...` (`udptunnel`, `vde`).
-    init(counterPrefix prefix: String, maximumFrameLength: Int) {
+    /// Counters named `PREFIX_...` (`udptunnel`, `vde`); datagrams carry frames up to `maximumFrameLength` behind up
+    /// to `headerRoom` bytes of encapsulation.
+    init(counterPrefix prefix: String, maximumFrameLength: Int, headerRoom: Int = 0) {
         self.maximumFrameLength = maximumFrameLength
-        scratch = [UInt8](repeating: 0, count: maximumFrameLength + 1)
+        self.headerRoom = headerRoom
+        scratch = [UInt8](repeating: 0, count: headerRoom + maximumFrameLength + 1)
         func counter(_ name: String) -> HostLinkCounter { HostLinkCounter(prefix + "_" + name) }
         framesIn = counter("frames_in")
         bytesIn = counter("bytes_in")
@@ -56,13 +61,14 @@ final class DatagramFrames: @unchecked Sendable {
         sendBusy = counter("drop_send_busy")
         sendErrors = counter("send_errors")
         receiveErrors = counter("receive_errors")
+        badHeaders = counter("drop_bad_header")
     }
 
     /// Every counter, by name.
     var counters: [Counter] {
         [
             framesIn, bytesIn, framesOut, bytesOut, shortIn, oversizeIn, strangers, detached, queueFull, oversizeOut,
-            noSocket, sendBusy, sendErrors, receiveErrors,
+            noSocket, sendBusy, sendErrors, receiveErrors, badHeaders,
         ].map { Counter($0.name, $0.current) }
     }
 
@@ -102,27 +108,22 @@ final class DatagramFrames: @unchecked Sendable {
 
     // MARK: Frames
 
-    /// Sends `frame` as one datagram: to `destination`, or on a connected socket when that is `nil`.
-    func send(_ frame: UnsafeRawBufferPointer, to destination: IPEndpoint?) {
+    /// Sends `frame` as one datagram, behind `header` (an encapsulation's, or none): to `destination`, or on a
+    /// connected socket when that is `nil`.
+    func send(_ frame: UnsafeRawBufferPointer, header: [UInt8] = [], to destination: IPEndpoint?) {
         guard frame.count <= maximumFrameLength else {
             oversizeOut.bump()
             return
         }
-        let flags = Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)
         let (sent, code) = state.withLock { state -> (Int, Int32) in
             guard state.descriptor >= 0 else { return (-1, ENOTCONN) }
-            let fd = state.descriptor
-            let sent =
-                if let destination {
-                    HostSocket.withSocketAddress(destination) {
-                        sendto(fd, frame.baseAddress, frame.count, flags, $0, $1)
-                    }
-                } else {
-                    Glibc.send(fd, frame.baseAddress, frame.count, flags)
-                }
+            let sent = header.withUnsafeBytes { head in
+                Self.sendMessage(state.descriptor, head, frame, to: destination)
+            }
             return (sent, sent < 0 ? errno : 0)
         }
-        if sent == frame.count {
+        let length = header.count + frame.count
+        if sent == length {
             framesOut.bump()
             bytesOut.bump(by: UInt64(frame.count))
         } else if code == ENOTCONN {
@@ -134,10 +135,35 @@ final class DatagramFrames: @unchecked Sendable {
         }
     }
 
+    /// `head` then `body` as one datagram (`sendmsg`, no copy); the count sent, or -1 with `errno` set.
+    private static func sendMessage(
+        _ fd: Int32, _ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, to destination: IPEndpoint?
+    ) -> Int {
+        var parts = [
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count),
+        ]
+        let flags = Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)
+        return parts.withUnsafeMutableBufferPointer { vector in
+            var message = msghdr()
+            message.msg_iov = vector.baseAddress
+            message.msg_iovlen = vector.count
+            guard let destination else { return sendmsg(fd, &message, flags) }
+            return HostSocket.withSocketAddress(destination) { address, length in
+                message.msg_name = UnsafeMutableRawPointer(mutating: address)
+                message.msg_namelen = length
+                return sendmsg(fd, &message, flags)
+            }
+        }
+    }
+
     /// Reads up to `limit` datagrams (loop thread only) and delivers each frame that `accept` lets through, given
-    /// its sender (`nil` on a connected unix socket). Answers `errno` when the socket failed, `nil` when it merely ran
-    /// dry or the limit was reached.
-    func receive(limit: Int, accept: (IPEndpoint?) -> Bool) -> Int32? {
+    /// its sender (`nil` on a connected unix socket). `header` answers how many bytes of encapsulation lead the frame
+    /// in a datagram, or `nil` to drop it (counted); by default there is none. Answers `errno` when the socket failed,
+    /// `nil` when it merely ran dry or the limit was reached.
+    func receive(
+        limit: Int, accept: (IPEndpoint?) -> Bool, header: (UnsafeRawBufferPointer) -> Int? = { _ in 0 }
+    ) -> Int32? {
         let fd = descriptor
         guard fd >= 0 else { return nil }
         for _ in 0..<limit {
@@ -165,15 +191,27 @@ final class DatagramFrames: @unchecked Sendable {
                 strangers.bump()
                 continue
             }
-            guard count >= EthernetHeader.size else {
-                shortIn.bump()
-                continue
-            }
-            guard count <= maximumFrameLength else {
+            guard count <= headerRoom + maximumFrameLength else {
                 oversizeIn.bump()
                 continue
             }
-            deliver(Array(scratch[0..<count]))
+            let skip = scratch.withUnsafeBytes {
+                header(UnsafeRawBufferPointer(rebasing: $0[0..<min(count, $0.count)]))
+            }
+            guard let skip, skip >= 0, skip <= count else {
+                badHeaders.bump()
+                continue
+            }
+            let frameLength = count - skip
+            guard frameLength >= EthernetHeader.size else {
+                shortIn.bump()
+                continue
+            }
+            guard frameLength <= maximumFrameLength else {
+                oversizeIn.bump()
+                continue
+            }
+            deliver(Array(scratch[skip..<count]))
         }
         return nil
     }

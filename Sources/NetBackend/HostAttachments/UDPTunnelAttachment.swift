@@ -22,33 +22,26 @@ import NICCore
 public final class UDPTunnelAttachment: NetworkAttachment {
     /// The largest UDP payload over IPv4, so the largest frame the tunnel carries.
     public static let maximumFrameLength = 65_507
-    /// Datagrams read per wakeup of the event loop.
-    static let batch = 256
-
     /// The configuration the tunnel was made with.
     public let configuration: UDPTunnelConfiguration
-    /// The address and port frames arrive on (with the port the kernel chose when `sport` was 0).
-    public let localEndpoint: IPEndpoint
-    private let runtime: UDPTunnelRuntime
+    private let runtime: UDPAttachmentRuntime
 
     /// Binds the local port and starts the event loop. Throws, naming the address, when the socket cannot be made or
     /// bound (the port in use, an address the host does not have).
     public init(configuration: UDPTunnelConfiguration = UDPTunnelConfiguration()) throws(HostLinkError) {
         try configuration.validate()
-        let ipv6 = configuration.destination.isIPv6
-        let fd = HostSocket.open(type: HostSocket.datagram, ipv6: ipv6)
-        guard fd >= 0 else { throw .system("udptunnel: socket", errno: -fd) }
-        let wildcard: IPAddress = ipv6 ? .v6(.any) : .v4(.any)
-        let local = IPEndpoint(configuration.localAddress ?? wildcard, configuration.sourcePort)
-        let code = HostSocket.bind(fd, to: local)
-        guard code == 0 else {
-            Glibc.close(fd)
-            throw .system("udptunnel: bind \(local)", errno: code)
-        }
         self.configuration = configuration
-        localEndpoint = HostSocket.localAddress(fd) ?? local
-        runtime = try UDPTunnelRuntime(descriptor: fd, configuration: configuration)
+        let peer = configuration.destinationEndpoint
+        let only = configuration.acceptsOnlyDestination
+        runtime = try UDPAttachmentRuntime(
+            name: "udptunnel \(configuration)", local: configuration.localAddress, port: configuration.sourcePort,
+            destination: peer,
+            frames: DatagramFrames(counterPrefix: "udptunnel", maximumFrameLength: Self.maximumFrameLength),
+            accept: { sender in !only || sender == peer })
     }
+
+    /// The address and port frames arrive on (with the port the kernel chose when `sport` was 0).
+    public var localEndpoint: IPEndpoint { runtime.localEndpoint }
 
     deinit { runtime.close() }
 
@@ -65,7 +58,7 @@ public final class UDPTunnelAttachment: NetworkAttachment {
     // MARK: NetworkAttachment
 
     public func transmit(_ frame: UnsafeRawBufferPointer, metadata: FrameMetadata, from port: FramePort) {
-        runtime.frames.send(frame, to: runtime.destination)
+        runtime.send(frame)
     }
 
     public func didAttach(_ port: FramePort) { runtime.frames.attach(port) }
@@ -73,32 +66,59 @@ public final class UDPTunnelAttachment: NetworkAttachment {
     public func didDetach(_ port: FramePort) { runtime.frames.detach(port) }
 }
 
-/// What the tunnel and its event loop thread share; the thread holds this, not the attachment, so dropping the last
-/// reference to the attachment closes the tunnel.
-final class UDPTunnelRuntime: @unchecked Sendable {
-    let frames = DatagramFrames(
-        counterPrefix: "udptunnel", maximumFrameLength: UDPTunnelAttachment.maximumFrameLength)
+/// What a UDP-based attachment (the UDP tunnel, VXLAN) and its event loop thread share: the bound socket in its
+/// ``DatagramFrames``, the peer, and the checks on what arrives. The thread holds this, not the attachment, so dropping
+/// the last reference to the attachment closes the socket.
+final class UDPAttachmentRuntime: @unchecked Sendable {
+    let frames: DatagramFrames
     let destination: IPEndpoint
-    private let acceptsOnlyDestination: Bool
+    /// The address and port the socket is bound to (with the port the kernel chose for 0).
+    let localEndpoint: IPEndpoint
+    private let header: [UInt8]
+    private let accept: @Sendable (IPEndpoint?) -> Bool
+    private let strip: @Sendable (UnsafeRawBufferPointer) -> Int?
     private let thread: EventLoopThread
     private let closed = OnceFlag()
 
-    init(descriptor: Int32, configuration: UDPTunnelConfiguration) throws(HostLinkError) {
-        destination = configuration.destinationEndpoint
-        acceptsOnlyDestination = configuration.acceptsOnlyDestination
-        let name = "udptunnel \(configuration)"
+    /// Datagrams read per wakeup.
+    static let batch = 256
+
+    /// Binds `local` (any address of the destination's family when `nil`) at `port` and starts the loop. Frames go
+    /// to `destination` behind `header`; a datagram is taken when `accept` takes its sender and `strip` finds the
+    /// length of its encapsulation.
+    init(
+        name: String, local: IPAddress?, port: UInt16, destination: IPEndpoint, frames: DatagramFrames,
+        header: [UInt8] = [], accept: @escaping @Sendable (IPEndpoint?) -> Bool = { _ in true },
+        strip: @escaping @Sendable (UnsafeRawBufferPointer) -> Int? = { _ in 0 }
+    ) throws(HostLinkError) {
+        let ipv6 = destination.address.isIPv6
+        let fd = HostSocket.open(type: HostSocket.datagram, ipv6: ipv6)
+        guard fd >= 0 else { throw .system("\(name): socket", errno: -fd) }
+        let wildcard: IPAddress = ipv6 ? .v6(.any) : .v4(.any)
+        let requested = IPEndpoint(local ?? wildcard, port)
+        let code = HostSocket.bind(fd, to: requested)
+        guard code == 0 else {
+            Glibc.close(fd)
+            throw .system("\(name): bind \(requested)", errno: code)
+        }
+        localEndpoint = HostSocket.localAddress(fd) ?? requested
+        self.frames = frames
+        self.destination = destination
+        self.header = header
+        self.accept = accept
+        self.strip = strip
         do {
             thread = try EventLoopThread.hostLink(named: name)
         } catch {
-            Glibc.close(descriptor)
+            Glibc.close(fd)
             throw error
         }
-        guard thread.loop.add(descriptor, events: EventLoop.readable) else {
+        guard thread.loop.add(fd, events: EventLoop.readable) else {
             let code = errno
-            Glibc.close(descriptor)
+            Glibc.close(fd)
             throw .system("\(name): epoll_ctl", errno: code)
         }
-        frames.replaceDescriptor(with: descriptor)
+        frames.replaceDescriptor(with: fd)
         do {
             try thread.startHostLink { [self] ready in service(ready) }
         } catch {
@@ -106,6 +126,11 @@ final class UDPTunnelRuntime: @unchecked Sendable {
             Glibc.close(frames.replaceDescriptor(with: -1))
             throw error
         }
+    }
+
+    /// Sends one frame to the peer (the card's thread).
+    func send(_ frame: UnsafeRawBufferPointer) {
+        frames.send(frame, header: header, to: destination)
     }
 
     func close() {
@@ -117,9 +142,7 @@ final class UDPTunnelRuntime: @unchecked Sendable {
 
     private func service(_ ready: [(Int32, UInt32)]) {
         guard !ready.isEmpty else { return }
-        let peer = destination
-        let only = acceptsOnlyDestination
         // A hard socket error is counted; the socket stays (a UDP socket has no connection to lose).
-        _ = frames.receive(limit: UDPTunnelAttachment.batch) { sender in !only || sender == peer }
+        _ = frames.receive(limit: Self.batch, accept: accept, header: strip)
     }
 }

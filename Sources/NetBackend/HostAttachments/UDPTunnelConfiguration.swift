@@ -31,16 +31,7 @@ public struct UDPTunnelConfiguration: Sendable, Hashable, CustomStringConvertibl
 
     /// Parses the text form (see the type's description); the error names the property and what is wrong with it.
     public init(parsing text: String) throws(HostLinkError) {
-        for item in text.split(whereSeparator: { $0 == "," || $0 == ";" }) {
-            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, let property = Self.properties.first(where: { $0.name == parts[0] }) else {
-                let known = Self.properties.map(\.name).joined(separator: ", ")
-                throw .invalid("udptunnel: unknown property '\(item)' (known: \(known), each NAME=VALUE)")
-            }
-            if let reason = property.apply(&self, String(parts[1])) {
-                throw .invalid("udptunnel: \(property.name)=\(parts[1]): \(reason)")
-            }
-        }
+        try AttachmentProperty.apply(text, to: &self, kind: "udptunnel", properties: Self.properties)
         try validate()
     }
 
@@ -59,47 +50,16 @@ public struct UDPTunnelConfiguration: Sendable, Hashable, CustomStringConvertibl
         return text
     }
 
-    /// The properties: each sets its field from the text, or answers why it cannot.
-    static let properties: [(name: String, apply: @Sendable (inout UDPTunnelConfiguration, String) -> String?)] = [
-        (
-            "sport",
-            { configuration, text in
-                guard let port = UInt16(text) else { return "expected a port, 0 to 65535" }
-                configuration.sourcePort = port
-                return nil
-            }
-        ),
-        (
-            "dport",
-            { configuration, text in
-                guard let port = UInt16(text), port != 0 else { return "expected a port, 1 to 65535" }
-                configuration.destinationPort = port
-                return nil
-            }
-        ),
-        (
-            "dest",
-            { configuration, text in
-                guard let address = IPAddress(text) else { return "expected an IPv4 or IPv6 address" }
-                configuration.destination = address
-                return nil
-            }
-        ),
-        (
-            "local",
-            { configuration, text in
-                guard let address = IPAddress(text) else { return "expected an IPv4 or IPv6 address" }
-                configuration.localAddress = address
-                return nil
-            }
-        ),
-        (
-            "accept",
-            { configuration, text in
-                guard text == "any" || text == "dest" else { return "expected 'any' or 'dest'" }
-                configuration.acceptsOnlyDestination = text == "dest"
-                return nil
-            }
-        ),
+    /// The properties, VirtualBox's names first.
+    static let properties: [AttachmentProperty<UDPTunnelConfiguration>] = [
+        .port("sport", allowingZero: true, \.sourcePort),
+        .port("dport", \.destinationPort),
+        .address("dest", \.destination),
+        .address("local", \.localAddress),
+        AttachmentProperty(name: "accept") { configuration, text in
+            guard text == "any" || text == "dest" else { return "expected 'any' or 'dest'" }
+            configuration.acceptsOnlyDestination = text == "dest"
+            return nil
+        },
     ]
 }
