@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "vnic", targets: ["vnic"]),
         .executable(name: "FuzzCards", targets: ["FuzzCards"]),
         .executable(name: "FuzzNAT", targets: ["FuzzNAT"]),
+        .executable(name: "FuzzAttachments", targets: ["FuzzAttachments"]),
     ],
     targets: [
         .target(name: "CNICAccel"),
@@ -51,6 +52,7 @@ let package = Package(
         ),
         .executableTarget(name: "FuzzCards", dependencies: ["NICHarness"], swiftSettings: strict),
         .executableTarget(name: "FuzzNAT", dependencies: ["NICCore", "NetBackend"], swiftSettings: strict),
+        .executableTarget(name: "FuzzAttachments", dependencies: ["NICCore", "NetBackend"], swiftSettings: strict),
         // What the test targets share: RAM and interrupt doubles, the repository root, the subprocess runner.
         .target(name: "NICTestSupport", dependencies: ["NICCore"], path: "Tests/NICTestSupport", swiftSettings: strict),
         .testTarget(name: "NICCoreTests", dependencies: ["NICCore", "NICTestSupport"], swiftSettings: strict),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target (release, AddressSanitizer) and runs it: FuzzCards (every implemented card, the default)
-# or FuzzNAT (frames from a hostile guest into a NAT instance in restrict mode).
+# FuzzNAT (frames from a hostile guest into a NAT instance in restrict mode) or FuzzAttachments (datagrams into the
+# UDP tunnel, VXLAN and VDE receive paths, VDE switch replies and attachment settings).
 #
 #   Scripts/fuzz.sh [SECONDS] [JOBS]            # FUZZ_TARGET=FuzzNAT Scripts/fuzz.sh ... for the NAT
 #
@@ -22,8 +23,8 @@ jobs="${2:-1}"
 scratch=.build-fuzz
 target="${FUZZ_TARGET:-FuzzCards}"
 case "$target" in
-FuzzCards | FuzzNAT) ;;
-*) echo "fuzz.sh: FUZZ_TARGET must be FuzzCards or FuzzNAT, not '$target'" >&2; exit 2 ;;
+FuzzCards | FuzzNAT | FuzzAttachments) ;;
+*) echo "fuzz.sh: FUZZ_TARGET must be FuzzCards, FuzzNAT or FuzzAttachments, not '$target'" >&2; exit 2 ;;
 esac
 swift build -c release --product "$target" --sanitize=fuzzer --sanitize=address \
     -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch"
@@ -31,6 +32,7 @@ root=$(pwd)
 binary="$root/$scratch/release/$target"
 corpus="$root/$scratch/corpus"
 [ "$target" = FuzzNAT ] && corpus="$root/$scratch/corpus-nat"
+[ "$target" = FuzzAttachments ] && corpus="$root/$scratch/corpus-attachments"
 findings="$root/$scratch/findings"
 mkdir -p "$corpus" "$findings"
 if [ "$target" = FuzzCards ]; then
@@ -38,6 +40,14 @@ if [ "$target" = FuzzCards ]; then
     for folder in regressions linux; do  # fuzz regressions, and Linux's own sessions recorded in QEMU
         if compgen -G "Fixtures/traces/$folder/*.trace" > /dev/null; then cp Fixtures/traces/$folder/*.trace "$corpus/"; fi
     done
+elif [ "$target" = FuzzAttachments ]; then
+    # Seeds: a setting of each kind, a VXLAN datagram for VNI 42 and a VDE reply (the fuzzer finds the rest).
+    printf '\004udptunnel:sport=4444,dport=4445,dest=::1,accept=dest' > "$corpus/seed-udptunnel"
+    printf '\004vxlan:vni=42;remote=10.0.0.2;mtu=9000' > "$corpus/seed-vxlan"
+    printf '\004vde:/tmp/vde.ctl,port=3' > "$corpus/seed-vde"
+    printf '\001\026\000\010\000\000\000\000\000\052\000\377\377\377\377\377\377\002\000\000\000\000\001\210\265' \
+        > "$corpus/seed-vxlan-datagram"
+    { printf '\003\001\000/tmp/vde.ctl/004.9'; head -c 90 /dev/zero; } > "$corpus/seed-vde-reply"
 else
     for folder in Fixtures/pcaps ../shared/fixtures/pcaps; do
         if compgen -G "$folder/*.pcap" > /dev/null; then cp "$folder"/*.pcap "$corpus/"; fi

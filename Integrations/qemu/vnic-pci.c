@@ -8,7 +8,7 @@
  *
  * Properties: model (am79c970a, am79c973, 82540em, 82543gc, 82545em, virtio), mac, netdev (QEMU's network
  * backends) or attach (a vnic attachment setting: null, intnet:NAME, nat[:OPTIONS], udptunnel[:PROPERTIES],
- * vde[:DIR[;port=N]], vxlan:vni=N;remote=IP[;...]; separate properties with ';' or doubled commas), record=FILE (the session as a
+ * vde[:DIR[;port=N]], vxlan:vni=N;remote=IP[;...], bridged:IFNAME; separate properties with ';' or doubled commas), record=FILE (the session as a
  * vnic trace), capture=FILE (pcap of the card's traffic), queues=N (virtio: queue pairs offered, 1-16; default 1),
  * host_mtu=N (virtio: the MTU reported to the guest, its initial and largest; default 1500; as QEMU's virtio-net).
  *

@@ -15,6 +15,7 @@ import NICCore
 ///   `dest=IP`, `local=IP`, `accept=any|dest` (see ``UDPTunnelConfiguration``); `;` separates them too.
 /// - `vde` or `vde:DIR[,port=N]`: a port on the VDE switch whose control folder is DIR (see ``VDEConfiguration``).
 /// - `vxlan:vni=N,remote=IP[,port=4789][,local=IP][,mtu=1500]`: a VXLAN segment (see ``VXLANConfiguration``).
+/// - `bridged:IFNAME`: the host interface IFNAME, through an AF_PACKET socket (see ``BridgedAttachment``).
 public enum AttachmentSetting: Sendable, CustomStringConvertible {
     /// Not attached: carrier down, transmitted frames dropped and counted.
     case null
@@ -28,6 +29,8 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
     case vde(VDEConfiguration)
     /// A VXLAN segment.
     case vxlan(VXLANConfiguration)
+    /// A host interface.
+    case bridged(BridgedConfiguration)
 
     /// The longest internal network name accepted.
     public static let maximumNameLength = 64
@@ -75,6 +78,10 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             do throws(HostLinkError) { self = .vde(try VDEConfiguration(parsing: argument)) } catch {
                 throw AttachmentSettingError(setting: text, reason: error.description)
             }
+        case "bridged":
+            do throws(HostLinkError) { self = .bridged(try BridgedConfiguration(parsing: argument)) } catch {
+                throw AttachmentSettingError(setting: text, reason: error.description)
+            }
         case "vxlan":
             do throws(HostLinkError) { self = .vxlan(try VXLANConfiguration(parsing: argument)) } catch {
                 throw AttachmentSettingError(setting: text, reason: error.description)
@@ -86,7 +93,7 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
 
     /// The forms a setting takes, for errors.
     static let kinds =
-        "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]', 'vde[:DIR[,port=N]]' or 'vxlan:vni=N,remote=IP[,...]'"
+        "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]', 'vde[:DIR[,port=N]]', 'vxlan:vni=N,remote=IP[,...]' or 'bridged:IFNAME'"
 
     /// Parses NAT options separated by `;`, each `NAME` or `NAME=VALUE` (see ``NATOptions``).
     private static func natConfiguration(_ text: String, setting: String) throws(AttachmentSettingError)
@@ -132,6 +139,10 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
             do throws(HostLinkError) { return try VDEAttachment(configuration: configuration) } catch {
                 throw AttachmentSettingError(setting: description, reason: error.description)
             }
+        case .bridged(let configuration):
+            do throws(HostLinkError) { return try BridgedAttachment(configuration: configuration) } catch {
+                throw AttachmentSettingError(setting: description, reason: error.description)
+            }
         case .vxlan(let configuration):
             do throws(HostLinkError) { return try VXLANAttachment(configuration: configuration) } catch {
                 throw AttachmentSettingError(setting: description, reason: error.description)
@@ -147,6 +158,7 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case .udpTunnel(let configuration): return "udptunnel:\(configuration)"
         case .vde(let configuration): return "vde:\(configuration)"
         case .vxlan(let configuration): return "vxlan:\(configuration)"
+        case .bridged(let configuration): return "bridged:\(configuration)"
         }
     }
 }

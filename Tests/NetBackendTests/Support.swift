@@ -45,6 +45,21 @@ extension FramePort {
         }
         return frames + drain()
     }
+
+    /// The first frame queued for the card within `timeout` for which `match` holds; the others are taken and
+    /// dropped (a namespace's stack sends router solicitations and the like of its own).
+    func receive(timeout: Double = 3, where match: ([UInt8]) -> Bool) -> [UInt8]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            acknowledgeWork()
+            for _ in 0..<10_000 {
+                guard let next = nextInbound() else { break }
+                if match(next.bytes) { return next.bytes }
+            }
+            usleep(2000)
+        } while Date() < deadline
+        return nil
+    }
 }
 
 /// A value several threads share behind a lock.

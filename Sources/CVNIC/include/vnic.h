@@ -160,7 +160,7 @@ int vnic_card_link_up(vnic_card *card, int *up);
 /**
  * Attaches the card to a vnic backend: "null" (not attached), "intnet:NAME" (an internal network shared by the
  * cards of this process), "nat[:OPTIONS]" (a NAT of its own), "udptunnel[:sport=N,dport=N,dest=IP]" (VirtualBox's
- * UDP tunnel), "vde[:DIR[,port=N]]" (a port on a VDE switch), "vxlan:vni=N,remote=IP[,...]" (a VXLAN segment) or
+ * UDP tunnel), "bridged:IFNAME" (a host interface), "vde[:DIR[,port=N]]" (a port on a VDE switch), "vxlan:vni=N,remote=IP[,...]" (a VXLAN segment) or
  * "host" (back to the host's frame_out). A malformed
  * setting, or an attachment that cannot start (a port in use, no switch), leaves the attachment as it was.
  */

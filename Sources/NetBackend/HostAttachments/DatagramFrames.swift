@@ -9,7 +9,7 @@ import Synchronization
 /// Frames go out on the card's thread (``send(_:to:)``), under the lock that also guards the descriptor, so a frame
 /// is never sent on a descriptor that was closed (and perhaps reused). The attachment's event loop thread reads with
 /// ``receive(limit:accept:)``. Nothing here blocks.
-final class DatagramFrames: @unchecked Sendable {
+package final class DatagramFrames: @unchecked Sendable {
     /// The longest frame carried either way (no FCS).
     let maximumFrameLength: Int
     /// The most bytes of encapsulation ahead of a frame in a datagram.
@@ -42,7 +42,7 @@ final class DatagramFrames: @unchecked Sendable {
 
     /// Counters named `PREFIX_...` (`udptunnel`, `vde`); datagrams carry frames up to `maximumFrameLength` behind up
     /// to `headerRoom` bytes of encapsulation.
-    init(counterPrefix prefix: String, maximumFrameLength: Int, headerRoom: Int = 0) {
+    package init(counterPrefix prefix: String, maximumFrameLength: Int, headerRoom: Int = 0) {
         self.maximumFrameLength = maximumFrameLength
         self.headerRoom = headerRoom
         scratch = [UInt8](repeating: 0, count: headerRoom + maximumFrameLength + 1)
@@ -65,7 +65,7 @@ final class DatagramFrames: @unchecked Sendable {
     }
 
     /// Every counter, by name.
-    var counters: [Counter] {
+    package var counters: [Counter] {
         [
             framesIn, bytesIn, framesOut, bytesOut, shortIn, oversizeIn, strangers, detached, queueFull, oversizeOut,
             noSocket, sendBusy, sendErrors, receiveErrors, badHeaders,
@@ -80,7 +80,7 @@ final class DatagramFrames: @unchecked Sendable {
     /// Puts `descriptor` (or none, -1) in place and raises or drops the port's carrier with it; answers the descriptor
     /// it replaced, which the caller closes.
     @discardableResult
-    func replaceDescriptor(with descriptor: Int32) -> Int32 {
+    package func replaceDescriptor(with descriptor: Int32) -> Int32 {
         let (old, port) = state.withLock { state -> (Int32, FramePort?) in
             let old = state.descriptor
             state.descriptor = descriptor
@@ -91,10 +91,20 @@ final class DatagramFrames: @unchecked Sendable {
         return old
     }
 
-    /// Whether there is a socket (the port's carrier is up).
+    /// Whether the link is up (the port's carrier): there is a socket, and nothing else said otherwise.
     var isLinkUp: Bool { state.withLock { $0.linkUp } }
 
-    func attach(_ port: FramePort) {
+    /// Raises or drops the link (and the port's carrier) while the socket stays: an attachment whose link follows
+    /// something else (the bridged interface's carrier) says so here.
+    func setLink(_ up: Bool) {
+        let port = state.withLock { state -> FramePort? in
+            state.linkUp = up
+            return state.port
+        }
+        port?.setCarrier(up)
+    }
+
+    package func attach(_ port: FramePort) {
         let up = state.withLock { state -> Bool in
             state.port = port
             return state.linkUp
@@ -102,7 +112,7 @@ final class DatagramFrames: @unchecked Sendable {
         port.setCarrier(up)
     }
 
-    func detach(_ port: FramePort) {
+    package func detach(_ port: FramePort) {
         state.withLock { state in if state.port === port { state.port = nil } }
     }
 
@@ -161,7 +171,7 @@ final class DatagramFrames: @unchecked Sendable {
     /// its sender (`nil` on a connected unix socket). `header` answers how many bytes of encapsulation lead the frame
     /// in a datagram, or `nil` to drop it (counted); by default there is none. Answers `errno` when the socket failed,
     /// `nil` when it merely ran dry or the limit was reached.
-    func receive(
+    package func receive(
         limit: Int, accept: (IPEndpoint?) -> Bool, header: (UnsafeRawBufferPointer) -> Int? = { _ in 0 }
     ) -> Int32? {
         let fd = descriptor
@@ -216,7 +226,8 @@ final class DatagramFrames: @unchecked Sendable {
         return nil
     }
 
-    private func deliver(_ frame: [UInt8]) {
+    /// Delivers one frame to the port, counted (the loop thread; an attachment that reads frames itself calls this).
+    func deliver(_ frame: [UInt8]) {
         guard let port = state.withLock({ $0.port }) else {
             detached.bump()
             return

@@ -5,7 +5,7 @@ import Glibc
 /// linked): a control stream to `DIR/ctl` carrying one request, the switch's reply naming its data socket, and a
 /// datagram socket of ours, bound in the switch's folder and connected to the switch's. One datagram is one frame.
 /// Closing the control stream gives the port back.
-struct VDEConnection {
+package struct VDEConnection {
     /// The control stream (non-blocking once open): its end means the switch is gone.
     let control: Int32
     /// The datagram socket frames travel on (non-blocking).
@@ -134,7 +134,7 @@ struct VDEConnection {
     }
 
     /// The port in the switch's data socket path, `DIR/NNN.FD`.
-    static func port(inDataPath path: String) -> Int? {
+    package static func port(inDataPath path: String) -> Int? {
         guard let name = path.split(separator: "/").last, let dot = name.firstIndex(of: ".") else { return nil }
         return Int(name[..<dot])
     }

@@ -50,7 +50,7 @@ public final class VXLANAttachment: NetworkAttachment {
     public func counter(_ name: String) -> UInt64 { counters.first { $0.name == name }?.value ?? 0 }
 
     /// The VXLAN header for `vni`: the I flag (a valid VNI follows), the VNI in bytes 4 to 6.
-    static func header(vni: UInt32) -> [UInt8] {
+    package static func header(vni: UInt32) -> [UInt8] {
         [
             0x08, 0, 0, 0, UInt8(truncatingIfNeeded: vni >> 16), UInt8(truncatingIfNeeded: vni >> 8),
             UInt8(truncatingIfNeeded: vni), 0,
@@ -59,7 +59,7 @@ public final class VXLANAttachment: NetworkAttachment {
 
     /// Where the frame starts in `datagram` (after the header), or `nil` when the header lacks the I flag, is short,
     /// or names another VNI.
-    static func frameOffset(in datagram: UnsafeRawBufferPointer, vni: UInt32) -> Int? {
+    package static func frameOffset(in datagram: UnsafeRawBufferPointer, vni: UInt32) -> Int? {
         guard datagram.count >= VXLANConfiguration.headerLength, datagram[0] & 0x08 != 0 else { return nil }
         let received = UInt32(datagram[4]) << 16 | UInt32(datagram[5]) << 8 | UInt32(datagram[6])
         return received == vni ? VXLANConfiguration.headerLength : nil

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Unix socket addresses (`sockaddr_un`) from paths and back, checked: a path must fit with its terminating NUL.
-enum UnixSocketAddress {
+package enum UnixSocketAddress {
     /// The size of a `sockaddr_un` (110 bytes on Linux).
     static let size = MemoryLayout<sockaddr_un>.size
     /// The longest path that fits, without its NUL.
@@ -29,7 +29,7 @@ enum UnixSocketAddress {
 
     /// The path in `bytes`, a `sockaddr_un` as a peer sent it: `nil` unless it is exactly ``size`` bytes, of family
     /// `AF_UNIX`, with a non-empty path that ends in a NUL.
-    static func path(in bytes: [UInt8]) -> String? {
+    package static func path(in bytes: [UInt8]) -> String? {
         guard bytes.count == size else { return nil }
         let family = bytes.withUnsafeBytes { $0.loadUnaligned(as: sa_family_t.self) }
         let pathStart = MemoryLayout<sa_family_t>.size
