@@ -200,10 +200,10 @@ public enum Demo {
         return Row(step: "9014-byte jumbo broadcast", outcomes: outcomes)
     }
 
-    /// Lets every station but `sender` take what its attachment delivered, until `arrived` holds or a second has
+    /// Lets every station but `sender` take what its attachment delivered, until `arrived` holds or three seconds have
     /// passed (an attachment with a thread of its own delivers a little later; an internal network at once).
     private static func deliver(to stations: [Station], except sender: Station, until arrived: () -> Bool) throws {
-        for round in 0..<1000 {
+        for round in 0..<3000 {
             for station in stations where station !== sender {
                 station.harness.card.service()
                 try station.driver.serviceInterrupt()

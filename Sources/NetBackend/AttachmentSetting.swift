@@ -71,29 +71,32 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case "nat":
             self = .nat(try Self.natConfiguration(argument, setting: text))
         case "udptunnel":
-            do throws(HostLinkError) { self = .udpTunnel(try UDPTunnelConfiguration(parsing: argument)) } catch {
-                throw AttachmentSettingError(setting: text, reason: error.description)
-            }
+            self = .udpTunnel(
+                try Self.naming(text) { () throws(HostLinkError) in try UDPTunnelConfiguration(parsing: argument) })
         case "vde":
-            do throws(HostLinkError) { self = .vde(try VDEConfiguration(parsing: argument)) } catch {
-                throw AttachmentSettingError(setting: text, reason: error.description)
-            }
+            self = .vde(try Self.naming(text) { () throws(HostLinkError) in try VDEConfiguration(parsing: argument) })
         case "bridged":
-            do throws(HostLinkError) { self = .bridged(try BridgedConfiguration(parsing: argument)) } catch {
-                throw AttachmentSettingError(setting: text, reason: error.description)
-            }
+            self = .bridged(
+                try Self.naming(text) { () throws(HostLinkError) in try BridgedConfiguration(parsing: argument) })
         case "vxlan":
-            do throws(HostLinkError) { self = .vxlan(try VXLANConfiguration(parsing: argument)) } catch {
-                throw AttachmentSettingError(setting: text, reason: error.description)
-            }
+            self = .vxlan(
+                try Self.naming(text) { () throws(HostLinkError) in try VXLANConfiguration(parsing: argument) })
         default:
             throw AttachmentSettingError(setting: text, reason: "unknown attachment '\(kind)' (known: \(Self.kinds))")
         }
     }
 
+    /// Runs `body`, turning its error into this setting's: the setting as given, and what went wrong.
+    private static func naming<Value, Failure: Error & CustomStringConvertible>(
+        _ setting: String, _ body: () throws(Failure) -> Value
+    ) throws(AttachmentSettingError) -> Value {
+        do { return try body() } catch { throw AttachmentSettingError(setting: setting, reason: error.description) }
+    }
+
     /// The forms a setting takes, for errors.
     static let kinds =
-        "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'udptunnel[:PROPERTIES]', 'vde[:DIR[,port=N]]', 'vxlan:vni=N,remote=IP[,...]' or 'bridged:IFNAME'"
+        "'null', 'intnet:NAME', 'nat[:OPTIONS]', 'bridged:IFNAME', 'udptunnel[:PROPERTIES]', 'vde[:DIR[,port=N]]' "
+        + "or 'vxlan:vni=N,remote=IP[,...]'"
 
     /// Parses NAT options separated by `;`, each `NAME` or `NAME=VALUE` (see ``NATOptions``).
     private static func natConfiguration(_ text: String, setting: String) throws(AttachmentSettingError)
@@ -128,24 +131,23 @@ public enum AttachmentSetting: Sendable, CustomStringConvertible {
         case .null: return NullAttachment()
         case .internalNetwork(let name): return hub.network(named: name)
         case .nat(let configuration):
-            do throws(NATError) { return try NATAttachment(configuration: configuration) } catch {
-                throw AttachmentSettingError(setting: description, reason: error.description)
+            return try Self.naming(description) { () throws(NATError) in try NATAttachment(configuration: configuration)
             }
         case .udpTunnel(let configuration):
-            do throws(HostLinkError) { return try UDPTunnelAttachment(configuration: configuration) } catch {
-                throw AttachmentSettingError(setting: description, reason: error.description)
+            return try Self.naming(description) { () throws(HostLinkError) in
+                try UDPTunnelAttachment(configuration: configuration)
             }
         case .vde(let configuration):
-            do throws(HostLinkError) { return try VDEAttachment(configuration: configuration) } catch {
-                throw AttachmentSettingError(setting: description, reason: error.description)
+            return try Self.naming(description) { () throws(HostLinkError) in
+                try VDEAttachment(configuration: configuration)
             }
         case .bridged(let configuration):
-            do throws(HostLinkError) { return try BridgedAttachment(configuration: configuration) } catch {
-                throw AttachmentSettingError(setting: description, reason: error.description)
+            return try Self.naming(description) { () throws(HostLinkError) in
+                try BridgedAttachment(configuration: configuration)
             }
         case .vxlan(let configuration):
-            do throws(HostLinkError) { return try VXLANAttachment(configuration: configuration) } catch {
-                throw AttachmentSettingError(setting: description, reason: error.description)
+            return try Self.naming(description) { () throws(HostLinkError) in
+                try VXLANAttachment(configuration: configuration)
             }
         }
     }

@@ -59,7 +59,7 @@ enum DemoCommand {
             return false
         }
         defer { stop(vdeSwitch.processIdentifier) }
-        for _ in 0..<250 where !FileManager.default.fileExists(atPath: directory + "/ctl") { usleep(20_000) }
+        for _ in 0..<250 where !acceptsConnections(directory + "/ctl") { usleep(20_000) }
         let report = Demo.runVDE(directory: directory)
         print("\nvnic demo: two cards on a vde_switch\n")
         print(report.table)
@@ -76,6 +76,26 @@ enum DemoCommand {
             if reaped == pid || (reaped < 0 && errno == ECHILD) { return }
             if round == 200 { kill(pid, SIGKILL) }
             usleep(10_000)
+        }
+    }
+
+    /// Whether a unix stream socket at `path` accepts a connection now (vde_switch binds its control socket a moment
+    /// before it listens on it).
+    static func acceptsConnections(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
         }
     }
 }

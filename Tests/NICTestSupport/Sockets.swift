@@ -65,3 +65,11 @@ public func receiveBytes(_ fd: Int32, count: Int, timeout: Double = 5) -> [UInt8
     }
     return result
 }
+
+/// Whether the unix stream socket at `path` takes a connection now (a server may bind its socket a moment before it
+/// listens on it, as vde_switch does).
+public func acceptsConnections(path: String) -> Bool {
+    let fd = connectSocket(path: path)
+    if fd >= 0 { close(fd) }
+    return fd >= 0
+}

@@ -58,7 +58,7 @@ struct AttachmentSettingTests {
     }
 
     @Test(arguments: [
-        ("", "expected"), ("bridged:eth0", "unknown attachment 'bridged'"), ("intnet:", "printable ASCII"),
+        ("", "expected"), ("pigeon:coop", "unknown attachment 'pigeon'"), ("intnet:", "printable ASCII"),
         ("intnet:a b", "printable ASCII"), ("nat:slot=999", "slot '999'"), ("nat:cidr=10.0.0.0/30", "too small"),
         ("nat:mtu=100", "mtu 100"), ("nat:dns=localhost", "dns 'localhost'"), ("nat:forward=x", "forward 'x'"),
         ("nat:colour=blue", "unknown NAT option 'colour=blue'"), ("nat:cidr6=fd00::/48", "cidr6 'fd00::/48'"),

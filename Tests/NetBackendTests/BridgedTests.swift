@@ -186,6 +186,33 @@ struct BridgedTests {
         #expect(again.counter("bridged_send_errors") + again.counter("bridged_drop_send_busy") >= 1)
     }
 
+    @Test("a datagram whose checksum the namespace left to the veth's offload reaches the card with it finished")
+    func checksumsLeftToTheHardwareAreFinished() throws {
+        guard let lab = try VethLab(prefix: "vnic-brc") else { return }
+        try lab.inNamespace(["ip", "addr", "add", "192.168.237.2/24", "dev", lab.inside])
+        try lab.inNamespace(["ip", "neigh", "add", "192.168.237.1", "lladdr", "\(guestMAC)", "dev", lab.inside])
+        let bridged = try BridgedAttachment(configuration: BridgedConfiguration(interface: lab.outside))
+        let card = FramePort()
+        card.attach(bridged)
+        defer { card.detach() }
+        let send =
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'v' * 100, ('192.168.237.1', 9999))"
+        try lab.inNamespace(["python3", "-c", send])
+        let frame = card.receive(timeout: 5) { frame in
+            guard frame.count > 14, frame.bigEndian16(at: 12) == EtherType.ipv4,
+                let packet = try? IPv4Packet(parsing: frame, at: 14)
+            else { return false }
+            return packet.proto == IPProtocolNumber.udp && packet.payload.count >= 8
+                && packet.payload.bigEndian16(at: 2) == 9999
+        }
+        let packet = try #require(frame.flatMap { try? IPv4Packet(parsing: $0, at: 14) }, "the datagram arrived")
+        let sum = transportChecksum(
+            source: .v4(packet.source), destination: .v4(packet.destination), proto: IPProtocolNumber.udp,
+            segment: Array(packet.payload))
+        #expect(sum == 0, "the UDP checksum verifies")
+        #expect(bridged.counter("bridged_offloads_finished") >= 1, "it was left partial, and finished here")
+    }
+
     @Test("a missing interface or a bad name is a clear error")
     func errors() throws {
         for (setting, reason) in [

@@ -32,7 +32,8 @@ final class VDESwitch {
             URL(fileURLWithPath: Self.executable), ["-s", directory], holdingInputOpen: true)
         self.child = child
         let control = directory + "/ctl"
-        guard eventually(timeout: 5, { FileManager.default.fileExists(atPath: control) }) else {
+        // vde_switch binds its control socket a moment before it listens on it: wait until it takes a connection.
+        guard eventually(timeout: 5, { acceptsConnections(path: control) }) else {
             throw HostLinkError.invalid("vde_switch did not start: \(child.output)")
         }
     }

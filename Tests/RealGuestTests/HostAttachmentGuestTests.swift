@@ -177,6 +177,83 @@ extension RealGuestTests {
     }
 }
 
+extension RealGuestTests {
+    @Test(
+        "bridged onto a veth: a lease from udhcpd in a namespace, ping, 10 MB, 9000-byte frames, the carrier followed")
+    func bridgedOntoAVeth() throws {
+        guard let prerequisites = Self.prerequisites() else { return }
+        guard geteuid() == 0 else {
+            print("SKIP bridged guest test: needs root (ip netns, veth, AF_PACKET)")
+            return
+        }
+        let namespace = try TestNamespace(prefix: "vnic-gbr")
+        defer { namespace.remove() }
+        let suffix = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        let (outside, inside) = ("gbo\(suffix)", "gbi\(suffix)")
+        try #require(shell(["ip", "link", "add", outside, "type", "veth", "peer", "name", inside]).status == 0)
+        defer { shell(["ip", "link", "del", outside]) }
+        for command in [
+            ["ip", "link", "set", inside, "netns", namespace.name], ["ip", "link", "set", outside, "mtu", "9000"],
+            ["ip", "link", "set", outside, "up"],
+        ] {
+            try #require(shell(command).status == 0, "\(command.joined(separator: " "))")
+        }
+        for command in [
+            ["ip", "link", "set", inside, "mtu", "9000"], ["ip", "addr", "add", "192.168.235.1/24", "dev", inside],
+            ["ip", "link", "set", inside, "up"], ["ip", "link", "set", "lo", "up"],
+        ] {
+            try #require(namespace.run(command).status == 0, "\(command.joined(separator: " "))")
+        }
+        let servers = try LoopbackServers()
+        defer { servers.stop() }
+        let configuration = servers.directory + "/udhcpd.conf"
+        try """
+        start 192.168.235.100
+        end 192.168.235.150
+        interface \(inside)
+        lease_file \(servers.directory)/udhcpd.leases
+        option subnet 255.255.255.0
+        option router 192.168.235.1
+
+        """.write(toFile: configuration, atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: servers.directory + "/udhcpd.leases", contents: nil)
+        let dhcp = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"), namespace.command(["busybox", "udhcpd", "-f", configuration]))
+        defer { _ = dhcp.stop() }
+        let http = try ChildProcess(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            namespace.command([
+                "python3", "-m", "http.server", "80", "--bind", "192.168.235.1", "--directory", servers.directory,
+            ]))
+        defer { _ = http.stop() }
+
+        let card = Self.attachmentCard
+        let guest = try GuestMachine(
+            qemu: prerequisites.vnicQEMU, prerequisites: prerequisites,
+            device: "vnic-pci,model=\(card.model),mac=\(card.mac),attach=bridged:\(outside)",
+            kernelArguments: "vnic.driver=e1000 vnic.steps=bridged vnic.gw=192.168.235.1 vnic.http=80", netdev: nil)
+        defer { guest.stop() }
+        _ = Self.step(guest, "probe", timeout: 90)
+        _ = Self.step(guest, "carrier")
+        let lease = Self.step(guest, "dhcp")
+        let address = Self.value("ip", in: lease.detail) ?? ""
+        #expect(address.hasPrefix("192.168.235.1") && address != "192.168.235.1", "udhcpd leased \(address)")
+        _ = Self.step(guest, "ping")
+        let download = Self.step(guest, "download", timeout: 120)
+        #expect(Self.value("md5", in: download.detail) == servers.file10MDigest, "the 10 MB file arrived intact")
+        let jumbo = Self.step(guest, "jumbo-ping", timeout: 30)
+        #expect(Self.value("reply", in: jumbo.detail) == "8980", "the 9000-byte echo came back whole")
+        #expect(guest.next("VNIC wait carrier-drop", timeout: 30) != nil)
+        namespace.run(["ip", "link", "set", inside, "down"])
+        _ = Self.step(guest, "carrier-down", timeout: 60)
+        #expect(guest.next("VNIC wait carrier-back", timeout: 30) != nil)
+        namespace.run(["ip", "link", "set", inside, "up"])
+        _ = Self.step(guest, "carrier-up", timeout: 60)
+        _ = Self.step(guest, "ping-after-carrier", timeout: 60)
+        _ = Self.step(guest, "done", timeout: 30)
+    }
+}
+
 /// Debian's vde_switch with slirpvde (a DHCP server and a user-mode router to the host) in a folder of its own; both
 /// stopped by their pids.
 final class VDELab {
@@ -203,7 +280,8 @@ final class VDELab {
             URL(fileURLWithPath: "/usr/bin/vde_switch"), ["-s", directory], holdingInputOpen: true)
         self.vdeSwitch = vdeSwitch
         let deadline = Date().addingTimeInterval(5)
-        while !FileManager.default.fileExists(atPath: directory + "/ctl"), Date() < deadline { usleep(20_000) }
+        // vde_switch binds its control socket a moment before it listens on it: wait until it takes a connection.
+        while !acceptsConnections(path: directory + "/ctl"), Date() < deadline { usleep(20_000) }
         slirp = try ChildProcess(URL(fileURLWithPath: "/usr/bin/slirpvde"), ["-s", directory, "-dhcp"])
     }
 

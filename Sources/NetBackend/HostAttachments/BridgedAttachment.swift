@@ -12,7 +12,9 @@ import Synchronization
 /// ```
 ///
 /// Frames arrive through a TPACKET_V3 receive ring, read in place; a VLAN tag the interface stripped is put back from
-/// what the kernel reports. Frames go out bypassing the qdisc, which also keeps the socket from seeing its own
+/// what the kernel reports. Each frame comes with a virtio-net header, so what a sender on this host left to the
+/// "hardware" (a partial checksum, a TSO super-frame over a veth) is finished, checksummed and segmented, before the
+/// card sees it. Frames go out bypassing the qdisc, which also keeps the socket from seeing its own
 /// frames again; the host's own frames on the interface still reach the card. The interface takes the card's MAC
 /// address into its unicast filter (learned from the card's first frame) and is put in promiscuous mode only while
 /// the card asks for it; both end with the attachment. The card's link follows the interface's carrier (rtnetlink),
@@ -73,6 +75,8 @@ final class BridgedRuntime: @unchecked Sendable {
     private let socket: Int32
     private let netlink: Int32
     private var ring: PacketRing
+    /// What precedes each frame sent: an empty virtio-net header (nothing to offload) when the socket has them.
+    private let sendHeader: [UInt8]
     private let thread: EventLoopThread
     private let closed = OnceFlag()
     /// The card's MAC as learned from its frames (0: none yet), and whether the interface is promiscuous for it.
@@ -82,12 +86,17 @@ final class BridgedRuntime: @unchecked Sendable {
     private let malformed = HostLinkCounter("bridged_ring_malformed")
     private let linkChanges = HostLinkCounter("bridged_link_changes")
     private let interfaceGone = HostLinkCounter("bridged_interface_gone")
+    private let offloadsFinished = HostLinkCounter("bridged_offloads_finished")
+    /// Loop-thread only: finishes the checksums a local sender left to "hardware".
+    private var finisher = FrameFinisher()
 
     /// Packet types (sockaddr_ll) and ring status bits, from Linux's if_packet.h.
     private static let outgoing: UInt8 = 4
+    private static let checksumNotReady: UInt32 = 0x08
     private static let vlanValid: UInt32 = 0x10
     private static let vlanTPIDValid: UInt32 = 0x40
     private static let qdiscBypass: Int32 = 20
+    private static let vnetHeaderOption: Int32 = 15
     private static let ignoreOutgoing: Int32 = 23
     private static let promiscuousMembership: Int32 = 1
     private static let allMulticastMembership: Int32 = 2
@@ -106,7 +115,10 @@ final class BridgedRuntime: @unchecked Sendable {
         guard fd >= 0 else { throw .system("\(label): AF_PACKET socket", errno: errno) }
         var setUp = false
         defer { if !setUp { Glibc.close(fd) } }
-        let ring = try PacketRing(fd: fd)
+        // With virtio-net headers the kernel says what a local sender left unfinished (a partial checksum, a TSO
+        // super-frame over a veth), so those frames can be finished for the card; the option must precede the ring.
+        let vnet = cnet_packet_option(fd, Self.vnetHeaderOption, 1) == 0
+        let ring = try PacketRing(fd: fd, vnetHeaders: vnet)
         defer { if !setUp { ring.unmap() } }
         let bound = cnet_packet_bind(fd, index)
         guard bound == 0 else { throw .system("\(label): bind", errno: -bound) }
@@ -125,6 +137,7 @@ final class BridgedRuntime: @unchecked Sendable {
         self.index = index
         self.socket = fd
         self.ring = ring
+        sendHeader = vnet ? [UInt8](repeating: 0, count: VirtioNetHeader.size) : []
         self.netlink = monitor
         self.thread = thread
         mtu = Self.readNumber("/sys/class/net/\(name)/mtu") ?? 1500
@@ -144,7 +157,9 @@ final class BridgedRuntime: @unchecked Sendable {
 
     var counters: [Counter] {
         frames.counters
-            + [vlanRestored, ownFrames, malformed, linkChanges, interfaceGone].map { Counter($0.name, $0.current) }
+            + [vlanRestored, ownFrames, malformed, linkChanges, interfaceGone, offloadsFinished].map {
+                Counter($0.name, $0.current)
+            }
     }
 
     func close() {
@@ -160,7 +175,7 @@ final class BridgedRuntime: @unchecked Sendable {
 
     func send(_ frame: UnsafeRawBufferPointer) {
         if frame.count >= 12 { learn(source: frame) }
-        frames.send(frame, to: nil)
+        frames.send(frame, header: sendHeader, to: nil)
     }
 
     /// Puts the card's MAC in the interface's unicast filter when it first appears (or changes).
@@ -224,18 +239,70 @@ final class BridgedRuntime: @unchecked Sendable {
                 return
             }
         }
-        guard packet.status & Self.vlanValid != 0, packet.vlanTCI != 0 || packet.status & Self.vlanTPIDValid != 0
-        else {
+        let stripped =
+            packet.status & Self.vlanValid != 0
+            && (packet.vlanTCI != 0 || packet.status & Self.vlanTPIDValid != 0)
+        let tpid = packet.status & Self.vlanTPIDValid != 0 ? packet.vlanTPID : EtherType.vlan
+        if let header = packet.vnetHeader, !stripped || tpid == EtherType.vlan {
+            deliver(frame, header: header, vlan: stripped ? packet.vlanTCI : nil)
+            return
+        }
+        var bytes: [UInt8]
+        if stripped {
+            bytes = Array(frame[0..<12])
+            bytes.appendBigEndian16(tpid)
+            bytes.appendBigEndian16(packet.vlanTCI)
+            bytes += frame[12...]
+            vlanRestored.bump()
+        } else {
+            bytes = Array(frame)
+        }
+        if packet.status & Self.checksumNotReady != 0, let finished = finishChecksum(bytes) {
+            bytes = finished
+        }
+        frames.deliver(bytes)
+    }
+
+    /// Delivers `frame` finished as its virtio-net header asks (checksummed, and segmented when the sender left a TSO
+    /// super-frame, each segment as the sender's stack would have sent it), with the VLAN tag `vlan` the interface
+    /// stripped put back.
+    private func deliver(_ frame: UnsafeRawBufferPointer, header: UnsafeRawBufferPointer, vlan: UInt16?) {
+        guard let parsed = VirtioNetHeader(header), var metadata = parsed.metadata(form: .udpL4) else {
+            frames.badHeaders.bump()
+            return
+        }
+        metadata.vlanTag = vlan
+        if vlan != nil { vlanRestored.bump() }
+        guard !metadata.isFinished else {
             frames.deliver(Array(frame))
             return
         }
-        let tpid = packet.status & Self.vlanTPIDValid != 0 ? packet.vlanTPID : 0x8100
-        var tagged = Array(frame[0..<12])
-        tagged.appendBigEndian16(tpid)
-        tagged.appendBigEndian16(packet.vlanTCI)
-        tagged += frame[12...]
-        vlanRestored.bump()
-        frames.deliver(tagged)
+        var segments: [[UInt8]] = []
+        do throws(FrameFinisherError) {
+            try finisher.finish(frame, metadata: metadata) { segments.append(Array($0)) }
+        } catch {
+            frames.badHeaders.bump()
+            return
+        }
+        if metadata.checksum != nil || metadata.segmentation != nil { offloadsFinished.bump() }
+        for segment in segments { frames.deliver(segment) }
+    }
+
+    /// A frame from a sender on this host (a veth's far side, the host's own stack) whose TCP or UDP checksum was
+    /// left for the "hardware" to finish, as the card's guest would otherwise see it: with only the pseudo-header
+    /// summed. `nil` when it is neither TCP nor UDP over IP (nothing to finish).
+    private func finishChecksum(_ frame: [UInt8]) -> [UInt8]? {
+        frame.withUnsafeBytes { raw -> [UInt8]? in
+            for (proto, offset) in [(IPProtocolNumber.tcp, 16), (IPProtocolNumber.udp, 6)] {
+                guard let layout = try? TransportLayout(raw, protocolNumber: proto, ipv6: nil) else { continue }
+                var finished: [UInt8]?
+                let request = FrameMetadata(checksum: ChecksumRequest(start: layout.transport, offset: offset))
+                _ = try? finisher.finish(raw, metadata: request) { finished = Array($0) }
+                if finished != nil { offloadsFinished.bump() }
+                return finished
+            }
+            return nil
+        }
     }
 
     /// Drains rtnetlink and sets the link from the interface's carrier; an interface that is gone (or replaced by

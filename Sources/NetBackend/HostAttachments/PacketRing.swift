@@ -1,5 +1,6 @@
 import CNetShims
 import Glibc
+import NICCore
 
 /// An AF_PACKET socket's TPACKET_V3 receive ring: blocks of packets the kernel fills and hands over, read in place
 /// (no copy per packet until a frame is delivered) and given back a block at a time. Every offset the kernel writes
@@ -16,18 +17,24 @@ struct PacketRing {
 
     private let base: UnsafeMutableRawPointer
     private var next = 0
+    /// Whether a virtio-net header precedes every frame (PACKET_VNET_HDR was set before the ring).
+    let vnetHeaders: Bool
 
     /// A packet as the ring holds it: its frame (valid until the block is released) and what the kernel says of it.
     struct Packet {
         var frame: UnsafeRawBufferPointer
+        /// The virtio-net header before the frame (offloads the sender left to finish), when the ring has them.
+        var vnetHeader: UnsafeRawBufferPointer?
         var status: UInt32
         var vlanTCI: UInt16
         var vlanTPID: UInt16
         var type: UInt8
     }
 
-    /// Sets the ring up on `fd` and maps it; throws the `errno`.
-    init(fd: Int32) throws(HostLinkError) {
+    /// Sets the ring up on `fd` and maps it, with a virtio-net header before each frame when `vnetHeaders` (set on the
+    /// socket already); throws the `errno`.
+    init(fd: Int32, vnetHeaders: Bool) throws(HostLinkError) {
+        self.vnetHeaders = vnetHeaders
         var mapped: UnsafeMutableRawPointer?
         let result = cnet_packet_ring_setup(
             fd, UInt32(Self.blockSize), UInt32(Self.blockCount), Self.retireMilliseconds, &mapped)
@@ -56,11 +63,15 @@ struct PacketRing {
                 let packet = cnet_ring_packet_at(block + offset)
                 let start = offset + Int(packet.mac)
                 let length = Int(packet.length)
-                if start >= offset, length >= 0, start + length <= Self.blockSize {
+                let header = vnetHeaders ? VirtioNetHeader.size : 0
+                if start - header >= offset + Self.packetHeader, length >= 0, start + length <= Self.blockSize {
                     body(
                         Packet(
-                            frame: UnsafeRawBufferPointer(start: block + start, count: length), status: packet.status,
-                            vlanTCI: packet.vlan_tci, vlanTPID: packet.vlan_tpid, type: packet.pkttype))
+                            frame: UnsafeRawBufferPointer(start: block + start, count: length),
+                            vnetHeader: vnetHeaders
+                                ? UnsafeRawBufferPointer(start: block + start - header, count: header) : nil,
+                            status: packet.status, vlanTCI: packet.vlan_tci, vlanTPID: packet.vlan_tpid,
+                            type: packet.pkttype))
                 } else {
                     malformed += 1
                 }
